@@ -1,0 +1,137 @@
+//! What the end user submits for a `capture` step, checked against its fields.
+//! A malformed submission is the client's mistake: it is refused with field
+//! errors and costs no attempt.
+
+use chrono::NaiveDate;
+use serde_json::Value;
+
+use crate::JsonMap;
+use crate::validation::FieldErrors;
+use crate::workflow::{Field, FieldKind};
+
+pub const MAX_TEXT: usize = 500;
+
+/// Returns the submission normalised (trimmed text, upper-case country codes).
+pub fn accept(fields: &[Field], data: &JsonMap) -> Result<JsonMap, FieldErrors> {
+    let mut errors = FieldErrors::new();
+    for key in data.keys() {
+        if !fields.iter().any(|f| &f.name == key) {
+            errors.push(format!("data.{key}"), "is not a field of this step");
+        }
+    }
+    let mut accepted = JsonMap::new();
+    for field in fields {
+        let at = format!("data.{}", field.name);
+        match data.get(&field.name) {
+            None | Some(Value::Null) => {
+                if field.required {
+                    errors.push(at, "is required");
+                }
+            }
+            Some(value) => match normalise(field, value) {
+                Ok(v) => {
+                    accepted.insert(field.name.clone(), v);
+                }
+                Err(message) => errors.push(at, message),
+            },
+        }
+    }
+    errors.finish(accepted)
+}
+
+fn normalise(field: &Field, value: &Value) -> Result<Value, String> {
+    let text = || {
+        value
+            .as_str()
+            .map(str::trim)
+            .ok_or_else(|| "must be a string".to_owned())
+    };
+    match field.kind {
+        FieldKind::Text | FieldKind::Document => {
+            let s = text()?;
+            let max = if field.kind == FieldKind::Text { MAX_TEXT } else { 256 };
+            if s.is_empty() {
+                Err("must not be empty".into())
+            } else if s.chars().count() > max {
+                Err(format!("must be at most {max} characters"))
+            } else {
+                Ok(Value::String(s.to_owned()))
+            }
+        }
+        FieldKind::Date => {
+            let s = text()?;
+            NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map(|_| Value::String(s.to_owned()))
+                .map_err(|_| "must be a date written YYYY-MM-DD".into())
+        }
+        FieldKind::Country => {
+            let s = text()?.to_ascii_uppercase();
+            if s.len() == 2 && s.bytes().all(|b| b.is_ascii_uppercase()) {
+                Ok(Value::String(s))
+            } else {
+                Err("must be an ISO 3166-1 alpha-2 country code".into())
+            }
+        }
+        FieldKind::Number => match value {
+            Value::Number(_) => Ok(value.clone()),
+            _ => Err("must be a number".into()),
+        },
+        FieldKind::Boolean => match value {
+            Value::Bool(_) => Ok(value.clone()),
+            _ => Err("must be true or false".into()),
+        },
+        FieldKind::Select => {
+            let s = text()?;
+            if field.options.iter().any(|o| o == s) {
+                Ok(Value::String(s.to_owned()))
+            } else {
+                Err(format!("must be one of: {}", field.options.join(", ")))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::builtin;
+    use crate::workflow::Step;
+    use serde_json::json;
+
+    fn id_fields() -> Vec<Field> {
+        match &builtin::get("id-document").unwrap().steps[0] {
+            Step::Capture(c) => c.fields.clone(),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn accepts_and_normalises() {
+        let data = json!({"documentType": "passport", "documentNumber": " X1 ", "fullName": "Jane Doe",
+            "dateOfBirth": "1990-01-02", "expiryDate": "2030-01-01", "issuingCountry": "gb"});
+        let out = accept(&id_fields(), data.as_object().unwrap()).unwrap();
+        assert_eq!(out["documentNumber"], "X1");
+        assert_eq!(out["issuingCountry"], "GB");
+        assert!(!out.contains_key("documentImage"));
+    }
+
+    #[test]
+    fn reports_every_bad_field() {
+        let data = json!({"documentType": "visa", "documentNumber": 7, "fullName": "",
+            "dateOfBirth": "02/01/1990", "issuingCountry": "GBR", "extra": true});
+        let errors = accept(&id_fields(), data.as_object().unwrap()).unwrap_err();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "data.extra",
+                "data.documentType",
+                "data.documentNumber",
+                "data.fullName",
+                "data.dateOfBirth",
+                "data.expiryDate",
+                "data.issuingCountry"
+            ]
+        );
+    }
+}

@@ -1,0 +1,80 @@
+//! Typed, prefixed identifiers (`ses_…`, `swf_…`, …) and the port that mints
+//! their time-ordered bodies.
+
+use serde::{Deserialize, Serialize};
+
+/// Mints the body of a new identifier. Implementations must return bodies that
+/// sort in creation order (the adapters use UUIDv7), so that ids double as a
+/// newest-first sort key.
+pub trait IdGenerator: Send + Sync {
+    fn next_body(&self) -> String;
+}
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub const PREFIX: &'static str = $prefix;
+
+            pub fn generate(ids: &dyn IdGenerator) -> Self {
+                Self(format!("{}_{}", $prefix, ids.next_body()))
+            }
+
+            /// Accepts only well-formed ids of this type, so a path segment of
+            /// the wrong kind is a plain "not found".
+            pub fn parse(s: &str) -> Option<Self> {
+                let body = s.strip_prefix($prefix)?.strip_prefix('_')?;
+                let ok = !body.is_empty()
+                    && body.len() <= 64
+                    && body.bytes().all(|b| b.is_ascii_alphanumeric());
+                ok.then(|| Self(s.to_owned()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// An organisation: the tenant every resource belongs to.
+    OrgId, "org");
+id_type!(SessionId, "ses");
+id_type!(SessionWorkflowId, "swf");
+id_type!(ParticipantId, "par");
+id_type!(CheckId, "chk");
+id_type!(EventId, "evt");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fixed;
+    impl IdGenerator for Fixed {
+        fn next_body(&self) -> String {
+            "0192abcd".into()
+        }
+    }
+
+    #[test]
+    fn prefixes_are_checked() {
+        let id = SessionId::generate(&Fixed);
+        assert_eq!(id.as_str(), "ses_0192abcd");
+        assert_eq!(SessionId::parse("ses_0192abcd"), Some(id));
+        assert_eq!(SessionId::parse("swf_0192abcd"), None);
+        assert_eq!(SessionId::parse("ses_"), None);
+        assert_eq!(SessionId::parse("ses_a/b"), None);
+        assert_eq!(SessionId::parse("session_1"), None);
+    }
+}

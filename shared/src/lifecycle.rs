@@ -1,0 +1,354 @@
+//! The session state machine. Each partner or end-user action has one
+//! transition function here (or in [`crate::resubmission`]); all of them go
+//! through [`Change`], which settles the status, applies automatic resolution,
+//! checks the invariants, bumps the version and stamps the events — in one
+//! place, so no transition can skip any of it.
+//!
+//! Transitions are pure: they take the session by reference and return the
+//! next state with its events, leaving the input untouched. Refusing a change
+//! therefore changes nothing.
+
+use crate::Timestamp;
+use crate::configuration::Configuration;
+use crate::error::DomainError;
+use crate::events::{Event, EventKind};
+use crate::ids::{EventId, IdGenerator, SessionId};
+use crate::invariants;
+use crate::pipeline;
+use crate::resolution;
+use crate::session::{
+    Decision, Origin, Resolution, ResolvedBy, Session, SessionDraft, SessionStatus, Waiting, WorkflowStatus,
+};
+use crate::tenancy::Actor;
+use crate::validation::{FieldErrors, check_text};
+
+/// A committed-to-be state and the events that explain it. The store writes
+/// both together, conditional on the version the transition started from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    pub session: Session,
+    pub events: Vec<Event>,
+}
+
+impl Transition {
+    /// The version the store must still hold for this transition to apply
+    /// (`None` for a new session).
+    pub fn expected_version(&self) -> Option<u64> {
+        (self.session.version > 1).then(|| self.session.version - 1)
+    }
+}
+
+/// A transition in the making.
+pub(crate) struct Change<'a> {
+    pub session: Session,
+    pub now: Timestamp,
+    pub ids: &'a dyn IdGenerator,
+    actor: Actor,
+    events: Vec<(EventKind, Actor)>,
+}
+
+impl<'a> Change<'a> {
+    pub fn begin(session: &Session, actor: Actor, now: Timestamp, ids: &'a dyn IdGenerator) -> Self {
+        Self {
+            session: session.clone(),
+            now,
+            ids,
+            actor,
+            events: Vec::new(),
+        }
+    }
+
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    pub fn emit(&mut self, kind: EventKind) {
+        self.events.push((kind, self.actor.clone()));
+    }
+
+    /// Emits an event the service caused on its own (automatic resolution,
+    /// status changes that follow from the workflows).
+    fn emit_system(&mut self, kind: EventKind) {
+        self.events.push((kind, Actor::System));
+    }
+
+    /// Derives the status from the workflows, resolves automatically when the
+    /// policy says so, and records why.
+    fn settle(&mut self) {
+        if self.session.status == SessionStatus::Expired {
+            return;
+        }
+        let derived = derive_status(&self.session);
+        if derived != self.session.status {
+            self.session.status = derived;
+            match derived {
+                SessionStatus::Completed => {
+                    self.session.completed_at = Some(self.now);
+                    self.emit_system(EventKind::SessionCompleted);
+                }
+                SessionStatus::Failed => {
+                    self.session.completed_at = Some(self.now);
+                    self.emit_system(EventKind::SessionFailed);
+                }
+                SessionStatus::PendingReview => self.emit_system(EventKind::SessionPendingReview),
+                SessionStatus::Created | SessionStatus::InProgress | SessionStatus::Expired => {
+                    self.session.completed_at = None;
+                }
+            }
+        }
+        if let Some(decision) = resolution::automatic(&self.session) {
+            self.session.resolution = Some(Resolution {
+                decision,
+                reason: Some(resolution::automatic_reason(decision).to_owned()),
+                resolved_by: ResolvedBy::Auto,
+                actor: Actor::System,
+                resolved_at: self.now,
+            });
+            self.emit_system(EventKind::SessionResolved {
+                resolution: decision,
+                resolved_by: ResolvedBy::Auto,
+                reason: Some(resolution::automatic_reason(decision).to_owned()),
+            });
+        }
+    }
+
+    pub fn finish(mut self) -> Result<Transition, DomainError> {
+        self.settle();
+        let session = &mut self.session;
+        session.version += 1;
+        session.updated_at = self.now;
+        invariants::check(session).map_err(DomainError::InvariantViolated)?;
+        let events = self
+            .events
+            .into_iter()
+            .enumerate()
+            .map(|(i, (kind, actor))| Event {
+                id: EventId::generate(self.ids),
+                org_id: session.org_id.clone(),
+                session_id: session.id.clone(),
+                external_user_id: session.external_user_id.clone(),
+                sandbox: session.sandbox,
+                version: session.version,
+                sequence: i as u32,
+                occurred_at: self.now,
+                actor,
+                status: session.status,
+                resolution: session.resolution.as_ref().map(|r| r.decision),
+                kind,
+            })
+            .collect();
+        Ok(Transition {
+            session: self.session,
+            events,
+        })
+    }
+}
+
+/// The status the workflows imply (for a session that has not expired).
+pub fn derive_status(session: &Session) -> SessionStatus {
+    let workflows = &session.workflows;
+    if workflows.iter().any(|w| w.status == WorkflowStatus::Failed) {
+        return SessionStatus::Failed;
+    }
+    match session.current_index() {
+        None => {
+            let policy = session.policy;
+            if policy.is_verification && policy.final_manual_review_required && session.resolution.is_none() {
+                SessionStatus::PendingReview
+            } else {
+                SessionStatus::Completed
+            }
+        }
+        Some(i) if workflows[i].status == WorkflowStatus::PendingReview => SessionStatus::PendingReview,
+        Some(_) if session.started_at.is_some() => SessionStatus::InProgress,
+        Some(_) => SessionStatus::Created,
+    }
+}
+
+impl Session {
+    /// `POST /sessions`: a new session from a configuration.
+    pub fn create(
+        draft: SessionDraft,
+        origin: Origin<'_>,
+        actor: Actor,
+        now: Timestamp,
+        ids: &dyn IdGenerator,
+    ) -> Result<Transition, DomainError> {
+        let mut errors = FieldErrors::new();
+        Session::check_draft(&draft, &mut errors);
+        let participants = match Session::admit_participants(&draft, ids) {
+            Ok(p) => p,
+            Err(e) => {
+                errors.extend(e);
+                return Err(errors.into());
+            }
+        };
+        let workflows = match Session::plan(&origin, &participants, ids) {
+            Ok(w) => w,
+            Err(e) => {
+                errors.extend(e);
+                return Err(errors.into());
+            }
+        };
+        let config: &Configuration = origin.configuration;
+        let minutes = draft.expires_in_minutes.unwrap_or(config.default_expires_in_minutes);
+        let session = errors.finish(Session {
+            id: SessionId::generate(ids),
+            org_id: origin.org_id,
+            configuration_slug: config.slug.clone(),
+            external_user_id: draft.external_user_id.trim().to_owned(),
+            sandbox: origin.sandbox,
+            subject_kind: config.subject_kind,
+            policy: config.policy,
+            status: SessionStatus::Created,
+            resolution: None,
+            access_token: origin.access_token,
+            expires_at: now + chrono::Duration::minutes(i64::from(minutes)),
+            redirect_url: draft.redirect_url.or_else(|| config.default_redirect_url.clone()),
+            participants,
+            context: draft.context,
+            metadata: draft.metadata,
+            workflows,
+            checks: Vec::new(),
+            risk: None,
+            started_at: None,
+            completed_at: None,
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        })?;
+        let mut change = Change::begin(&session, actor, now, ids);
+        change.emit(EventKind::SessionCreated);
+        change.finish()
+    }
+
+    /// `POST /access/{token}/start`: the end user begins. Idempotent: `None`
+    /// when there is nothing to start (already started, or closed).
+    pub fn start(&self, now: Timestamp, ids: &dyn IdGenerator) -> Result<Option<Transition>, DomainError> {
+        if self.status != SessionStatus::Created {
+            return Ok(None);
+        }
+        if self.is_overdue(now) {
+            return Err(DomainError::SessionExpired);
+        }
+        let mut change = Change::begin(self, Actor::EndUser, now, ids);
+        begin_session(&mut change);
+        change.finish().map(Some)
+    }
+
+    /// `POST /access/{token}/workflows/{id}`: the end user's submission for
+    /// the current step.
+    pub fn submit(
+        &self,
+        session_workflow_id: &str,
+        data: &crate::JsonMap,
+        now: Timestamp,
+        ids: &dyn IdGenerator,
+    ) -> Result<Transition, DomainError> {
+        self.ensure_accepts_input(now)?;
+        let index = self
+            .workflow_index(session_workflow_id)
+            .ok_or_else(|| DomainError::UnknownSessionWorkflow(session_workflow_id.to_owned()))?;
+        let mut change = Change::begin(self, Actor::EndUser, now, ids);
+        if change.session.status == SessionStatus::Created {
+            begin_session(&mut change);
+        }
+        let current = change.session.current_index();
+        let workflow = &change.session.workflows[index];
+        if current != Some(index) || workflow.waiting != Some(Waiting::Input) {
+            return Err(DomainError::WorkflowNotCurrent(session_workflow_id.to_owned()));
+        }
+        pipeline::submit(&mut change, index, data)?;
+        change.finish()
+    }
+
+    /// `POST /sessions/{id}/workflows/{swf}/review`: the partner decides on a
+    /// workflow paused for review.
+    pub fn review(
+        &self,
+        session_workflow_id: &str,
+        decision: Decision,
+        reason: &str,
+        actor: Actor,
+        now: Timestamp,
+        ids: &dyn IdGenerator,
+    ) -> Result<Transition, DomainError> {
+        let index = self
+            .workflow_index(session_workflow_id)
+            .ok_or_else(|| DomainError::UnknownSessionWorkflow(session_workflow_id.to_owned()))?;
+        if self.workflows[index].waiting != Some(Waiting::Review) || self.status == SessionStatus::Expired {
+            return Err(DomainError::NotAwaitingReview(session_workflow_id.to_owned()));
+        }
+        let reason = checked_reason(reason)?;
+        let mut change = Change::begin(self, actor, now, ids);
+        pipeline::review(&mut change, index, decision, reason);
+        change.finish()
+    }
+
+    /// `POST /sessions/{id}/resolve`: the partner's decision, at any time; it
+    /// overrides any earlier resolution and closes a final review.
+    pub fn resolve(
+        &self,
+        decision: Decision,
+        reason: &str,
+        actor: Actor,
+        now: Timestamp,
+        ids: &dyn IdGenerator,
+    ) -> Result<Transition, DomainError> {
+        if !self.policy.is_verification {
+            return Err(DomainError::ResolutionDisabled);
+        }
+        let reason = checked_reason(reason)?;
+        let mut change = Change::begin(self, actor.clone(), now, ids);
+        change.session.resolution = Some(Resolution {
+            decision,
+            reason: Some(reason.clone()),
+            resolved_by: ResolvedBy::Partner,
+            actor,
+            resolved_at: now,
+        });
+        change.emit(EventKind::SessionResolved {
+            resolution: decision,
+            resolved_by: ResolvedBy::Partner,
+            reason: Some(reason),
+        });
+        change.finish()
+    }
+
+    /// The session's deadline passed while it waited for the end user.
+    /// `None` when it is not due (or not expirable).
+    pub fn expire(&self, now: Timestamp, ids: &dyn IdGenerator) -> Result<Option<Transition>, DomainError> {
+        if !self.is_overdue(now) {
+            return Ok(None);
+        }
+        let mut change = Change::begin(self, Actor::System, now, ids);
+        change.session.status = SessionStatus::Expired;
+        change.session.completed_at = Some(now);
+        change.emit(EventKind::SessionExpired);
+        change.finish().map(Some)
+    }
+
+    fn ensure_accepts_input(&self, now: Timestamp) -> Result<(), DomainError> {
+        if self.status == SessionStatus::Expired || self.is_overdue(now) {
+            return Err(DomainError::SessionExpired);
+        }
+        if matches!(self.status, SessionStatus::Completed | SessionStatus::Failed) || self.current_index().is_none() {
+            return Err(DomainError::SessionClosed(self.status));
+        }
+        Ok(())
+    }
+}
+
+fn begin_session(change: &mut Change<'_>) {
+    change.session.started_at = Some(change.now);
+    change.emit(EventKind::SessionStarted);
+    if let Some(first) = change.session.current_index() {
+        pipeline::activate(change, first);
+    }
+}
+
+fn checked_reason(reason: &str) -> Result<String, DomainError> {
+    let mut errors = FieldErrors::new();
+    check_text(&mut errors, "reason", reason, 1000);
+    errors.finish(reason.trim().to_owned()).map_err(DomainError::from)
+}

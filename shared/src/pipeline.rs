@@ -1,0 +1,384 @@
+//! Runs a session workflow's steps in order until one waits: `capture` for
+//! the end user, `check` for its provider, `review` for a partner. Steps that
+//! need nobody (`extract`, `validate`, `webhook`, `output`) run at once.
+
+use crate::JsonMap;
+use crate::capture;
+use crate::error::DomainError;
+use crate::events::EventKind;
+use crate::ids::CheckId;
+use crate::lifecycle::Change;
+use crate::rules::{self, Scope};
+use crate::session::{
+    Check, CheckStatus, Decision, ReviewRecord, RuleResult, Session, ValidationOutcome, ValidationReport, Waiting,
+    WorkflowStatus,
+};
+use crate::workflow::{MappingStep, Step, ValidateStep};
+
+/// Makes workflow `index` the current one and runs it as far as it goes.
+pub(crate) fn activate(change: &mut Change<'_>, index: usize) {
+    let now = change.now;
+    let workflow = &mut change.session.workflows[index];
+    workflow.status = WorkflowStatus::InProgress;
+    workflow.started_at = Some(now);
+    workflow.step = 0;
+    let id = workflow.id.clone();
+    change.emit(EventKind::SessionWorkflowStarted {
+        session_workflow_id: id,
+    });
+    run(change, index);
+}
+
+/// The end user's submission for the capture step workflow `index` waits on.
+pub(crate) fn submit(change: &mut Change<'_>, index: usize, data: &JsonMap) -> Result<(), DomainError> {
+    let workflow = &mut change.session.workflows[index];
+    let Some(Step::Capture(capture)) = workflow.definition.steps.get(workflow.step) else {
+        return Err(DomainError::WorkflowNotCurrent(workflow.id.to_string()));
+    };
+    let accepted = capture::accept(&capture.fields, data)?;
+    workflow.attempts += 1;
+    workflow.data = Some(accepted);
+    workflow.waiting = None;
+    workflow.step += 1;
+    let event = EventKind::SessionWorkflowSubmitted {
+        session_workflow_id: workflow.id.clone(),
+        attempt: workflow.attempts,
+    };
+    change.emit(event);
+    run(change, index);
+    Ok(())
+}
+
+/// The partner's decision on a workflow paused for review.
+pub(crate) fn review(change: &mut Change<'_>, index: usize, decision: Decision, reason: String) {
+    let actor = change_actor(change);
+    let now = change.now;
+    let workflow = &mut change.session.workflows[index];
+    workflow.review = Some(ReviewRecord {
+        decision,
+        reason: reason.clone(),
+        actor,
+        reviewed_at: now,
+    });
+    workflow.waiting = None;
+    let id = workflow.id.clone();
+    change.emit(EventKind::SessionWorkflowReviewed {
+        session_workflow_id: id,
+        decision,
+        reason: reason.clone(),
+    });
+    match decision {
+        Decision::Approved => {
+            change.session.workflows[index].status = WorkflowStatus::InProgress;
+            run(change, index);
+        }
+        Decision::Rejected => fail(change, index, format!("rejected in review: {reason}")),
+    }
+}
+
+fn change_actor(change: &Change<'_>) -> crate::tenancy::Actor {
+    change.actor().clone()
+}
+
+fn run(change: &mut Change<'_>, index: usize) {
+    loop {
+        let workflow = &change.session.workflows[index];
+        let Some(step) = workflow.definition.steps.get(workflow.step).cloned() else {
+            complete(change, index);
+            return;
+        };
+        match step {
+            Step::Capture(_) => {
+                change.session.workflows[index].waiting = Some(Waiting::Input);
+                return;
+            }
+            Step::Extract(mapping) => match evaluate_mapping(&change.session, index, &mapping, change.now) {
+                Ok(extracted) => {
+                    let workflow = &mut change.session.workflows[index];
+                    workflow.data.get_or_insert_with(JsonMap::new).extend(extracted);
+                    workflow.step += 1;
+                }
+                Err(e) => return fail(change, index, format!("extract step: {e}")),
+            },
+            Step::Validate(validate) => {
+                if !apply_validation(change, index, &validate) {
+                    return;
+                }
+            }
+            Step::Check(check) => {
+                let id = CheckId::generate(change.ids);
+                let workflow = &mut change.session.workflows[index];
+                workflow.waiting = Some(Waiting::Check { check_id: id.clone() });
+                let record = Check {
+                    id: id.clone(),
+                    session_workflow_id: workflow.id.clone(),
+                    participant_id: workflow.participant_id.clone(),
+                    kind: check.kind,
+                    provider: check.provider.clone(),
+                    status: CheckStatus::Pending,
+                    findings: Vec::new(),
+                    requested_at: change.now,
+                    completed_at: None,
+                };
+                let event = EventKind::SessionCheckRequested {
+                    session_workflow_id: workflow.id.clone(),
+                    check_id: id,
+                    kind: check.kind,
+                };
+                change.session.checks.push(record);
+                change.emit(event);
+                return;
+            }
+            Step::Review(review) => {
+                change.session.workflows[index].step += 1;
+                pause_for_review(change, index, review.reason.clone());
+                return;
+            }
+            Step::Webhook(webhook) => {
+                let workflow = &mut change.session.workflows[index];
+                workflow.step += 1;
+                let event = EventKind::SessionWorkflowWebhookRequested {
+                    session_workflow_id: workflow.id.clone(),
+                    url: webhook.url,
+                };
+                change.emit(event);
+            }
+            Step::Output(mapping) => match evaluate_mapping(&change.session, index, &mapping, change.now) {
+                Ok(output) => {
+                    let workflow = &mut change.session.workflows[index];
+                    workflow.output = Some(if mapping.fields.is_empty() {
+                        workflow.data.clone().unwrap_or_default()
+                    } else {
+                        output
+                    });
+                    workflow.step += 1;
+                }
+                Err(e) => return fail(change, index, format!("output step: {e}")),
+            },
+            // Definitions with these steps are refused when they are created;
+            // a session holding one (from a future version) cannot run it.
+            Step::Ocr(_) | Step::Enrich(_) | Step::Risk(_) => {
+                return fail(change, index, format!("the `{}` step is not available", step.kind()));
+            }
+        }
+    }
+}
+
+/// Runs the rules; returns whether the pipeline goes on.
+fn apply_validation(change: &mut Change<'_>, index: usize, validate: &ValidateStep) -> bool {
+    let results: Vec<RuleResult> = {
+        let session = &change.session;
+        let inputs = Inputs::of(session, index);
+        let scope = inputs.scope(session, index, change.now);
+        validate
+            .rules
+            .iter()
+            .map(|rule| {
+                let (passed, error) = match rules::evaluate_bool(&rule.expression, &scope) {
+                    Ok(passed) => (passed, None),
+                    Err(e) => (false, Some(e)),
+                };
+                RuleResult {
+                    name: rule.name.clone(),
+                    passed,
+                    on_failure: rule.on_failure,
+                    message: (!passed).then(|| rule.message.clone()).flatten(),
+                    error,
+                }
+            })
+            .collect()
+    };
+    let worst = results
+        .iter()
+        .filter(|r| !r.passed)
+        .map(|r| ValidationOutcome::from(r.on_failure))
+        .max();
+    let workflow = &mut change.session.workflows[index];
+    let attempt = workflow.attempts;
+    let outcome = match worst {
+        Some(ValidationOutcome::Retry) if workflow.attempts >= workflow.definition.max_attempts => {
+            ValidationOutcome::Failed
+        }
+        Some(outcome) => outcome,
+        None => ValidationOutcome::Passed,
+    };
+    let failed_messages: Vec<String> = results
+        .iter()
+        .filter(|r| !r.passed && ValidationOutcome::from(r.on_failure) == worst.unwrap_or(ValidationOutcome::Passed))
+        .map(|r| {
+            r.message
+                .clone()
+                .or_else(|| r.error.clone())
+                .unwrap_or_else(|| r.name.clone())
+        })
+        .collect();
+    workflow.validation = Some(ValidationReport {
+        outcome,
+        attempt,
+        rules: results,
+    });
+    let id = workflow.id.clone();
+    change.emit(EventKind::SessionWorkflowValidated {
+        session_workflow_id: id.clone(),
+        attempt,
+        outcome,
+    });
+    match outcome {
+        ValidationOutcome::Passed => {
+            change.session.workflows[index].step += 1;
+            true
+        }
+        ValidationOutcome::Review => {
+            change.session.workflows[index].step += 1;
+            pause_for_review(change, index, Some(failed_messages.join(" ")));
+            false
+        }
+        ValidationOutcome::Retry => {
+            let workflow = &mut change.session.workflows[index];
+            let capture = workflow.definition.steps[..workflow.step]
+                .iter()
+                .rposition(|s| matches!(s, Step::Capture(_)));
+            match capture {
+                Some(capture) => {
+                    workflow.step = capture;
+                    workflow.waiting = Some(Waiting::Input);
+                    let remaining = workflow.definition.max_attempts - workflow.attempts;
+                    change.emit(EventKind::SessionWorkflowRetryRequested {
+                        session_workflow_id: id,
+                        attempts_remaining: remaining,
+                    });
+                }
+                // Nothing the end user could submit again: the rule decides.
+                None => fail(change, index, failed_messages.join(" ")),
+            }
+            false
+        }
+        ValidationOutcome::Failed => {
+            let reason = if worst == Some(ValidationOutcome::Retry) {
+                format!("no attempts remain: {}", failed_messages.join(" "))
+            } else {
+                failed_messages.join(" ")
+            };
+            fail(change, index, reason);
+            false
+        }
+    }
+}
+
+/// Pauses for a partner; `step` already points past the step that paused.
+fn pause_for_review(change: &mut Change<'_>, index: usize, reason: Option<String>) {
+    let workflow = &mut change.session.workflows[index];
+    workflow.status = WorkflowStatus::PendingReview;
+    workflow.waiting = Some(Waiting::Review);
+    let id = workflow.id.clone();
+    change.emit(EventKind::SessionWorkflowPendingReview {
+        session_workflow_id: id,
+        reason,
+    });
+}
+
+fn complete(change: &mut Change<'_>, index: usize) {
+    let now = change.now;
+    let workflow = &mut change.session.workflows[index];
+    workflow.status = WorkflowStatus::Completed;
+    workflow.waiting = None;
+    workflow.completed_at = Some(now);
+    workflow.output.get_or_insert_with(JsonMap::new);
+    let id = workflow.id.clone();
+    change.emit(EventKind::SessionWorkflowCompleted {
+        session_workflow_id: id,
+    });
+    if index + 1 < change.session.workflows.len() {
+        activate(change, index + 1);
+    }
+}
+
+pub(crate) fn fail(change: &mut Change<'_>, index: usize, reason: String) {
+    let now = change.now;
+    let workflow = &mut change.session.workflows[index];
+    workflow.status = WorkflowStatus::Failed;
+    workflow.waiting = None;
+    workflow.failure = Some(reason.clone());
+    workflow.completed_at = Some(now);
+    let id = workflow.id.clone();
+    change.emit(EventKind::SessionWorkflowFailed {
+        session_workflow_id: id,
+        reason,
+    });
+}
+
+fn evaluate_mapping(
+    session: &Session,
+    index: usize,
+    mapping: &MappingStep,
+    now: crate::Timestamp,
+) -> Result<JsonMap, String> {
+    let inputs = Inputs::of(session, index);
+    let scope = inputs.scope(session, index, now);
+    mapping
+        .fields
+        .iter()
+        .map(|(name, expr)| {
+            rules::evaluate_json(expr, &scope)
+                .map(|v| (name.clone(), v))
+                .map_err(|e| format!("{name}: {e}"))
+        })
+        .collect()
+}
+
+/// The variables a workflow's expressions read, gathered from the session.
+struct Inputs {
+    data: JsonMap,
+    context: JsonMap,
+    outputs: JsonMap,
+    participant_outputs: JsonMap,
+}
+
+impl Inputs {
+    fn of(session: &Session, index: usize) -> Self {
+        let workflow = &session.workflows[index];
+        let mut context = session.context.clone();
+        context.extend(workflow.context.clone());
+        let mut outputs = JsonMap::new();
+        let mut participant_outputs = JsonMap::new();
+        for earlier in &session.workflows[..index] {
+            let Some(output) = &earlier.output else { continue };
+            if earlier.status != WorkflowStatus::Completed {
+                continue;
+            }
+            let by_participant = outputs
+                .entry(earlier.output_key.clone())
+                .or_insert_with(|| serde_json::Value::Object(JsonMap::new()));
+            if let Some(map) = by_participant.as_object_mut() {
+                map.insert(
+                    earlier.participant_id.to_string(),
+                    serde_json::Value::Object(output.clone()),
+                );
+            }
+            if earlier.participant_id == workflow.participant_id {
+                participant_outputs.insert(earlier.workflow_slug.clone(), serde_json::Value::Object(output.clone()));
+                participant_outputs.insert(earlier.output_key.clone(), serde_json::Value::Object(output.clone()));
+            }
+        }
+        Self {
+            data: workflow.data.clone().unwrap_or_default(),
+            context,
+            outputs,
+            participant_outputs,
+        }
+    }
+
+    fn scope<'a>(&'a self, session: &'a Session, index: usize, now: crate::Timestamp) -> Scope<'a> {
+        let participant = session
+            .participant(&session.workflows[index].participant_id)
+            .unwrap_or(&session.participants[0]);
+        Scope {
+            data: &self.data,
+            participant,
+            context: &self.context,
+            outputs: &self.outputs,
+            participant_outputs: &self.participant_outputs,
+            now,
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! The ports the domain needs from the outside world. Adapters (the embedded
+//! SQLite store, DynamoDB, the system clock, UUIDv7 ids) implement them in the
+//! `functions` crate; no storage or cloud type crosses these traits.
+
+use async_trait::async_trait;
+
+use crate::Timestamp;
+use crate::configuration::Configuration;
+use crate::events::Event;
+use crate::ids::{OrgId, SessionId};
+use crate::lifecycle::Transition;
+use crate::session::{Session, SessionStatus};
+use crate::tenancy::{ApiKey, Organization};
+use crate::workflow::StoredWorkflow;
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// A create found the key taken (a slug, an id, an idempotency key).
+    #[error("the item already exists")]
+    AlreadyExists,
+    /// A conditional write found another version than the one it read.
+    #[error("the item changed since it was read")]
+    Conflict,
+    /// The item to update or delete is not there.
+    #[error("the item does not exist")]
+    NotFound,
+    /// The engine failed; retrying may help.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// A stored item could not be decoded: a bug or a corrupted record.
+    #[error("a stored item is unreadable: {0}")]
+    Corrupt(String),
+}
+
+/// Which sessions to list, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionQuery {
+    pub external_user_id: Option<String>,
+    pub status: Option<SessionStatus>,
+    pub limit: u32,
+    pub position: Position,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Position {
+    /// 1-based page of `limit` sessions (cost grows with the page number).
+    Page(u32),
+    /// The sessions after this one: constant cost however deep.
+    After(SessionId),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionPage {
+    pub sessions: Vec<Session>,
+    pub has_more: bool,
+}
+
+/// A stored HTTP response, replayed for a retried request with the same
+/// idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// The key is new: the caller runs the request and then completes it.
+    Acquired,
+    /// The same request ran before: replay its response.
+    Completed(StoredResponse),
+    /// The same key with another request (method, path or body).
+    Mismatch,
+    /// The first request with this key is still running.
+    InProgress,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    // Tenancy.
+    async fn insert_organization(&self, org: &Organization) -> Result<(), StoreError>;
+    async fn insert_api_key(&self, key: &ApiKey) -> Result<(), StoreError>;
+    async fn get_api_key(&self, key_id: &str) -> Result<Option<ApiKey>, StoreError>;
+
+    // Configurations, unique by (org, slug).
+    async fn insert_configuration(&self, config: &Configuration) -> Result<(), StoreError>;
+    /// Replaces the configuration if it is still at `config.version - 1`.
+    async fn update_configuration(&self, config: &Configuration) -> Result<(), StoreError>;
+    async fn get_configuration(&self, org: &OrgId, slug: &str) -> Result<Option<Configuration>, StoreError>;
+    async fn list_configurations(&self, org: &OrgId) -> Result<Vec<Configuration>, StoreError>;
+    async fn delete_configuration(&self, org: &OrgId, slug: &str) -> Result<(), StoreError>;
+
+    // An organisation's own workflow definitions, unique by (org, slug).
+    async fn insert_workflow(&self, workflow: &StoredWorkflow) -> Result<(), StoreError>;
+    /// Replaces the definition if it is still at `workflow.version - 1`.
+    async fn update_workflow(&self, workflow: &StoredWorkflow) -> Result<(), StoreError>;
+    async fn get_workflow(&self, org: &OrgId, slug: &str) -> Result<Option<StoredWorkflow>, StoreError>;
+    async fn list_workflows(&self, org: &OrgId) -> Result<Vec<StoredWorkflow>, StoreError>;
+    async fn delete_workflow(&self, org: &OrgId, slug: &str) -> Result<(), StoreError>;
+
+    // Sessions and their history.
+    /// Writes the transition's session and events together: the session is
+    /// new (`expected_version() == None`), or still at the version the
+    /// transition started from — otherwise `Conflict` and nothing is written.
+    async fn commit(&self, transition: &Transition) -> Result<(), StoreError>;
+    async fn get_session(&self, org: &OrgId, id: &SessionId) -> Result<Option<Session>, StoreError>;
+    async fn find_session_by_token_hash(&self, token_hash: &str) -> Result<Option<Session>, StoreError>;
+    async fn list_sessions(&self, org: &OrgId, query: &SessionQuery) -> Result<SessionPage, StoreError>;
+    /// The session's history, oldest first.
+    async fn list_events(&self, org: &OrgId, id: &SessionId) -> Result<Vec<Event>, StoreError>;
+    /// Open sessions whose deadline has passed, for the expiry sweep.
+    async fn sessions_due(&self, now: Timestamp, limit: u32) -> Result<Vec<Session>, StoreError>;
+
+    // Idempotency records, scoped to the organisation.
+    async fn claim_idempotency_key(
+        &self,
+        org: &OrgId,
+        key: &str,
+        fingerprint: &str,
+        now: Timestamp,
+    ) -> Result<IdempotencyClaim, StoreError>;
+    async fn complete_idempotency_key(
+        &self,
+        org: &OrgId,
+        key: &str,
+        response: &StoredResponse,
+    ) -> Result<(), StoreError>;
+    /// Forgets a claim whose request failed, so a retry can run again.
+    async fn release_idempotency_key(&self, org: &OrgId, key: &str) -> Result<(), StoreError>;
+}
