@@ -136,11 +136,12 @@ impl ConfigurationDraft {
                 "must be lowercase letters, digits and single dashes (at most 64)",
             );
         }
-        if let Some(d) = &self.description {
-            if d.chars().count() > 1000 {
-                errors.push("description", "must be at most 1000 characters");
-            }
+        if let Some(d) = &self.description
+            && d.chars().count() > 1000
+        {
+            errors.push("description", "must be at most 1000 characters");
         }
+        let one_plan_given = self.workflow_slugs.is_some() != self.workflow_bindings.is_some();
         let (plan_style, inputs) = match (self.workflow_slugs, self.workflow_bindings) {
             (Some(_), Some(_)) => {
                 errors.push(
@@ -167,6 +168,15 @@ impl ConfigurationDraft {
             ),
             (None, Some(bindings)) => (PlanStyle::Bindings, bindings),
         };
+        // A session without workflows would complete (and approve itself) the
+        // moment it is created.
+        if one_plan_given && inputs.is_empty() {
+            let list = match plan_style {
+                PlanStyle::Slugs => "workflowSlugs",
+                PlanStyle::Bindings => "workflowBindings",
+            };
+            errors.push(list, "give at least one workflow");
+        }
         let bindings = check_bindings(&mut errors, plan_style, inputs, catalog);
         let expires = self.default_expires_in_minutes.unwrap_or(DEFAULT_EXPIRES_IN_MINUTES);
         check_expiry(&mut errors, "defaultExpiresInMinutes", expires);

@@ -84,7 +84,7 @@ pub enum EventKind {
     SessionCompleted,
     SessionFailed,
     SessionResolved {
-        resolution: Decision,
+        decision: Decision,
         resolved_by: ResolvedBy,
         reason: Option<String>,
     },
@@ -158,5 +158,102 @@ impl EventKind {
             .ok()
             .and_then(|v| v.get("type").and_then(|t| t.as_str().map(str::to_owned)))
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::IdGenerator;
+
+    struct Ids;
+    impl IdGenerator for Ids {
+        fn next_body(&self) -> String {
+            "1".into()
+        }
+    }
+
+    /// Events are stored as JSON: every kind must read back as written (the
+    /// flattened kind shares one object with the envelope).
+    #[test]
+    fn every_kind_round_trips() {
+        let swf = || SessionWorkflowId::generate(&Ids);
+        let kinds = vec![
+            EventKind::SessionCreated,
+            EventKind::SessionStarted,
+            EventKind::SessionWorkflowStarted {
+                session_workflow_id: swf(),
+            },
+            EventKind::SessionWorkflowSubmitted {
+                session_workflow_id: swf(),
+                attempt: 1,
+            },
+            EventKind::SessionWorkflowValidated {
+                session_workflow_id: swf(),
+                attempt: 1,
+                outcome: ValidationOutcome::Review,
+            },
+            EventKind::SessionWorkflowRetryRequested {
+                session_workflow_id: swf(),
+                attempts_remaining: 2,
+            },
+            EventKind::SessionWorkflowPendingReview {
+                session_workflow_id: swf(),
+                reason: Some("r".into()),
+            },
+            EventKind::SessionWorkflowReviewed {
+                session_workflow_id: swf(),
+                decision: Decision::Approved,
+                reason: "ok".into(),
+            },
+            EventKind::SessionWorkflowCompleted {
+                session_workflow_id: swf(),
+            },
+            EventKind::SessionWorkflowFailed {
+                session_workflow_id: swf(),
+                reason: "x".into(),
+            },
+            EventKind::SessionWorkflowResubmitted {
+                session_workflow_id: swf(),
+                reset: vec![swf()],
+            },
+            EventKind::SessionCheckRequested {
+                session_workflow_id: swf(),
+                check_id: CheckId::generate(&Ids),
+                kind: CheckKind::Pep,
+            },
+            EventKind::SessionWorkflowWebhookRequested {
+                session_workflow_id: swf(),
+                url: "https://a.example".into(),
+            },
+            EventKind::SessionPendingReview,
+            EventKind::SessionCompleted,
+            EventKind::SessionFailed,
+            EventKind::SessionResolved {
+                decision: Decision::Rejected,
+                resolved_by: ResolvedBy::Partner,
+                reason: None,
+            },
+            EventKind::SessionExpired,
+        ];
+        for kind in kinds {
+            let event = Event {
+                id: EventId::generate(&Ids),
+                org_id: OrgId::generate(&Ids),
+                session_id: SessionId::generate(&Ids),
+                external_user_id: "u".into(),
+                sandbox: true,
+                version: 3,
+                sequence: 1,
+                occurred_at: chrono::DateTime::UNIX_EPOCH,
+                actor: Actor::System,
+                status: SessionStatus::Completed,
+                resolution: Some(Decision::Approved),
+                kind,
+            };
+            let json = serde_json::to_string(&event).unwrap();
+            let back: Event = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{json}: {e}"));
+            assert_eq!(back, event);
+        }
     }
 }

@@ -46,14 +46,13 @@ pub fn check(session: &Session) -> Result<(), String> {
         if !waiting_ok {
             return Err(format!("workflow {i} is {:?} but waits for {:?}", w.status, w.waiting));
         }
-        if let Some(Waiting::Check { check_id }) = &w.waiting {
-            if !session
+        if let Some(Waiting::Check { check_id }) = &w.waiting
+            && !session
                 .checks
                 .iter()
                 .any(|c| &c.id == check_id && c.session_workflow_id == w.id)
-            {
-                return Err(format!("workflow {i} waits for a check the session does not have"));
-            }
+        {
+            return Err(format!("workflow {i} waits for a check the session does not have"));
         }
     }
     for check in &session.checks {

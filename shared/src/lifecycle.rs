@@ -105,7 +105,7 @@ impl<'a> Change<'a> {
                 resolved_at: self.now,
             });
             self.emit_system(EventKind::SessionResolved {
-                resolution: decision,
+                decision,
                 resolved_by: ResolvedBy::Auto,
                 reason: Some(resolution::automatic_reason(decision).to_owned()),
             });
@@ -308,7 +308,7 @@ impl Session {
             resolved_at: now,
         });
         change.emit(EventKind::SessionResolved {
-            resolution: decision,
+            decision,
             resolved_by: ResolvedBy::Partner,
             reason: Some(reason),
         });

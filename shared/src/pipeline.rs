@@ -36,8 +36,24 @@ pub(crate) fn submit(change: &mut Change<'_>, index: usize, data: &JsonMap) -> R
         return Err(DomainError::WorkflowNotCurrent(workflow.id.to_string()));
     };
     let accepted = capture::accept(&capture.fields, data)?;
-    workflow.attempts += 1;
-    workflow.data = Some(accepted);
+    // An attempt is a round through the workflow: its first submission, and
+    // each one after a retry. Later capture steps of the same round (the back
+    // of a document after its front) belong to the same attempt.
+    let new_round = workflow.attempts == 0
+        || workflow
+            .validation
+            .as_ref()
+            .is_some_and(|v| v.outcome == ValidationOutcome::Retry);
+    if new_round {
+        workflow.attempts += 1;
+    }
+    // The step's own fields are replaced (a retry's answers replace the
+    // last ones); what earlier capture steps collected stays.
+    let collected = workflow.data.get_or_insert_with(JsonMap::new);
+    for field in &capture.fields {
+        collected.remove(&field.name);
+    }
+    collected.extend(accepted);
     workflow.waiting = None;
     workflow.step += 1;
     let event = EventKind::SessionWorkflowSubmitted {

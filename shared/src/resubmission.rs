@@ -22,7 +22,10 @@ impl Session {
         now: Timestamp,
         ids: &dyn IdGenerator,
     ) -> Result<Transition, DomainError> {
-        if self.status == SessionStatus::Expired || self.is_overdue(now) {
+        // A resubmission hands the session back to the end user, which the
+        // deadline forbids once it has passed, whatever the status: a closed
+        // or reviewed session would otherwise reopen already overdue.
+        if self.status == SessionStatus::Expired || now >= self.expires_at {
             return Err(DomainError::SessionExpired);
         }
         let index = self
