@@ -67,6 +67,13 @@ pub struct StoredResponse {
     pub body: String,
 }
 
+/// An in-progress idempotency claim older than this belongs to a request that
+/// died without completing or releasing it (a crashed Lambda runs no cleanup),
+/// so a retry takes it over rather than hearing "in progress" forever.
+pub const IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS: i64 = 60;
+/// Idempotency records are kept this long, then the key is new again.
+pub const IDEMPOTENCY_RETENTION_HOURS: i64 = 24;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdempotencyClaim {
     /// The key is new: the caller runs the request and then completes it.

@@ -1,1 +1,4 @@
+//! The store conformance suite, and test support shared by the acceptance tests.
 
+pub mod conformance;
+pub mod support;

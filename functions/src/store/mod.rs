@@ -1,0 +1,3 @@
+//! Store adapters: implementations of `korala_domain::ports::Store`.
+
+pub mod sqlite;

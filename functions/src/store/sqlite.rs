@@ -1,0 +1,885 @@
+//! The embedded store: one SQLite database, used by the local server and by
+//! single-node deployments.
+//!
+//! Every record is kept whole as a JSON document, so the schema never has to
+//! follow the domain types; the few fields the store filters, sorts or guards
+//! on are copied into columns beside it. Timestamps in those columns are
+//! RFC 3339 text with a fixed number of digits, so comparing the strings
+//! compares the instants.
+//!
+//! rusqlite is blocking, so every call runs on tokio's blocking pool. One
+//! connection behind a mutex serialises the calls of this process; the write
+//! transactions are `IMMEDIATE` so that other processes sharing the file wait
+//! on the busy timeout instead of failing half-way through.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::SecondsFormat;
+use korala_domain::Timestamp;
+use korala_domain::configuration::Configuration;
+use korala_domain::events::Event;
+use korala_domain::ids::{OrgId, SessionId};
+use korala_domain::lifecycle::Transition;
+use korala_domain::ports::{
+    IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS, IDEMPOTENCY_RETENTION_HOURS, IdempotencyClaim, Position, SessionPage,
+    SessionQuery, Store, StoreError, StoredResponse,
+};
+use korala_domain::session::Session;
+use korala_domain::tenancy::{ApiKey, KeyMode, Organization};
+use korala_domain::workflow::StoredWorkflow;
+use rusqlite::types::Value;
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, ffi, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// How long a writer waits for another process's lock before giving up with
+/// `Unavailable`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Schema changes in order; `PRAGMA user_version` records how many ran, so an
+/// existing database picks up only the ones it lacks.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE organizations (
+    id          TEXT NOT NULL PRIMARY KEY,
+    name        TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    doc         TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE api_keys (
+    id          TEXT NOT NULL PRIMARY KEY,
+    org_id      TEXT NOT NULL,
+    mode        TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    revoked_at  TEXT,
+    doc         TEXT NOT NULL
+) STRICT;
+CREATE INDEX api_keys_by_org ON api_keys (org_id);
+
+CREATE TABLE configurations (
+    org_id      TEXT NOT NULL,
+    slug        TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    updated_at  TEXT NOT NULL,
+    doc         TEXT NOT NULL,
+    PRIMARY KEY (org_id, slug)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE workflows (
+    org_id      TEXT NOT NULL,
+    slug        TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    updated_at  TEXT NOT NULL,
+    doc         TEXT NOT NULL,
+    PRIMARY KEY (org_id, slug)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE sessions (
+    id                TEXT NOT NULL PRIMARY KEY,
+    org_id            TEXT NOT NULL,
+    version           INTEGER NOT NULL,
+    status            TEXT NOT NULL,
+    external_user_id  TEXT NOT NULL,
+    token_hash        TEXT NOT NULL UNIQUE,
+    expires_at        TEXT NOT NULL,
+    created_at        TEXT NOT NULL,
+    updated_at        TEXT NOT NULL,
+    doc               TEXT NOT NULL
+) STRICT;
+-- Session ids are time-ordered, so (org, id) lists an organisation's sessions
+-- newest first when read backwards.
+CREATE INDEX sessions_by_org ON sessions (org_id, id);
+CREATE INDEX sessions_by_user ON sessions (org_id, external_user_id, id);
+CREATE INDEX sessions_by_status ON sessions (org_id, status, id);
+-- Only sessions that wait for the end user can expire; the sweep reads this.
+CREATE INDEX sessions_due ON sessions (expires_at, id) WHERE status IN ('created', 'in_progress');
+
+CREATE TABLE events (
+    id            TEXT NOT NULL PRIMARY KEY,
+    org_id        TEXT NOT NULL,
+    session_id    TEXT NOT NULL REFERENCES sessions (id),
+    version       INTEGER NOT NULL,
+    sequence      INTEGER NOT NULL,
+    occurred_at   TEXT NOT NULL,
+    doc           TEXT NOT NULL,
+    -- Set once the event has been handed to the delivery queue: events and
+    -- their session are written in one transaction, so nothing is lost if
+    -- the process dies between the commit and the hand-off.
+    published_at  TEXT,
+    UNIQUE (session_id, version, sequence)
+) STRICT;
+CREATE INDEX events_unpublished ON events (occurred_at, id) WHERE published_at IS NULL;
+
+CREATE TABLE idempotency (
+    org_id       TEXT NOT NULL,
+    key          TEXT NOT NULL,
+    fingerprint  TEXT NOT NULL,
+    state        TEXT NOT NULL CHECK (state IN ('in_progress', 'completed')),
+    response     TEXT,
+    created_at   TEXT NOT NULL,
+    PRIMARY KEY (org_id, key)
+) STRICT, WITHOUT ROWID;
+"#];
+
+/// The `Store` on SQLite. Cloning shares the connection.
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the database file and brings its schema up to
+    /// date. Blocks: call it at start-up, not while serving.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", parent.display())))?;
+        }
+        let conn = Connection::open(path).map_err(engine)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(engine)?;
+        // WAL lets readers in other processes (an admin shell, a backup) run
+        // while a request writes.
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(engine)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Unavailable(format!(
+                "{} cannot use write-ahead logging (journal mode {mode})",
+                path.display()
+            )));
+        }
+        // With WAL, NORMAL only risks the last transactions on power loss,
+        // never the file's integrity.
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(engine)?;
+        Self::prepare(conn)
+    }
+
+    /// A private database that vanishes with the store: for tests and
+    /// throw-away local runs.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::prepare(Connection::open_in_memory().map_err(engine)?)
+    }
+
+    fn prepare(mut conn: Connection) -> Result<Self, StoreError> {
+        conn.pragma_update(None, "foreign_keys", true).map_err(engine)?;
+        migrate(&mut conn)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `work` on the blocking pool with the connection to itself.
+    async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().map_err(|_| {
+                StoreError::Unavailable("the database connection is poisoned by an earlier panic".into())
+            })?;
+            work(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("the database task did not finish: {e}")))?
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = write(conn)?;
+    let applied: i64 = tx
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(engine)?;
+    let known = MIGRATIONS.len() as i64;
+    if applied > known {
+        return Err(StoreError::Unavailable(format!(
+            "the database has schema version {applied}, newer than this build's {known}"
+        )));
+    }
+    for migration in MIGRATIONS.iter().skip(applied as usize) {
+        tx.execute_batch(migration).map_err(engine)?;
+    }
+    if applied < known {
+        tx.pragma_update(None, "user_version", known).map_err(engine)?;
+    }
+    tx.commit().map_err(engine)
+}
+
+/// Takes the write lock up front: a deferred transaction that reads first
+/// and writes later can fail with `SQLITE_BUSY` without waiting, when another
+/// process wrote in between.
+fn write(conn: &mut Connection) -> Result<Transaction<'_>, StoreError> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(engine)
+}
+
+fn engine(e: rusqlite::Error) -> StoreError {
+    match &e {
+        rusqlite::Error::SqliteFailure(failure, _) => match failure.code {
+            ErrorCode::ConstraintViolation
+                if matches!(
+                    failure.extended_code,
+                    ffi::SQLITE_CONSTRAINT_PRIMARYKEY | ffi::SQLITE_CONSTRAINT_UNIQUE
+                ) =>
+            {
+                StoreError::AlreadyExists
+            }
+            // Any other constraint (NOT NULL, CHECK, foreign key) means the
+            // adapter wrote something malformed: retrying cannot help.
+            ErrorCode::ConstraintViolation | ErrorCode::TypeMismatch => StoreError::Corrupt(e.to_string()),
+            ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => StoreError::Corrupt(e.to_string()),
+            _ => StoreError::Unavailable(e.to_string()),
+        },
+        rusqlite::Error::FromSqlConversionFailure(..)
+        | rusqlite::Error::IntegralValueOutOfRange(..)
+        | rusqlite::Error::InvalidColumnType(..) => StoreError::Corrupt(e.to_string()),
+        _ => StoreError::Unavailable(e.to_string()),
+    }
+}
+
+fn text(t: &Timestamp) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn encode<T: Serialize>(what: &str, value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("cannot encode the {what}: {e}")))
+}
+
+fn decode<T: DeserializeOwned>(what: &str, doc: &str) -> Result<T, StoreError> {
+    serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(format!("the stored {what} is unreadable: {e}")))
+}
+
+/// SQLite integers are signed; a version past `i64::MAX` can only be a bug.
+fn integer(what: &str, n: u64) -> Result<i64, StoreError> {
+    i64::try_from(n).map_err(|_| StoreError::Corrupt(format!("the {what} {n} does not fit the store")))
+}
+
+/// Reads the JSON documents a query yields, in order.
+fn documents<T: DeserializeOwned>(
+    conn: &Connection,
+    what: &str,
+    sql: &str,
+    args: impl rusqlite::Params,
+) -> Result<Vec<T>, StoreError> {
+    let mut statement = conn.prepare_cached(sql).map_err(engine)?;
+    let docs = statement
+        .query_map(args, |row| row.get::<_, String>(0))
+        .map_err(engine)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(engine)?;
+    docs.iter().map(|doc| decode(what, doc)).collect()
+}
+
+fn document<T: DeserializeOwned>(
+    conn: &Connection,
+    what: &str,
+    sql: &str,
+    args: impl rusqlite::Params,
+) -> Result<Option<T>, StoreError> {
+    let doc: Option<String> = conn.query_row(sql, args, |row| row.get(0)).optional().map_err(engine)?;
+    doc.map(|doc| decode(what, &doc)).transpose()
+}
+
+/// Configurations and workflow definitions share one shape in the store:
+/// an org-scoped document unique by slug, replaced version by version.
+struct Versioned {
+    table: &'static str,
+    org_id: String,
+    slug: String,
+    version: i64,
+    updated_at: String,
+    doc: String,
+}
+
+impl Versioned {
+    fn of_configuration(config: &Configuration) -> Result<Self, StoreError> {
+        Ok(Self {
+            table: "configurations",
+            org_id: config.org_id.to_string(),
+            slug: config.slug.clone(),
+            version: integer("configuration version", config.version)?,
+            updated_at: text(&config.updated_at),
+            doc: encode("configuration", config)?,
+        })
+    }
+
+    fn of_workflow(workflow: &StoredWorkflow) -> Result<Self, StoreError> {
+        Ok(Self {
+            table: "workflows",
+            org_id: workflow.org_id.to_string(),
+            slug: workflow.definition.slug.clone(),
+            version: integer("workflow version", workflow.version)?,
+            updated_at: text(&workflow.updated_at),
+            doc: encode("workflow", workflow)?,
+        })
+    }
+
+    fn insert(self, conn: &mut Connection) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO {} (org_id, slug, version, updated_at, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
+            self.table
+        );
+        conn.execute(
+            &sql,
+            params![self.org_id, self.slug, self.version, self.updated_at, self.doc],
+        )
+        .map_err(engine)?;
+        Ok(())
+    }
+
+    /// Replaces the row only if it still holds the version before this one,
+    /// and tells a lost race (`Conflict`) from a deleted row (`NotFound`).
+    fn update(self, conn: &mut Connection) -> Result<(), StoreError> {
+        let tx = write(conn)?;
+        let changed = match self.version.checked_sub(1) {
+            Some(previous) => {
+                let sql = format!(
+                    "UPDATE {} SET version = ?1, updated_at = ?2, doc = ?3 \
+                     WHERE org_id = ?4 AND slug = ?5 AND version = ?6",
+                    self.table
+                );
+                tx.execute(
+                    &sql,
+                    params![
+                        self.version,
+                        self.updated_at,
+                        self.doc,
+                        self.org_id,
+                        self.slug,
+                        previous
+                    ],
+                )
+                .map_err(engine)?
+            }
+            None => 0,
+        };
+        if changed == 0 {
+            let sql = format!("SELECT 1 FROM {} WHERE org_id = ?1 AND slug = ?2", self.table);
+            let exists = tx
+                .query_row(&sql, params![self.org_id, self.slug], |_| Ok(()))
+                .optional()
+                .map_err(engine)?
+                .is_some();
+            return Err(if exists {
+                StoreError::Conflict
+            } else {
+                StoreError::NotFound
+            });
+        }
+        tx.commit().map_err(engine)
+    }
+}
+
+fn get_versioned<T: DeserializeOwned>(
+    conn: &Connection,
+    table: &str,
+    what: &str,
+    org: &str,
+    slug: &str,
+) -> Result<Option<T>, StoreError> {
+    let sql = format!("SELECT doc FROM {table} WHERE org_id = ?1 AND slug = ?2");
+    document(conn, what, &sql, params![org, slug])
+}
+
+fn list_versioned<T: DeserializeOwned>(
+    conn: &Connection,
+    table: &str,
+    what: &str,
+    org: &str,
+) -> Result<Vec<T>, StoreError> {
+    let sql = format!("SELECT doc FROM {table} WHERE org_id = ?1 ORDER BY slug");
+    documents(conn, what, &sql, params![org])
+}
+
+fn delete_versioned(conn: &Connection, table: &str, org: &str, slug: &str) -> Result<(), StoreError> {
+    let sql = format!("DELETE FROM {table} WHERE org_id = ?1 AND slug = ?2");
+    match conn.execute(&sql, params![org, slug]).map_err(engine)? {
+        0 => Err(StoreError::NotFound),
+        _ => Ok(()),
+    }
+}
+
+/// The columns of a session row, prepared before the blocking call.
+struct SessionRow {
+    id: String,
+    org_id: String,
+    version: i64,
+    expected: Option<i64>,
+    status: &'static str,
+    external_user_id: String,
+    token_hash: String,
+    expires_at: String,
+    created_at: String,
+    updated_at: String,
+    doc: String,
+}
+
+struct EventRow {
+    id: String,
+    org_id: String,
+    session_id: String,
+    version: i64,
+    sequence: i64,
+    occurred_at: String,
+    doc: String,
+}
+
+impl SessionRow {
+    fn of(transition: &Transition) -> Result<Self, StoreError> {
+        let session = &transition.session;
+        Ok(Self {
+            id: session.id.to_string(),
+            org_id: session.org_id.to_string(),
+            version: integer("session version", session.version)?,
+            expected: transition
+                .expected_version()
+                .map(|v| integer("session version", v))
+                .transpose()?,
+            status: session.status.as_str(),
+            external_user_id: session.external_user_id.clone(),
+            token_hash: session.access_token.hash.clone(),
+            expires_at: text(&session.expires_at),
+            created_at: text(&session.created_at),
+            updated_at: text(&session.updated_at),
+            doc: encode("session", session)?,
+        })
+    }
+}
+
+impl EventRow {
+    fn of(event: &Event) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: event.id.to_string(),
+            org_id: event.org_id.to_string(),
+            session_id: event.session_id.to_string(),
+            version: integer("event version", event.version)?,
+            sequence: i64::from(event.sequence),
+            occurred_at: text(&event.occurred_at),
+            doc: encode("event", event)?,
+        })
+    }
+}
+
+fn commit(conn: &mut Connection, session: SessionRow, events: Vec<EventRow>) -> Result<(), StoreError> {
+    let tx = write(conn)?;
+    match session.expected {
+        None => {
+            tx.execute(
+                "INSERT INTO sessions (id, org_id, version, status, external_user_id, token_hash, expires_at, \
+                 created_at, updated_at, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    session.id,
+                    session.org_id,
+                    session.version,
+                    session.status,
+                    session.external_user_id,
+                    session.token_hash,
+                    session.expires_at,
+                    session.created_at,
+                    session.updated_at,
+                    session.doc
+                ],
+            )
+            .map_err(engine)?;
+        }
+        Some(expected) => {
+            let changed = tx
+                .execute(
+                    "UPDATE sessions SET version = ?1, status = ?2, external_user_id = ?3, token_hash = ?4, \
+                     expires_at = ?5, updated_at = ?6, doc = ?7 WHERE org_id = ?8 AND id = ?9 AND version = ?10",
+                    params![
+                        session.version,
+                        session.status,
+                        session.external_user_id,
+                        session.token_hash,
+                        session.expires_at,
+                        session.updated_at,
+                        session.doc,
+                        session.org_id,
+                        session.id,
+                        expected
+                    ],
+                )
+                .map_err(engine)?;
+            if changed == 0 {
+                return Err(StoreError::Conflict);
+            }
+        }
+    }
+    {
+        let mut insert = tx
+            .prepare_cached(
+                "INSERT INTO events (id, org_id, session_id, version, sequence, occurred_at, doc) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .map_err(engine)?;
+        for event in events {
+            insert
+                .execute(params![
+                    event.id,
+                    event.org_id,
+                    event.session_id,
+                    event.version,
+                    event.sequence,
+                    event.occurred_at,
+                    event.doc
+                ])
+                .map_err(engine)?;
+        }
+    }
+    tx.commit().map_err(engine)
+}
+
+fn list_sessions(conn: &Connection, org: String, query: SessionQuery) -> Result<SessionPage, StoreError> {
+    let mut sql = String::from("SELECT doc FROM sessions WHERE org_id = ?");
+    let mut args = vec![Value::Text(org)];
+    if let Some(user) = query.external_user_id {
+        sql.push_str(" AND external_user_id = ?");
+        args.push(Value::Text(user));
+    }
+    if let Some(status) = query.status {
+        sql.push_str(" AND status = ?");
+        args.push(Value::Text(status.as_str().to_owned()));
+    }
+    let limit = i64::from(query.limit);
+    let offset = match query.position {
+        Position::Page(page) => i64::from(page.max(1) - 1) * limit,
+        Position::After(id) => {
+            sql.push_str(" AND id < ?");
+            args.push(Value::Text(id.to_string()));
+            0
+        }
+    };
+    // One row more than asked tells whether another page follows.
+    sql.push_str(" ORDER BY id DESC LIMIT ? OFFSET ?");
+    args.push(Value::Integer(limit + 1));
+    args.push(Value::Integer(offset));
+    let mut sessions: Vec<Session> = documents(conn, "session", &sql, rusqlite::params_from_iter(args))?;
+    let has_more = sessions.len() as i64 > limit;
+    sessions.truncate(query.limit as usize);
+    Ok(SessionPage { sessions, has_more })
+}
+
+fn claim(
+    conn: &mut Connection,
+    org: String,
+    key: String,
+    fingerprint: String,
+    now: Timestamp,
+) -> Result<IdempotencyClaim, StoreError> {
+    let tx = write(conn)?;
+    // A record past its retention is forgotten: the key is new again.
+    let retained_after = text(&(now - chrono::Duration::hours(IDEMPOTENCY_RETENTION_HOURS)));
+    tx.execute(
+        "DELETE FROM idempotency WHERE org_id = ?1 AND key = ?2 AND created_at < ?3",
+        params![org, key, retained_after],
+    )
+    .map_err(engine)?;
+    let existing: Option<(String, String, Option<String>, String)> = tx
+        .query_row(
+            "SELECT fingerprint, state, response, created_at FROM idempotency WHERE org_id = ?1 AND key = ?2",
+            params![org, key],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+        )
+        .optional()
+        .map_err(engine)?;
+    let abandoned_before = text(&(now - chrono::Duration::seconds(IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS)));
+    let claim = match existing {
+        None => {
+            tx.execute(
+                "INSERT INTO idempotency (org_id, key, fingerprint, state, created_at) \
+                 VALUES (?1, ?2, ?3, 'in_progress', ?4)",
+                params![org, key, fingerprint, text(&now)],
+            )
+            .map_err(engine)?;
+            IdempotencyClaim::Acquired
+        }
+        Some((stored, state, response, _)) if state == "completed" => {
+            if stored != fingerprint {
+                IdempotencyClaim::Mismatch
+            } else {
+                let response = response.ok_or_else(|| {
+                    StoreError::Corrupt(format!("idempotency key {key} is completed without a response"))
+                })?;
+                IdempotencyClaim::Completed(decode("idempotent response", &response)?)
+            }
+        }
+        Some((_, state, _, created_at)) if state == "in_progress" && created_at < abandoned_before => {
+            tx.execute(
+                "UPDATE idempotency SET fingerprint = ?1, created_at = ?2 WHERE org_id = ?3 AND key = ?4",
+                params![fingerprint, text(&now), org, key],
+            )
+            .map_err(engine)?;
+            IdempotencyClaim::Acquired
+        }
+        Some((stored, state, _, _)) if state == "in_progress" => {
+            if stored == fingerprint {
+                IdempotencyClaim::InProgress
+            } else {
+                IdempotencyClaim::Mismatch
+            }
+        }
+        Some((_, state, _, _)) => {
+            return Err(StoreError::Corrupt(format!(
+                "idempotency key {key} has the unknown state {state}"
+            )));
+        }
+    };
+    tx.commit().map_err(engine)?;
+    Ok(claim)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn insert_organization(&self, org: &Organization) -> Result<(), StoreError> {
+        let (id, name, created_at, doc) = (
+            org.id.to_string(),
+            org.name.clone(),
+            text(&org.created_at),
+            encode("organization", org)?,
+        );
+        self.run(move |conn| {
+            conn.execute(
+                "INSERT INTO organizations (id, name, created_at, doc) VALUES (?1, ?2, ?3, ?4)",
+                params![id, name, created_at, doc],
+            )
+            .map_err(engine)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn insert_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        let id = key.id.clone();
+        let org_id = key.org_id.to_string();
+        let mode = match key.mode {
+            KeyMode::Test => "test",
+            KeyMode::Live => "live",
+        };
+        let created_at = text(&key.created_at);
+        let revoked_at = key.revoked_at.as_ref().map(text);
+        let doc = encode("API key", key)?;
+        self.run(move |conn| {
+            conn.execute(
+                "INSERT INTO api_keys (id, org_id, mode, created_at, revoked_at, doc) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![id, org_id, mode, created_at, revoked_at, doc],
+            )
+            .map_err(engine)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_api_key(&self, key_id: &str) -> Result<Option<ApiKey>, StoreError> {
+        let id = key_id.to_owned();
+        self.run(move |conn| document(conn, "API key", "SELECT doc FROM api_keys WHERE id = ?1", params![id]))
+            .await
+    }
+
+    async fn insert_configuration(&self, config: &Configuration) -> Result<(), StoreError> {
+        let row = Versioned::of_configuration(config)?;
+        self.run(move |conn| row.insert(conn)).await
+    }
+
+    async fn update_configuration(&self, config: &Configuration) -> Result<(), StoreError> {
+        let row = Versioned::of_configuration(config)?;
+        self.run(move |conn| row.update(conn)).await
+    }
+
+    async fn get_configuration(&self, org: &OrgId, slug: &str) -> Result<Option<Configuration>, StoreError> {
+        let (org, slug) = (org.to_string(), slug.to_owned());
+        self.run(move |conn| get_versioned(conn, "configurations", "configuration", &org, &slug))
+            .await
+    }
+
+    async fn list_configurations(&self, org: &OrgId) -> Result<Vec<Configuration>, StoreError> {
+        let org = org.to_string();
+        self.run(move |conn| list_versioned(conn, "configurations", "configuration", &org))
+            .await
+    }
+
+    async fn delete_configuration(&self, org: &OrgId, slug: &str) -> Result<(), StoreError> {
+        let (org, slug) = (org.to_string(), slug.to_owned());
+        self.run(move |conn| delete_versioned(conn, "configurations", &org, &slug))
+            .await
+    }
+
+    async fn insert_workflow(&self, workflow: &StoredWorkflow) -> Result<(), StoreError> {
+        let row = Versioned::of_workflow(workflow)?;
+        self.run(move |conn| row.insert(conn)).await
+    }
+
+    async fn update_workflow(&self, workflow: &StoredWorkflow) -> Result<(), StoreError> {
+        let row = Versioned::of_workflow(workflow)?;
+        self.run(move |conn| row.update(conn)).await
+    }
+
+    async fn get_workflow(&self, org: &OrgId, slug: &str) -> Result<Option<StoredWorkflow>, StoreError> {
+        let (org, slug) = (org.to_string(), slug.to_owned());
+        self.run(move |conn| get_versioned(conn, "workflows", "workflow", &org, &slug))
+            .await
+    }
+
+    async fn list_workflows(&self, org: &OrgId) -> Result<Vec<StoredWorkflow>, StoreError> {
+        let org = org.to_string();
+        self.run(move |conn| list_versioned(conn, "workflows", "workflow", &org))
+            .await
+    }
+
+    async fn delete_workflow(&self, org: &OrgId, slug: &str) -> Result<(), StoreError> {
+        let (org, slug) = (org.to_string(), slug.to_owned());
+        self.run(move |conn| delete_versioned(conn, "workflows", &org, &slug))
+            .await
+    }
+
+    async fn commit(&self, transition: &Transition) -> Result<(), StoreError> {
+        let session = SessionRow::of(transition)?;
+        let events = transition
+            .events
+            .iter()
+            .map(EventRow::of)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.run(move |conn| commit(conn, session, events)).await
+    }
+
+    async fn get_session(&self, org: &OrgId, id: &SessionId) -> Result<Option<Session>, StoreError> {
+        let (org, id) = (org.to_string(), id.to_string());
+        self.run(move |conn| {
+            document(
+                conn,
+                "session",
+                "SELECT doc FROM sessions WHERE org_id = ?1 AND id = ?2",
+                params![org, id],
+            )
+        })
+        .await
+    }
+
+    async fn find_session_by_token_hash(&self, token_hash: &str) -> Result<Option<Session>, StoreError> {
+        let hash = token_hash.to_owned();
+        self.run(move |conn| {
+            document(
+                conn,
+                "session",
+                "SELECT doc FROM sessions WHERE token_hash = ?1",
+                params![hash],
+            )
+        })
+        .await
+    }
+
+    async fn list_sessions(&self, org: &OrgId, query: &SessionQuery) -> Result<SessionPage, StoreError> {
+        let (org, query) = (org.to_string(), query.clone());
+        self.run(move |conn| list_sessions(conn, org, query)).await
+    }
+
+    async fn list_events(&self, org: &OrgId, id: &SessionId) -> Result<Vec<Event>, StoreError> {
+        let (org, id) = (org.to_string(), id.to_string());
+        self.run(move |conn| {
+            documents(
+                conn,
+                "event",
+                "SELECT doc FROM events WHERE org_id = ?1 AND session_id = ?2 ORDER BY version, sequence",
+                params![org, id],
+            )
+        })
+        .await
+    }
+
+    async fn sessions_due(&self, now: Timestamp, limit: u32) -> Result<Vec<Session>, StoreError> {
+        let now = text(&now);
+        self.run(move |conn| {
+            documents(
+                conn,
+                "session",
+                "SELECT doc FROM sessions WHERE status IN ('created', 'in_progress') AND expires_at <= ?1 \
+                 ORDER BY expires_at, id LIMIT ?2",
+                params![now, i64::from(limit)],
+            )
+        })
+        .await
+    }
+
+    async fn claim_idempotency_key(
+        &self,
+        org: &OrgId,
+        key: &str,
+        fingerprint: &str,
+        now: Timestamp,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        let (org, key, fingerprint) = (org.to_string(), key.to_owned(), fingerprint.to_owned());
+        self.run(move |conn| claim(conn, org, key, fingerprint, now)).await
+    }
+
+    async fn complete_idempotency_key(
+        &self,
+        org: &OrgId,
+        key: &str,
+        response: &StoredResponse,
+    ) -> Result<(), StoreError> {
+        let (org, key) = (org.to_string(), key.to_owned());
+        let response = encode("idempotent response", response)?;
+        self.run(move |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE idempotency SET state = 'completed', response = ?1 WHERE org_id = ?2 AND key = ?3",
+                    params![response, org, key],
+                )
+                .map_err(engine)?;
+            match changed {
+                0 => Err(StoreError::NotFound),
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
+
+    async fn release_idempotency_key(&self, org: &OrgId, key: &str) -> Result<(), StoreError> {
+        let (org, key) = (org.to_string(), key.to_owned());
+        // A completed record stays: releasing it would let a retry run the
+        // request a second time.
+        self.run(move |conn| {
+            conn.execute(
+                "DELETE FROM idempotency WHERE org_id = ?1 AND key = ?2 AND state = 'in_progress'",
+                params![org, key],
+            )
+            .map_err(engine)?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_sort_as_text() {
+        use chrono::TimeZone;
+        let a = chrono::Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+        let b = a + chrono::Duration::microseconds(1);
+        let c = a + chrono::Duration::seconds(1);
+        assert_eq!(text(&a), "2026-01-02T03:04:05.000000Z");
+        assert!(text(&a) < text(&b) && text(&b) < text(&c));
+    }
+
+    #[test]
+    fn reopening_a_file_keeps_its_schema() {
+        let dir = std::env::temp_dir().join(format!("korala-sqlite-unit-{}", std::process::id()));
+        let path = dir.join("nested").join("store.db");
+        drop(SqliteStore::open(&path).unwrap());
+        let store = SqliteStore::open(&path).unwrap();
+        let conn = store.conn.lock().unwrap();
+        let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0)).unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        drop(conn);
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

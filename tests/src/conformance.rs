@@ -1,0 +1,1208 @@
+//! The behaviour every `Store` adapter must show, whatever engine is behind
+//! it. Each case takes a fresh, empty store, so a failure names the one
+//! contract that broke. Adapters run the cases with
+//! [`store_conformance_tests!`](crate::store_conformance_tests) (one test per
+//! case) or [`run_all`].
+//!
+//! The cases drive the store with sessions made by the real domain (created,
+//! started, submitted, resolved), so what is stored is exactly what the
+//! handlers will store.
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::sync::Arc;
+
+use korala_domain::catalog::Catalog;
+use korala_domain::configuration::{Configuration, ConfigurationPatch};
+use korala_domain::events::Event;
+use korala_domain::ids::{OrgId, SessionId};
+use korala_domain::lifecycle::Transition;
+use korala_domain::ports::{IdempotencyClaim, Position, SessionQuery, Store, StoreError, StoredResponse};
+use korala_domain::session::{Decision, Session, SessionStatus};
+use korala_domain::workflow::StoredWorkflow;
+
+use crate::support::{
+    SequentialIds, api_key, configuration, create_session, minutes, org, organization, partner, reviewed_configuration,
+    seconds, start, stored_workflow, submit, t0,
+};
+
+/// What a test needs from whatever set a store up: the store itself. A
+/// fixture may hold more (a temporary directory, a table to drop) and clean
+/// it up when dropped after the case.
+pub trait Fixture {
+    fn store(&self) -> Arc<dyn Store>;
+}
+
+impl Fixture for Arc<dyn Store> {
+    fn store(&self) -> Arc<dyn Store> {
+        Arc::clone(self)
+    }
+}
+
+/// Calls `$callback! { $args ; case, case, … }` with the name of every case:
+/// the one list both [`run_all`] and the per-case test generator read.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_cases {
+    ([$($callback:tt)+] [$($args:tt)*]) => {
+        $($callback)+! {
+            $($args)*;
+            tenancy_round_trip,
+            configurations_round_trip,
+            configuration_slugs_are_unique_per_organization,
+            configuration_updates_are_conditional,
+            configurations_are_isolated_by_organization,
+            workflows_round_trip,
+            workflow_slugs_are_unique_per_organization,
+            workflow_updates_are_conditional,
+            workflows_are_isolated_by_organization,
+            session_commits_round_trip,
+            session_history_is_every_committed_event_oldest_first,
+            stale_commits_conflict_and_change_nothing,
+            sessions_are_isolated_by_organization,
+            list_sessions_filters_newest_first,
+            list_sessions_pages_by_number,
+            list_sessions_cursor_visits_every_session_once,
+            sessions_due_are_the_overdue_sessions_waiting_for_the_end_user,
+            idempotency_claim_complete_and_replay,
+            idempotency_release_lets_a_retry_run,
+            idempotency_keys_are_scoped_to_the_organization,
+            idempotency_abandoned_claims_can_be_taken_over,
+            concurrent_commits_from_one_version_let_exactly_one_win,
+        }
+    };
+}
+
+/// Generates one `#[tokio::test]` per conformance case. `$setup` is a
+/// closure returning a future of a [`Fixture`] (an `Arc<dyn Store>` will
+/// do); it runs once per case. Invoke it inside its own module per adapter
+/// so the test names do not clash.
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($setup:expr) => {
+        $crate::__conformance_cases!([$crate::store_conformance_tests] [@generate ($setup)]);
+    };
+    (@generate $setup:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let fixture = ($setup)().await;
+                $crate::conformance::$case($crate::conformance::Fixture::store(&fixture)).await;
+                drop(fixture);
+            }
+        )*
+    };
+}
+
+/// Runs every case in turn, each on a store of its own from `make_store`.
+pub async fn run_all<F, Fut>(make_store: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn Store>>,
+{
+    macro_rules! run_each {
+        ($make:ident; $($case:ident),* $(,)?) => {
+            $( $case($make().await).await; )*
+        };
+    }
+    crate::__conformance_cases!([run_each][make_store]);
+}
+
+// ---------------------------------------------------------------------------
+// Tenancy
+
+pub async fn tenancy_round_trip(store: Arc<dyn Store>) {
+    let acme = org("acme");
+    let globex = org("globex");
+    store.insert_organization(&organization(&acme, "Acme")).await.unwrap();
+    store
+        .insert_organization(&organization(&globex, "Globex"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.insert_organization(&organization(&acme, "Acme again")).await,
+        Err(StoreError::AlreadyExists),
+        "an organisation id is taken once"
+    );
+
+    let test_key = api_key("ak_test_0001", &acme);
+    let mut revoked = api_key("ak_live_0001", &acme);
+    revoked.revoked_at = Some(minutes(5));
+    let other = api_key("ak_test_0002", &globex);
+    for key in [&test_key, &revoked, &other] {
+        store.insert_api_key(key).await.unwrap();
+    }
+    assert_eq!(store.get_api_key("ak_test_0001").await, Ok(Some(test_key.clone())));
+    assert_eq!(store.get_api_key("ak_live_0001").await, Ok(Some(revoked)));
+    assert_eq!(store.get_api_key("ak_test_0002").await, Ok(Some(other)));
+    assert_eq!(store.get_api_key("ak_test_missing").await, Ok(None));
+
+    assert_eq!(
+        store.insert_api_key(&api_key("ak_test_0001", &globex)).await,
+        Err(StoreError::AlreadyExists),
+        "a key id is unique across organisations"
+    );
+    assert_eq!(
+        store.get_api_key("ak_test_0001").await,
+        Ok(Some(test_key)),
+        "a refused insert leaves the key as it was"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Configurations and workflow definitions: the same contract, run for both.
+
+/// An org-scoped document unique by slug and replaced version by version.
+trait Versioned: Clone + PartialEq + Debug + Send + Sync {
+    const NAME: &'static str;
+    fn make(org: &OrgId, slug: &str) -> Self;
+    fn slug(&self) -> &str;
+    fn version(&self) -> u64;
+    /// The next version, renamed, as the API would produce it.
+    fn revised(&self, name: &str) -> Self;
+    /// The same document claiming another version (a stale or skipping write).
+    fn at_version(&self, version: u64, name: &str) -> Self;
+    fn in_org(&self, org: &OrgId) -> Self;
+    async fn insert(store: &dyn Store, item: &Self) -> Result<(), StoreError>;
+    async fn update(store: &dyn Store, item: &Self) -> Result<(), StoreError>;
+    async fn get(store: &dyn Store, org: &OrgId, slug: &str) -> Result<Option<Self>, StoreError>;
+    async fn list(store: &dyn Store, org: &OrgId) -> Result<Vec<Self>, StoreError>;
+    async fn delete(store: &dyn Store, org: &OrgId, slug: &str) -> Result<(), StoreError>;
+}
+
+impl Versioned for Configuration {
+    const NAME: &'static str = "configuration";
+
+    fn make(org: &OrgId, slug: &str) -> Self {
+        configuration(org, slug)
+    }
+
+    fn slug(&self) -> &str {
+        &self.slug
+    }
+
+    fn version(&self) -> u64 {
+        self.version
+    }
+
+    fn revised(&self, name: &str) -> Self {
+        let patch = ConfigurationPatch {
+            name: Some(name.to_owned()),
+            ..ConfigurationPatch::default()
+        };
+        self.patch(
+            patch,
+            &Catalog::builtins(),
+            self.updated_at + chrono::Duration::minutes(1),
+        )
+        .expect("a valid patch")
+    }
+
+    fn at_version(&self, version: u64, name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            version,
+            ..self.clone()
+        }
+    }
+
+    fn in_org(&self, org: &OrgId) -> Self {
+        Self {
+            org_id: org.clone(),
+            ..self.clone()
+        }
+    }
+
+    async fn insert(store: &dyn Store, item: &Self) -> Result<(), StoreError> {
+        store.insert_configuration(item).await
+    }
+
+    async fn update(store: &dyn Store, item: &Self) -> Result<(), StoreError> {
+        store.update_configuration(item).await
+    }
+
+    async fn get(store: &dyn Store, org: &OrgId, slug: &str) -> Result<Option<Self>, StoreError> {
+        store.get_configuration(org, slug).await
+    }
+
+    async fn list(store: &dyn Store, org: &OrgId) -> Result<Vec<Self>, StoreError> {
+        store.list_configurations(org).await
+    }
+
+    async fn delete(store: &dyn Store, org: &OrgId, slug: &str) -> Result<(), StoreError> {
+        store.delete_configuration(org, slug).await
+    }
+}
+
+impl Versioned for StoredWorkflow {
+    const NAME: &'static str = "workflow";
+
+    fn make(org: &OrgId, slug: &str) -> Self {
+        stored_workflow(org, slug)
+    }
+
+    fn slug(&self) -> &str {
+        &self.definition.slug
+    }
+
+    fn version(&self) -> u64 {
+        self.version
+    }
+
+    fn revised(&self, name: &str) -> Self {
+        let mut next = self.at_version(self.version + 1, name);
+        next.updated_at = self.updated_at + chrono::Duration::minutes(1);
+        next
+    }
+
+    fn at_version(&self, version: u64, name: &str) -> Self {
+        let mut other = self.clone();
+        other.definition.name = name.to_owned();
+        other.version = version;
+        other
+    }
+
+    fn in_org(&self, org: &OrgId) -> Self {
+        Self {
+            org_id: org.clone(),
+            ..self.clone()
+        }
+    }
+
+    async fn insert(store: &dyn Store, item: &Self) -> Result<(), StoreError> {
+        store.insert_workflow(item).await
+    }
+
+    async fn update(store: &dyn Store, item: &Self) -> Result<(), StoreError> {
+        store.update_workflow(item).await
+    }
+
+    async fn get(store: &dyn Store, org: &OrgId, slug: &str) -> Result<Option<Self>, StoreError> {
+        store.get_workflow(org, slug).await
+    }
+
+    async fn list(store: &dyn Store, org: &OrgId) -> Result<Vec<Self>, StoreError> {
+        store.list_workflows(org).await
+    }
+
+    async fn delete(store: &dyn Store, org: &OrgId, slug: &str) -> Result<(), StoreError> {
+        store.delete_workflow(org, slug).await
+    }
+}
+
+/// The port promises no order for lists of configurations or workflows.
+fn by_slug<T: Versioned>(mut items: Vec<T>) -> Vec<T> {
+    items.sort_by(|a, b| a.slug().cmp(b.slug()));
+    items
+}
+
+async fn versioned_round_trip<T: Versioned>(store: &dyn Store) {
+    let name = T::NAME;
+    let acme = org("acme");
+    let kyc = T::make(&acme, "kyc");
+    let kyb = T::make(&acme, "kyb");
+    T::insert(store, &kyc).await.unwrap();
+    T::insert(store, &kyb).await.unwrap();
+    assert_eq!(
+        T::get(store, &acme, "kyc").await,
+        Ok(Some(kyc.clone())),
+        "{name} reads back"
+    );
+    assert_eq!(T::get(store, &acme, "missing").await, Ok(None));
+    assert_eq!(
+        T::list(store, &acme).await.map(by_slug),
+        Ok(vec![kyb.clone(), kyc.clone()]),
+        "{name}s list"
+    );
+
+    assert_eq!(T::delete(store, &acme, "kyc").await, Ok(()));
+    assert_eq!(T::get(store, &acme, "kyc").await, Ok(None), "a deleted {name} is gone");
+    assert_eq!(T::list(store, &acme).await, Ok(vec![kyb.clone()]));
+    assert_eq!(
+        T::delete(store, &acme, "kyc").await,
+        Err(StoreError::NotFound),
+        "deleting a deleted {name}"
+    );
+    assert_eq!(
+        T::update(store, &kyc.revised("Renamed")).await,
+        Err(StoreError::NotFound),
+        "updating a deleted {name}"
+    );
+    assert_eq!(
+        T::get(store, &acme, "kyc").await,
+        Ok(None),
+        "a refused update creates nothing"
+    );
+
+    T::insert(store, &kyc).await.unwrap();
+    assert_eq!(
+        T::get(store, &acme, "kyc").await,
+        Ok(Some(kyc)),
+        "a deleted {name}'s slug can be used again"
+    );
+}
+
+async fn versioned_slugs_are_unique<T: Versioned>(store: &dyn Store) {
+    let name = T::NAME;
+    let acme = org("acme");
+    let globex = org("globex");
+    let original = T::make(&acme, "kyc");
+    T::insert(store, &original).await.unwrap();
+    assert_eq!(
+        T::insert(store, &original.at_version(1, "Impostor")).await,
+        Err(StoreError::AlreadyExists),
+        "a second {name} with the same slug in the same organisation"
+    );
+    assert_eq!(
+        T::get(store, &acme, "kyc").await,
+        Ok(Some(original.clone())),
+        "a refused insert leaves the {name} as it was"
+    );
+
+    let theirs = T::make(&globex, "kyc").at_version(1, "Globex's own");
+    assert_eq!(
+        T::insert(store, &theirs).await,
+        Ok(()),
+        "another organisation may use the same {name} slug"
+    );
+    assert_eq!(T::get(store, &globex, "kyc").await, Ok(Some(theirs)));
+    assert_eq!(T::get(store, &acme, "kyc").await, Ok(Some(original)));
+}
+
+async fn versioned_updates_are_conditional<T: Versioned>(store: &dyn Store) {
+    let name = T::NAME;
+    let acme = org("acme");
+    let v1 = T::make(&acme, "kyc");
+    assert_eq!(v1.version(), 1);
+    T::insert(store, &v1).await.unwrap();
+
+    let v2 = v1.revised("Second");
+    assert_eq!(v2.version(), 2);
+    assert_eq!(
+        T::update(store, &v2).await,
+        Ok(()),
+        "updating the {name} from the version read"
+    );
+    assert_eq!(T::get(store, &acme, "kyc").await, Ok(Some(v2.clone())));
+
+    let lost_race = v1.revised("Lost the race");
+    assert_eq!(
+        T::update(store, &lost_race).await,
+        Err(StoreError::Conflict),
+        "a second update from version 1 of the {name}"
+    );
+    assert_eq!(
+        T::update(store, &v2.at_version(4, "Skips a version")).await,
+        Err(StoreError::Conflict),
+        "an update that skips a version of the {name}"
+    );
+    assert_eq!(
+        T::update(store, &v2.at_version(2, "Same version")).await,
+        Err(StoreError::Conflict),
+        "an update that does not advance the {name}'s version"
+    );
+    assert_eq!(
+        T::get(store, &acme, "kyc").await,
+        Ok(Some(v2.clone())),
+        "refused updates leave the {name} as it was"
+    );
+
+    let v3 = v2.revised("Third");
+    assert_eq!(T::update(store, &v3).await, Ok(()));
+    assert_eq!(T::get(store, &acme, "kyc").await, Ok(Some(v3)));
+
+    assert_eq!(
+        T::update(store, &T::make(&acme, "never-stored").revised("Ghost")).await,
+        Err(StoreError::NotFound),
+        "updating a {name} that was never stored"
+    );
+}
+
+async fn versioned_isolation<T: Versioned>(store: &dyn Store) {
+    let name = T::NAME;
+    let acme = org("acme");
+    let globex = org("globex");
+    let ours = T::make(&acme, "kyc");
+    let also_ours = T::make(&acme, "kyb");
+    let theirs = T::make(&globex, "pep");
+    for item in [&ours, &also_ours, &theirs] {
+        T::insert(store, item).await.unwrap();
+    }
+
+    assert_eq!(
+        T::get(store, &globex, "kyc").await,
+        Ok(None),
+        "another organisation's {name} is invisible"
+    );
+    assert_eq!(
+        T::list(store, &acme).await.map(by_slug),
+        Ok(vec![also_ours, ours.clone()])
+    );
+    assert_eq!(T::list(store, &globex).await, Ok(vec![theirs]));
+    assert_eq!(T::list(store, &org("initech")).await, Ok(vec![]));
+
+    assert_eq!(
+        T::update(store, &ours.revised("Hijacked").in_org(&globex)).await,
+        Err(StoreError::NotFound),
+        "updating another organisation's {name}"
+    );
+    assert_eq!(
+        T::delete(store, &globex, "kyc").await,
+        Err(StoreError::NotFound),
+        "deleting another organisation's {name}"
+    );
+    assert_eq!(
+        T::get(store, &acme, "kyc").await,
+        Ok(Some(ours)),
+        "the owner's {name} is untouched"
+    );
+}
+
+pub async fn configurations_round_trip(store: Arc<dyn Store>) {
+    versioned_round_trip::<Configuration>(&*store).await;
+}
+
+pub async fn configuration_slugs_are_unique_per_organization(store: Arc<dyn Store>) {
+    versioned_slugs_are_unique::<Configuration>(&*store).await;
+}
+
+pub async fn configuration_updates_are_conditional(store: Arc<dyn Store>) {
+    versioned_updates_are_conditional::<Configuration>(&*store).await;
+}
+
+pub async fn configurations_are_isolated_by_organization(store: Arc<dyn Store>) {
+    versioned_isolation::<Configuration>(&*store).await;
+}
+
+pub async fn workflows_round_trip(store: Arc<dyn Store>) {
+    versioned_round_trip::<StoredWorkflow>(&*store).await;
+}
+
+pub async fn workflow_slugs_are_unique_per_organization(store: Arc<dyn Store>) {
+    versioned_slugs_are_unique::<StoredWorkflow>(&*store).await;
+}
+
+pub async fn workflow_updates_are_conditional(store: Arc<dyn Store>) {
+    versioned_updates_are_conditional::<StoredWorkflow>(&*store).await;
+}
+
+pub async fn workflows_are_isolated_by_organization(store: Arc<dyn Store>) {
+    versioned_isolation::<StoredWorkflow>(&*store).await;
+}
+
+// ---------------------------------------------------------------------------
+// Sessions and their history
+
+async fn commit(store: &dyn Store, transition: &Transition) {
+    store
+        .commit(transition)
+        .await
+        .unwrap_or_else(|e| panic!("committing version {}: {e}", transition.session.version));
+}
+
+async fn history(store: &dyn Store, org: &OrgId, id: &SessionId) -> Vec<Event> {
+    store.list_events(org, id).await.expect("the history reads")
+}
+
+fn events_of(transitions: &[&Transition]) -> Vec<Event> {
+    transitions.iter().flat_map(|t| t.events.iter().cloned()).collect()
+}
+
+pub async fn session_commits_round_trip(store: Arc<dyn Store>) {
+    let store = &*store;
+    let ids = SequentialIds::new();
+    let acme = org("acme");
+    let config = configuration(&acme, "kyc");
+
+    let created = create_session(&config, "user-1", t0(), 60, &ids);
+    assert_eq!(created.expected_version(), None);
+    commit(store, &created).await;
+    let id = created.session.id.clone();
+    assert_eq!(store.get_session(&acme, &id).await, Ok(Some(created.session.clone())));
+    assert_eq!(history(store, &acme, &id).await, created.events);
+    assert_eq!(
+        store.commit(&created).await,
+        Err(StoreError::AlreadyExists),
+        "creating the same session twice"
+    );
+    assert_eq!(store.get_session(&acme, &id).await, Ok(Some(created.session.clone())));
+    assert_eq!(history(store, &acme, &id).await, created.events);
+
+    let started = start(&created.session, minutes(1), &ids);
+    commit(store, &started).await;
+    let submitted = submit(&started.session, minutes(2), &ids);
+    assert_eq!(submitted.session.status, SessionStatus::Completed);
+    commit(store, &submitted).await;
+
+    assert_eq!(store.get_session(&acme, &id).await, Ok(Some(submitted.session.clone())));
+    assert_eq!(
+        history(store, &acme, &id).await,
+        events_of(&[&created, &started, &submitted])
+    );
+    assert_eq!(
+        store
+            .find_session_by_token_hash(&created.session.access_token.hash)
+            .await,
+        Ok(Some(submitted.session.clone())),
+        "the access token finds the session's latest version"
+    );
+    assert_eq!(store.find_session_by_token_hash("hash-unknown").await, Ok(None));
+    assert_eq!(
+        store
+            .get_session(&acme, &SessionId::parse("ses_unknown").unwrap())
+            .await,
+        Ok(None)
+    );
+    assert_eq!(
+        history(store, &acme, &SessionId::parse("ses_unknown").unwrap()).await,
+        vec![]
+    );
+}
+
+pub async fn session_history_is_every_committed_event_oldest_first(store: Arc<dyn Store>) {
+    let store = &*store;
+    let ids = SequentialIds::new();
+    let acme = org("acme");
+    let config = reviewed_configuration(&acme, "kyc-reviewed");
+
+    let created = create_session(&config, "user-1", t0(), 60, &ids);
+    commit(store, &created).await;
+    // A submission on a created session starts it too: one transition, many events.
+    let submitted = submit(&created.session, minutes(1), &ids);
+    assert_eq!(submitted.session.status, SessionStatus::PendingReview);
+    assert!(submitted.events.len() > 2, "one transition carries several events");
+    commit(store, &submitted).await;
+    let resolved = submitted
+        .session
+        .resolve(Decision::Approved, "Looks right", partner(), minutes(2), &ids)
+        .expect("the partner resolves");
+    assert_eq!(resolved.session.status, SessionStatus::Completed);
+    commit(store, &resolved).await;
+
+    // Another session's history must not leak in.
+    let unrelated = create_session(&config, "user-2", minutes(3), 60, &ids);
+    commit(store, &unrelated).await;
+
+    let id = &created.session.id;
+    let events = history(store, &acme, id).await;
+    assert_eq!(events, events_of(&[&created, &submitted, &resolved]));
+    let order: Vec<(u64, u32)> = events.iter().map(|e| (e.version, e.sequence)).collect();
+    let mut sorted = order.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(order, sorted, "ordered by (version, sequence), each once");
+    assert_eq!(store.get_session(&acme, id).await, Ok(Some(resolved.session.clone())));
+}
+
+pub async fn stale_commits_conflict_and_change_nothing(store: Arc<dyn Store>) {
+    let store = &*store;
+    let ids = SequentialIds::new();
+    let acme = org("acme");
+    let config = configuration(&acme, "kyc");
+
+    let created = create_session(&config, "user-1", t0(), 60, &ids);
+    commit(store, &created).await;
+    let started = start(&created.session, minutes(1), &ids);
+    commit(store, &started).await;
+    let id = created.session.id.clone();
+
+    // Made from version 1 while version 2 was being committed.
+    let stale = created
+        .session
+        .resolve(Decision::Rejected, "Too late", partner(), minutes(2), &ids)
+        .expect("the partner resolves");
+    assert_eq!(stale.expected_version(), Some(1));
+    assert_eq!(store.commit(&stale).await, Err(StoreError::Conflict));
+    assert_eq!(
+        store.get_session(&acme, &id).await,
+        Ok(Some(started.session.clone())),
+        "a conflicting commit leaves the session as it was"
+    );
+    assert_eq!(
+        history(store, &acme, &id).await,
+        events_of(&[&created, &started]),
+        "a conflicting commit writes no event"
+    );
+
+    // The same change made again from what is stored applies.
+    let fresh = started
+        .session
+        .resolve(Decision::Rejected, "In time", partner(), minutes(3), &ids)
+        .expect("the partner resolves");
+    commit(store, &fresh).await;
+    assert_eq!(store.get_session(&acme, &id).await, Ok(Some(fresh.session.clone())));
+    assert_eq!(
+        store.commit(&fresh).await,
+        Err(StoreError::Conflict),
+        "the same transition cannot apply twice"
+    );
+    assert_eq!(
+        history(store, &acme, &id).await,
+        events_of(&[&created, &started, &fresh])
+    );
+
+    // A change to a session that was never stored has nothing to apply to.
+    let ghost = create_session(&config, "user-2", t0(), 60, &ids);
+    let ghost_started = start(&ghost.session, minutes(1), &ids);
+    assert_eq!(store.commit(&ghost_started).await, Err(StoreError::Conflict));
+    assert_eq!(store.get_session(&acme, &ghost.session.id).await, Ok(None));
+    assert_eq!(history(store, &acme, &ghost.session.id).await, vec![]);
+    assert_eq!(
+        store.find_session_by_token_hash(&ghost.session.access_token.hash).await,
+        Ok(None)
+    );
+}
+
+pub async fn sessions_are_isolated_by_organization(store: Arc<dyn Store>) {
+    let store = &*store;
+    let ids = SequentialIds::new();
+    let acme = org("acme");
+    let globex = org("globex");
+    let ours = create_session(&configuration(&acme, "kyc"), "user-1", t0(), 60, &ids);
+    let theirs = create_session(&configuration(&globex, "kyc"), "user-1", t0(), 60, &ids);
+    commit(store, &ours).await;
+    commit(store, &theirs).await;
+
+    let id = &ours.session.id;
+    assert_eq!(store.get_session(&globex, id).await, Ok(None));
+    assert_eq!(history(store, &globex, id).await, vec![]);
+    assert_eq!(store.get_session(&acme, id).await, Ok(Some(ours.session.clone())));
+    assert_eq!(store.get_session(&acme, &theirs.session.id).await, Ok(None));
+    // The token is the end user's only credential, so it finds the session
+    // whatever its organisation.
+    assert_eq!(
+        store
+            .find_session_by_token_hash(&theirs.session.access_token.hash)
+            .await,
+        Ok(Some(theirs.session.clone()))
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Listing sessions
+
+fn query(limit: u32, position: Position) -> SessionQuery {
+    SessionQuery {
+        external_user_id: None,
+        status: None,
+        limit,
+        position,
+    }
+}
+
+fn ids_of(sessions: &[Session]) -> Vec<SessionId> {
+    sessions.iter().map(|s| s.id.clone()).collect()
+}
+
+/// Newest first: the reverse of creation order.
+fn newest_first(sessions: &[&Session]) -> Vec<Session> {
+    sessions.iter().rev().map(|s| (*s).clone()).collect()
+}
+
+pub async fn list_sessions_filters_newest_first(store: Arc<dyn Store>) {
+    let store = &*store;
+    let ids = SequentialIds::new();
+    let acme = org("acme");
+    let globex = org("globex");
+    let config = configuration(&acme, "kyc");
+
+    let mut stored = Vec::new();
+    for (i, user) in ["user-a", "user-b", "user-a", "user-b", "user-a"]
+        .into_iter()
+        .enumerate()
+    {
+        let created = create_session(&config, user, t0(), 60, &ids);
+        commit(store, &created).await;
+        // The third and fourth move on, so statuses differ.
+        let session = if i == 2 || i == 3 {
+            let started = start(&created.session, minutes(1), &ids);
+            commit(store, &started).await;
+            started.session
+        } else {
+            created.session
+        };
+        stored.push(session);
+        let elsewhere = create_session(&configuration(&globex, "kyc"), user, t0(), 60, &ids);
+        commit(store, &elsewhere).await;
+    }
+    let [s1, s2, s3, s4, s5] = &stored[..] else {
+        unreachable!("five sessions")
+    };
+
+    let all = store.list_sessions(&acme, &query(50, Position::Page(1))).await.unwrap();
+    assert_eq!(
+        all.sessions,
+        newest_first(&[s1, s2, s3, s4, s5]),
+        "every session, newest first"
+    );
+    assert!(!all.has_more);
+
+    let by_user = SessionQuery {
+        external_user_id: Some("user-a".into()),
+        ..query(50, Position::Page(1))
+    };
+    let page = store.list_sessions(&acme, &by_user).await.unwrap();
+    assert_eq!(page.sessions, newest_first(&[s1, s3, s5]), "filtered by externalUserId");
+    assert!(!page.has_more);
+
+    let by_status = SessionQuery {
+        status: Some(SessionStatus::InProgress),
+        ..query(50, Position::Page(1))
+    };
+    let page = store.list_sessions(&acme, &by_status).await.unwrap();
+    assert_eq!(page.sessions, newest_first(&[s3, s4]), "filtered by status");
+
+    let both = SessionQuery {
+        external_user_id: Some("user-a".into()),
+        status: Some(SessionStatus::Created),
+        ..query(50, Position::Page(1))
+    };
+    let page = store.list_sessions(&acme, &both).await.unwrap();
+    assert_eq!(page.sessions, newest_first(&[s1, s5]), "filtered by user and status");
+
+    let none = SessionQuery {
+        status: Some(SessionStatus::Completed),
+        ..query(50, Position::Page(1))
+    };
+    let page = store.list_sessions(&acme, &none).await.unwrap();
+    assert_eq!(page.sessions, vec![]);
+    assert!(!page.has_more);
+
+    let unknown_user = SessionQuery {
+        external_user_id: Some("user-z".into()),
+        ..query(50, Position::Page(1))
+    };
+    assert_eq!(
+        store.list_sessions(&acme, &unknown_user).await.unwrap().sessions,
+        vec![]
+    );
+
+    let theirs = store
+        .list_sessions(&globex, &query(50, Position::Page(1)))
+        .await
+        .unwrap();
+    assert_eq!(theirs.sessions.len(), 5, "each organisation sees its own");
+    assert!(theirs.sessions.iter().all(|s| s.org_id == globex));
+    let nobody = store
+        .list_sessions(&org("initech"), &query(50, Position::Page(1)))
+        .await
+        .unwrap();
+    assert_eq!(nobody.sessions, vec![]);
+    assert!(!nobody.has_more);
+}
+
+pub async fn list_sessions_pages_by_number(store: Arc<dyn Store>) {
+    let store = &*store;
+    let ids = SequentialIds::new();
+    let acme = org("acme");
+    let config = configuration(&acme, "kyc");
+    let mut created = Vec::new();
+    for i in 0..7 {
+        let t = create_session(&config, if i % 2 == 0 { "even" } else { "odd" }, t0(), 60, &ids);
+        commit(store, &t).await;
+        created.push(t.session);
+        // Noise in another organisation.
+        commit(
+            store,
+            &create_session(&configuration(&org("globex"), "kyc"), "even", t0(), 60, &ids),
+        )
+        .await;
+    }
+    let expected = ids_of(&newest_first(&created.iter().collect::<Vec<_>>()));
+
+    let mut pages = Vec::new();
+    for n in 1..=4 {
+        let page = store.list_sessions(&acme, &query(3, Position::Page(n))).await.unwrap();
+        pages.push((ids_of(&page.sessions), page.has_more));
+    }
+    assert_eq!(
+        pages,
+        vec![
+            (expected[0..3].to_vec(), true),
+            (expected[3..6].to_vec(), true),
+            (expected[6..7].to_vec(), false),
+            (vec![], false),
+        ],
+        "pages of three, newest first"
+    );
+
+    let exact = store.list_sessions(&acme, &query(7, Position::Page(1))).await.unwrap();
+    assert_eq!(ids_of(&exact.sessions), expected, "a page exactly the size of the list");
+    assert!(!exact.has_more, "nothing follows a page that holds the last session");
+    let one_short = store.list_sessions(&acme, &query(6, Position::Page(1))).await.unwrap();
+    assert_eq!(ids_of(&one_short.sessions), expected[0..6].to_vec());
+    assert!(one_short.has_more);
+
+    let even = SessionQuery {
+        external_user_id: Some("even".into()),
+        ..query(2, Position::Page(2))
+    };
+    let page = store.list_sessions(&acme, &even).await.unwrap();
+    // "even" holds sessions 0, 2, 4, 6: newest first 6, 4 | 2, 0.
+    assert_eq!(ids_of(&page.sessions), vec![expected[4].clone(), expected[6].clone()]);
+    assert!(!page.has_more);
+}
+
+pub async fn list_sessions_cursor_visits_every_session_once(store: Arc<dyn Store>) {
+    let store = &*store;
+    let ids = SequentialIds::new();
+    let acme = org("acme");
+    let globex = org("globex");
+    let config = configuration(&acme, "kyc");
+    let mut created = Vec::new();
+    for i in 0..12 {
+        let user = if i % 2 == 0 { "user-a" } else { "user-b" };
+        let t = create_session(&config, user, t0(), 60, &ids);
+        commit(store, &t).await;
+        created.push(t.session);
+        if i % 4 == 0 {
+            commit(
+                store,
+                &create_session(&configuration(&globex, "kyc"), user, t0(), 60, &ids),
+            )
+            .await;
+        }
+    }
+
+    async fn walk(store: &dyn Store, org: &OrgId, first: SessionQuery) -> Vec<(Vec<SessionId>, bool)> {
+        let mut pages = Vec::new();
+        let mut q = first;
+        loop {
+            let page = store.list_sessions(org, &q).await.unwrap();
+            let has_more = page.has_more;
+            let last = page.sessions.last().map(|s| s.id.clone());
+            pages.push((ids_of(&page.sessions), has_more));
+            assert!(pages.len() <= 20, "the cursor never reaches the end");
+            match (has_more, last) {
+                (true, Some(last)) => q.position = Position::After(last),
+                (true, None) => panic!("an empty page says more follow"),
+                (false, _) => return pages,
+            }
+        }
+    }
+
+    let expected = ids_of(&newest_first(&created.iter().collect::<Vec<_>>()));
+    let pages = walk(store, &acme, query(5, Position::Page(1))).await;
+    let sizes: Vec<(usize, bool)> = pages.iter().map(|(p, more)| (p.len(), *more)).collect();
+    assert_eq!(sizes, vec![(5, true), (5, true), (2, false)]);
+    let visited: Vec<SessionId> = pages.into_iter().flat_map(|(p, _)| p).collect();
+    assert_eq!(visited, expected, "every session once, newest first");
+
+    // Six sessions for user-a in pages of three: the second page is full and last.
+    let user_a = SessionQuery {
+        external_user_id: Some("user-a".into()),
+        ..query(3, Position::Page(1))
+    };
+    let pages = walk(store, &acme, user_a).await;
+    let expected_a: Vec<SessionId> = created
+        .iter()
+        .rev()
+        .filter(|s| s.external_user_id == "user-a")
+        .map(|s| s.id.clone())
+        .collect();
+    assert_eq!(expected_a.len(), 6);
+    assert_eq!(
+        pages,
+        vec![(expected_a[0..3].to_vec(), true), (expected_a[3..6].to_vec(), false)]
+    );
+
+    // A cursor from one organisation shows nothing of another's sessions.
+    let from_acme = SessionQuery {
+        position: Position::After(expected[0].clone()),
+        ..query(50, Position::Page(1))
+    };
+    let theirs = store.list_sessions(&globex, &from_acme).await.unwrap();
+    assert!(theirs.sessions.iter().all(|s| s.org_id == globex));
+    assert_eq!(theirs.sessions.len(), 3);
+}
+
+// ---------------------------------------------------------------------------
+// The expiry sweep
+
+pub async fn sessions_due_are_the_overdue_sessions_waiting_for_the_end_user(store: Arc<dyn Store>) {
+    let store = &*store;
+    let ids = SequentialIds::new();
+    let acme = org("acme");
+    let config = configuration(&acme, "kyc");
+    let reviewed = reviewed_configuration(&acme, "kyc-reviewed");
+    let theirs = configuration(&org("globex"), "kyc");
+
+    async fn created(store: &dyn Store, config: &Configuration, minutes: u32, ids: &SequentialIds) -> Transition {
+        let t = create_session(config, "user", t0(), minutes, ids);
+        commit(store, &t).await;
+        t
+    }
+
+    // Created, due at t0+10.
+    let a = created(store, &config, 10, &ids).await.session;
+    // In progress, due at t0+20.
+    let b = created(store, &config, 20, &ids).await;
+    let b = start(&b.session, minutes(1), &ids);
+    commit(store, &b).await;
+    let b = b.session;
+    assert_eq!(b.status, SessionStatus::InProgress);
+    // Completed before its deadline at t0+5.
+    let c = created(store, &config, 5, &ids).await;
+    let c = submit(&c.session, minutes(1), &ids);
+    assert_eq!(c.session.status, SessionStatus::Completed);
+    commit(store, &c).await;
+    // Waiting for the partner's review, deadline t0+5: the partner's to close.
+    let d = created(store, &reviewed, 5, &ids).await;
+    let d = submit(&d.session, minutes(1), &ids);
+    assert_eq!(d.session.status, SessionStatus::PendingReview);
+    commit(store, &d).await;
+    // Not due yet at t0+60.
+    let _e = created(store, &config, 60, &ids).await;
+    // Another organisation's, due at t0+15: the sweep covers every tenant.
+    let f = created(store, &theirs, 15, &ids).await.session;
+    // Due exactly at the sweep's instant.
+    let g = created(store, &config, 30, &ids).await.session;
+    // Already expired.
+    let h = created(store, &config, 1, &ids).await;
+    let h = h
+        .session
+        .expire(minutes(2), &ids)
+        .expect("the session expires")
+        .expect("the session is overdue");
+    commit(store, &h).await;
+
+    let now = minutes(30);
+    let due = store.sessions_due(now, 100).await.unwrap();
+    assert_eq!(
+        due,
+        vec![a.clone(), f.clone(), b.clone(), g.clone()],
+        "overdue created and in-progress sessions, earliest deadline first"
+    );
+    assert!(due.iter().all(|s| s.is_overdue(now)));
+
+    assert_eq!(
+        store.sessions_due(now, 2).await.unwrap(),
+        vec![a, f],
+        "at most `limit`, the most overdue first"
+    );
+    assert_eq!(store.sessions_due(minutes(9), 100).await.unwrap(), vec![]);
+    assert_eq!(store.sessions_due(t0(), 100).await.unwrap(), vec![]);
+}
+
+// ---------------------------------------------------------------------------
+// Idempotency keys
+
+fn response(status: u16, body: &str) -> StoredResponse {
+    StoredResponse {
+        status,
+        body: body.to_owned(),
+    }
+}
+
+pub async fn idempotency_claim_complete_and_replay(store: Arc<dyn Store>) {
+    let acme = org("acme");
+    let claim = |fingerprint: &'static str, at| {
+        let store = Arc::clone(&store);
+        let acme = acme.clone();
+        async move { store.claim_idempotency_key(&acme, "key-1", fingerprint, at).await }
+    };
+    assert_eq!(claim("fp-1", t0()).await, Ok(IdempotencyClaim::Acquired));
+    assert_eq!(
+        claim("fp-1", seconds(1)).await,
+        Ok(IdempotencyClaim::InProgress),
+        "a retry while the first request runs"
+    );
+    assert_eq!(
+        claim("fp-2", seconds(1)).await,
+        Ok(IdempotencyClaim::Mismatch),
+        "another request with the key while the first runs"
+    );
+
+    let created = response(201, r#"{"id":"ses_1"}"#);
+    assert_eq!(store.complete_idempotency_key(&acme, "key-1", &created).await, Ok(()));
+    assert_eq!(
+        claim("fp-1", seconds(2)).await,
+        Ok(IdempotencyClaim::Completed(created.clone())),
+        "a retry replays the response"
+    );
+    assert_eq!(claim("fp-2", seconds(2)).await, Ok(IdempotencyClaim::Mismatch));
+    assert_eq!(
+        claim("fp-1", minutes(60)).await,
+        Ok(IdempotencyClaim::Completed(created)),
+        "a completed request is never taken for an abandoned one"
+    );
+
+    assert_eq!(
+        store
+            .complete_idempotency_key(&acme, "never-claimed", &response(200, "{}"))
+            .await,
+        Err(StoreError::NotFound)
+    );
+}
+
+pub async fn idempotency_release_lets_a_retry_run(store: Arc<dyn Store>) {
+    let acme = org("acme");
+    assert_eq!(
+        store.claim_idempotency_key(&acme, "key-1", "fp-1", t0()).await,
+        Ok(IdempotencyClaim::Acquired)
+    );
+    assert_eq!(store.release_idempotency_key(&acme, "key-1").await, Ok(()));
+    assert_eq!(
+        store.claim_idempotency_key(&acme, "key-1", "fp-1", seconds(1)).await,
+        Ok(IdempotencyClaim::Acquired),
+        "a released key runs again"
+    );
+    assert_eq!(store.release_idempotency_key(&acme, "key-1").await, Ok(()));
+    assert_eq!(
+        store.claim_idempotency_key(&acme, "key-1", "fp-2", seconds(2)).await,
+        Ok(IdempotencyClaim::Acquired),
+        "a released key is free for any request"
+    );
+    assert_eq!(
+        store.release_idempotency_key(&acme, "never-claimed").await,
+        Ok(()),
+        "releasing twice or releasing nothing is harmless"
+    );
+
+    let done = response(200, "{}");
+    store.complete_idempotency_key(&acme, "key-1", &done).await.unwrap();
+    assert_eq!(store.release_idempotency_key(&acme, "key-1").await, Ok(()));
+    assert_eq!(
+        store.claim_idempotency_key(&acme, "key-1", "fp-2", seconds(3)).await,
+        Ok(IdempotencyClaim::Completed(done)),
+        "release forgets only an unfinished claim"
+    );
+}
+
+pub async fn idempotency_keys_are_scoped_to_the_organization(store: Arc<dyn Store>) {
+    let acme = org("acme");
+    let globex = org("globex");
+    assert_eq!(
+        store.claim_idempotency_key(&acme, "key-1", "fp-acme", t0()).await,
+        Ok(IdempotencyClaim::Acquired)
+    );
+    assert_eq!(
+        store.claim_idempotency_key(&globex, "key-1", "fp-globex", t0()).await,
+        Ok(IdempotencyClaim::Acquired),
+        "another organisation's key of the same name"
+    );
+    let ours = response(201, "acme");
+    store.complete_idempotency_key(&acme, "key-1", &ours).await.unwrap();
+    assert_eq!(
+        store
+            .claim_idempotency_key(&globex, "key-1", "fp-globex", seconds(1))
+            .await,
+        Ok(IdempotencyClaim::InProgress),
+        "completing one organisation's key leaves the other's running"
+    );
+    assert_eq!(store.release_idempotency_key(&globex, "key-1").await, Ok(()));
+    assert_eq!(
+        store.claim_idempotency_key(&acme, "key-1", "fp-acme", seconds(2)).await,
+        Ok(IdempotencyClaim::Completed(ours))
+    );
+    assert_eq!(
+        store
+            .complete_idempotency_key(&globex, "key-1", &response(200, "globex"))
+            .await,
+        Err(StoreError::NotFound),
+        "the released key is gone for its organisation only"
+    );
+}
+
+pub async fn idempotency_abandoned_claims_can_be_taken_over(store: Arc<dyn Store>) {
+    let acme = org("acme");
+    assert_eq!(
+        store.claim_idempotency_key(&acme, "key-1", "fp-1", t0()).await,
+        Ok(IdempotencyClaim::Acquired)
+    );
+    assert_eq!(
+        store.claim_idempotency_key(&acme, "key-1", "fp-1", seconds(30)).await,
+        Ok(IdempotencyClaim::InProgress),
+        "a claim half a minute old is still running"
+    );
+    assert_eq!(
+        store.claim_idempotency_key(&acme, "key-1", "fp-1", seconds(90)).await,
+        Ok(IdempotencyClaim::Acquired),
+        "a claim more than a minute old was abandoned"
+    );
+    assert_eq!(
+        store.claim_idempotency_key(&acme, "key-1", "fp-1", seconds(100)).await,
+        Ok(IdempotencyClaim::InProgress),
+        "the takeover is a fresh claim"
+    );
+    let done = response(201, "{}");
+    store.complete_idempotency_key(&acme, "key-1", &done).await.unwrap();
+    assert_eq!(
+        store.claim_idempotency_key(&acme, "key-1", "fp-1", seconds(101)).await,
+        Ok(IdempotencyClaim::Completed(done.clone()))
+    );
+    let retention = korala_domain::ports::IDEMPOTENCY_RETENTION_HOURS * 3600;
+    assert_eq!(
+        store
+            .claim_idempotency_key(&acme, "key-1", "fp-2", seconds(90 + retention - 1))
+            .await,
+        Ok(IdempotencyClaim::Mismatch),
+        "a completed record is kept for the retention period"
+    );
+    assert_eq!(
+        store
+            .claim_idempotency_key(&acme, "key-1", "fp-2", seconds(90 + retention + 1))
+            .await,
+        Ok(IdempotencyClaim::Acquired),
+        "after it, the key is new again"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Concurrency
+
+pub async fn concurrent_commits_from_one_version_let_exactly_one_win(store: Arc<dyn Store>) {
+    const WRITERS: usize = 16;
+    let ids = Arc::new(SequentialIds::new());
+    let acme = org("acme");
+    let created = create_session(&configuration(&acme, "kyc"), "user-1", t0(), 60, &*ids);
+    commit(&*store, &created).await;
+    let id = created.session.id.clone();
+
+    // Every writer reads before any writes, so all start from version 1.
+    let barrier = Arc::new(tokio::sync::Barrier::new(WRITERS));
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|i| {
+            let (store, ids, barrier) = (Arc::clone(&store), Arc::clone(&ids), Arc::clone(&barrier));
+            let (acme, id) = (acme.clone(), id.clone());
+            tokio::spawn(async move {
+                let session = store
+                    .get_session(&acme, &id)
+                    .await
+                    .expect("the session reads")
+                    .expect("the session exists");
+                let decision = if i % 2 == 0 {
+                    Decision::Approved
+                } else {
+                    Decision::Rejected
+                };
+                let transition = session
+                    .resolve(decision, &format!("Reviewer {i}"), partner(), minutes(1), &*ids)
+                    .expect("the partner resolves");
+                barrier.wait().await;
+                let outcome = store.commit(&transition).await;
+                (transition, outcome)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    let mut conflicts = 0;
+    for writer in writers {
+        let (transition, outcome) = writer.await.expect("the writer finishes");
+        assert_eq!(transition.expected_version(), Some(1));
+        match outcome {
+            Ok(()) => winners.push(transition),
+            Err(StoreError::Conflict) => conflicts += 1,
+            Err(other) => panic!("a losing writer gets Conflict, not {other:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one writer wins");
+    assert_eq!(conflicts, WRITERS - 1);
+    let winner = &winners[0];
+    assert_eq!(store.get_session(&acme, &id).await, Ok(Some(winner.session.clone())));
+    assert_eq!(
+        history(&*store, &acme, &id).await,
+        events_of(&[&created, winner]),
+        "the history holds the winner's events and no loser's"
+    );
+}

@@ -1,0 +1,228 @@
+//! Deterministic building blocks for the acceptance tests: ids that sort in
+//! creation order, fixed instants, and domain objects made the way the API
+//! makes them, so the stores are tested with real sessions rather than
+//! hand-written JSON.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::TimeZone;
+use korala_domain::builtin;
+use korala_domain::catalog::Catalog;
+use korala_domain::configuration::{Configuration, ConfigurationDraft};
+use korala_domain::ids::{IdGenerator, OrgId};
+use korala_domain::lifecycle::Transition;
+use korala_domain::session::{AccessToken, Origin, Session, SessionDraft};
+use korala_domain::tenancy::{Actor, ApiKey, KeyMode, Organization};
+use korala_domain::workflow::StoredWorkflow;
+use korala_domain::{JsonMap, Timestamp};
+use serde_json::json;
+
+/// Ids from a counter, zero-padded to 26 digits (the length of a ULID) so
+/// that string order is creation order, as the real generator promises.
+#[derive(Debug, Default)]
+pub struct SequentialIds {
+    next: AtomicU64,
+}
+
+impl SequentialIds {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl IdGenerator for SequentialIds {
+    fn next_body(&self) -> String {
+        format!("{:026}", self.next.fetch_add(1, Ordering::SeqCst) + 1)
+    }
+}
+
+/// The instant every test starts from.
+pub fn t0() -> Timestamp {
+    chrono::Utc
+        .with_ymd_and_hms(2026, 11, 25, 12, 0, 0)
+        .single()
+        .expect("a valid fixed instant")
+}
+
+pub fn minutes(n: i64) -> Timestamp {
+    t0() + chrono::Duration::minutes(n)
+}
+
+pub fn seconds(n: i64) -> Timestamp {
+    t0() + chrono::Duration::seconds(n)
+}
+
+pub fn org(name: &str) -> OrgId {
+    OrgId::parse(&format!("org_{name}")).expect("a well-formed org id")
+}
+
+pub fn organization(id: &OrgId, name: &str) -> Organization {
+    Organization {
+        id: id.clone(),
+        name: name.to_owned(),
+        created_at: t0(),
+    }
+}
+
+pub fn api_key(id: &str, org: &OrgId) -> ApiKey {
+    ApiKey {
+        id: id.to_owned(),
+        org_id: org.clone(),
+        mode: KeyMode::of_key_id(id).expect("an ak_test_ or ak_live_ key id"),
+        sealed_secret: format!("sealed:{id}"),
+        created_at: t0(),
+        revoked_at: None,
+    }
+}
+
+pub fn partner() -> Actor {
+    Actor::Partner {
+        api_key_id: "ak_test_conformance".into(),
+    }
+}
+
+/// A KYC configuration running the built-in identity-document workflow,
+/// resolved automatically when it completes.
+pub fn configuration(org: &OrgId, slug: &str) -> Configuration {
+    ConfigurationDraft {
+        name: format!("Configuration {slug}"),
+        slug: slug.to_owned(),
+        workflow_slugs: Some(vec![builtin::ID_DOCUMENT.to_owned()]),
+        ..ConfigurationDraft::default()
+    }
+    .validate(org.clone(), &Catalog::builtins(), t0())
+    .expect("a valid configuration")
+}
+
+/// Like [`configuration`], but a partner must resolve every session: a
+/// session whose workflows all completed waits in `pending_review`.
+pub fn reviewed_configuration(org: &OrgId, slug: &str) -> Configuration {
+    ConfigurationDraft {
+        name: format!("Configuration {slug}"),
+        slug: slug.to_owned(),
+        workflow_slugs: Some(vec![builtin::ID_DOCUMENT.to_owned()]),
+        auto_resolve: Some(false),
+        final_manual_review_required: Some(true),
+        ..ConfigurationDraft::default()
+    }
+    .validate(org.clone(), &Catalog::builtins(), t0())
+    .expect("a valid configuration")
+}
+
+/// An organisation's own copy of the identity-document workflow.
+pub fn stored_workflow(org: &OrgId, slug: &str) -> StoredWorkflow {
+    let mut definition = builtin::get(builtin::ID_DOCUMENT)
+        .expect("the built-in identity-document workflow")
+        .clone();
+    definition.slug = slug.to_owned();
+    definition.name = format!("Workflow {slug}");
+    StoredWorkflow {
+        org_id: org.clone(),
+        definition,
+        created_at: t0(),
+        updated_at: t0(),
+        version: 1,
+    }
+}
+
+/// `POST /sessions` for `user`, at `now`, expiring `expires_in_minutes`
+/// later. The access token's hash is unique per session.
+pub fn create_session(
+    config: &Configuration,
+    user: &str,
+    now: Timestamp,
+    expires_in_minutes: u32,
+    ids: &dyn IdGenerator,
+) -> Transition {
+    let token = ids.next_body();
+    let origin = Origin {
+        org_id: config.org_id.clone(),
+        sandbox: true,
+        access_token: AccessToken {
+            hash: format!("hash-{token}"),
+            sealed: format!("sealed-{token}"),
+        },
+        configuration: config,
+        catalog: &Catalog::builtins(),
+    };
+    let draft = SessionDraft {
+        configuration_slug: config.slug.clone(),
+        external_user_id: user.to_owned(),
+        participants: vec![],
+        context: JsonMap::new(),
+        metadata: JsonMap::new(),
+        expires_in_minutes: Some(expires_in_minutes),
+        redirect_url: None,
+    };
+    Session::create(draft, origin, partner(), now, ids).expect("a valid session")
+}
+
+/// A submission that passes every rule of the identity-document workflow.
+pub fn id_document_data() -> JsonMap {
+    match json!({
+        "documentType": "passport",
+        "documentNumber": "X1234567",
+        "fullName": "Ada Lovelace",
+        "dateOfBirth": "1990-12-10",
+        "expiryDate": "2035-01-01",
+        "issuingCountry": "gb"
+    }) {
+        serde_json::Value::Object(map) => map,
+        _ => unreachable!("a JSON object literal"),
+    }
+}
+
+/// The end user starts the session.
+pub fn start(session: &Session, now: Timestamp, ids: &dyn IdGenerator) -> Transition {
+    session
+        .start(now, ids)
+        .expect("the session can start")
+        .expect("the session had not started")
+}
+
+/// The end user submits the current (first) workflow's capture step.
+pub fn submit(session: &Session, now: Timestamp, ids: &dyn IdGenerator) -> Transition {
+    let workflow = session
+        .current_index()
+        .map(|i| session.workflows[i].id.to_string())
+        .expect("a current workflow");
+    session
+        .submit(&workflow, &id_document_data(), now, ids)
+        .expect("the submission is accepted")
+}
+
+/// A directory under the system's temporary directory, removed (with its
+/// contents) when dropped, so file-backed stores clean up even when a case
+/// panics.
+#[derive(Debug)]
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(label: &str) -> Self {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let path = std::env::temp_dir().join(format!(
+            "korala-{label}-{}-{nanos}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&path).expect("a writable temporary directory");
+        Self { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
