@@ -2,4 +2,15 @@
 //! binaries and the local server, request signing, the store adapters and
 //! the system adapters (clock, ids, encryption).
 
+pub mod admin;
+pub mod api;
+pub mod app;
+pub mod crypto;
+pub mod expiry;
+pub mod http;
+pub mod lambda;
+pub mod local;
+pub mod routes;
 pub mod store;
+pub mod system;
+pub mod telemetry;

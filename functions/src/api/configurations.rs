@@ -1,0 +1,80 @@
+//! `/session-configurations`: the organisation's session blueprints.
+
+use korala_domain::configuration::{ConfigurationDraft, ConfigurationPatch};
+use korala_domain::ports::StoreError;
+use lambda_http::Request;
+use serde_json::json;
+
+use super::catalog;
+use super::views::ConfigurationView;
+use crate::app::App;
+use crate::http::auth::authenticate;
+use crate::http::{ApiError, ApiResult, Reply, idempotency, json_body, path_param};
+
+pub async fn create(app: &App, req: Request) -> ApiResult {
+    let caller = authenticate(app, &req).await?;
+    idempotency::once(app, &caller, &req, || async {
+        let draft: ConfigurationDraft = json_body(app, &req)?;
+        let catalog = catalog(app, &caller.org_id).await?;
+        let config = draft.validate(caller.org_id.clone(), &catalog, app.clock.now())?;
+        match app.store.insert_configuration(&config).await {
+            Err(StoreError::AlreadyExists) => Err(ApiError::SlugTaken(config.slug.clone())),
+            other => other.map_err(ApiError::from),
+        }?;
+        let location = format!("/api/v1/session-configurations/{}", config.slug);
+        Reply::created(&ConfigurationView::from(&config), location)
+    })
+    .await
+}
+
+pub async fn list(app: &App, req: Request) -> ApiResult {
+    let caller = authenticate(app, &req).await?;
+    let configs = app.store.list_configurations(&caller.org_id).await?;
+    let data: Vec<ConfigurationView> = configs.iter().map(ConfigurationView::from).collect();
+    Reply::ok(&json!({ "data": data }))
+}
+
+pub async fn get(app: &App, req: Request) -> ApiResult {
+    let caller = authenticate(app, &req).await?;
+    let slug = path_param(&req, "slug")?;
+    let config = app
+        .store
+        .get_configuration(&caller.org_id, &slug)
+        .await?
+        .ok_or(ApiError::NotFound("configuration"))?;
+    Reply::ok(&ConfigurationView::from(&config))
+}
+
+pub async fn update(app: &App, req: Request) -> ApiResult {
+    let caller = authenticate(app, &req).await?;
+    let slug = path_param(&req, "slug")?;
+    let patch: ConfigurationPatch = json_body(app, &req)?;
+    let catalog = catalog(app, &caller.org_id).await?;
+    for _ in 0..3 {
+        let current = app
+            .store
+            .get_configuration(&caller.org_id, &slug)
+            .await?
+            .ok_or(ApiError::NotFound("configuration"))?;
+        let updated = current.patch(patch.clone(), &catalog, app.clock.now())?;
+        match app.store.update_configuration(&updated).await {
+            Ok(()) => return Reply::ok(&ConfigurationView::from(&updated)),
+            Err(StoreError::Conflict) => continue,
+            Err(StoreError::NotFound) => return Err(ApiError::NotFound("configuration")),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::Conflict(
+        "the configuration changed while this request was applied; retry it".into(),
+    ))
+}
+
+pub async fn delete(app: &App, req: Request) -> ApiResult {
+    let caller = authenticate(app, &req).await?;
+    let slug = path_param(&req, "slug")?;
+    match app.store.delete_configuration(&caller.org_id, &slug).await {
+        Ok(()) => Ok(Reply::no_content()),
+        Err(StoreError::NotFound) => Err(ApiError::NotFound("configuration")),
+        Err(e) => Err(e.into()),
+    }
+}

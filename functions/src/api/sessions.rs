@@ -1,0 +1,260 @@
+//! `/sessions`: creating cases, reading them, and the partner's decisions.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use korala_domain::FieldErrors;
+use korala_domain::ids::{OrgId, SessionId};
+use korala_domain::ports::{Position, SessionQuery};
+use korala_domain::session::{Decision, Origin, Session, SessionDraft, SessionStatus};
+use lambda_http::Request;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::views::{SessionSummary, SessionView, event};
+use super::{catalog, mutate, read};
+use crate::app::App;
+use crate::http::auth::{Caller, authenticate};
+use crate::http::{ApiError, ApiResult, Reply, idempotency, json_body, path_param, query};
+
+pub const MAX_LIMIT: u32 = 100;
+pub const DEFAULT_LIMIT: u32 = 10;
+
+pub async fn create(app: &App, req: Request) -> ApiResult {
+    let caller = authenticate(app, &req).await?;
+    idempotency::once(app, &caller, &req, || async {
+        let draft: SessionDraft = json_body(app, &req)?;
+        let configuration = app
+            .store
+            .get_configuration(&caller.org_id, &draft.configuration_slug)
+            .await?
+            .ok_or_else(|| FieldErrors::single("configurationSlug", "no configuration with this slug exists"))?;
+        let catalog = catalog(app, &caller.org_id).await?;
+        let (_, access_token) = app.sealer.new_access_token();
+        let origin = Origin {
+            org_id: caller.org_id.clone(),
+            sandbox: caller.sandbox(),
+            access_token,
+            configuration: &configuration,
+            catalog: &catalog,
+        };
+        let transition = Session::create(draft, origin, caller.actor(), app.clock.now(), app.ids.as_ref())?;
+        app.store.commit(&transition).await?;
+        let session = &transition.session;
+        Reply::created(
+            &SessionView::new(session, &app.sealer),
+            format!("/api/v1/sessions/{}", session.id),
+        )
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ListParams {
+    external_user_id: Option<String>,
+    status: Option<String>,
+    page: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+pub async fn list(app: &App, req: Request) -> ApiResult {
+    let caller = authenticate(app, &req).await?;
+    let params: ListParams = query(&req)?;
+    let mut errors = FieldErrors::new();
+    let status = params.status.as_deref().and_then(|s| {
+        let status = SessionStatus::parse(s);
+        if status.is_none() {
+            let all: Vec<&str> = SessionStatus::ALL.iter().map(|s| s.as_str()).collect();
+            errors.push("status", format!("must be one of: {}", all.join(", ")));
+        }
+        status
+    });
+    let limit = number(
+        &mut errors,
+        "limit",
+        params.limit.as_deref(),
+        DEFAULT_LIMIT,
+        1..=MAX_LIMIT,
+    );
+    let page = number(&mut errors, "page", params.page.as_deref(), 1, 1..=10_000);
+    let position = match (params.cursor.as_deref(), params.page.is_some()) {
+        (Some(_), true) => {
+            errors.push("cursor", "give either page or cursor, not both");
+            Position::Page(1)
+        }
+        (Some(cursor), false) => match decode_cursor(&caller.org_id, cursor) {
+            Some(after) => Position::After(after),
+            None => {
+                errors.push("cursor", "is not a cursor this API returned");
+                Position::Page(1)
+            }
+        },
+        (None, _) => Position::Page(page),
+    };
+    if let Some(id) = &params.external_user_id
+        && (id.is_empty() || id.len() > 255)
+    {
+        errors.push("externalUserId", "must be 1 to 255 characters");
+    }
+    let query = errors.finish(SessionQuery {
+        external_user_id: params.external_user_id,
+        status,
+        limit,
+        position,
+    })?;
+    let result = app.store.list_sessions(&caller.org_id, &query).await?;
+    let next_cursor = match (result.has_more, result.sessions.last()) {
+        (true, Some(last)) => Some(encode_cursor(&caller.org_id, &last.id)),
+        _ => None,
+    };
+    let data: Vec<SessionSummary> = result.sessions.iter().map(SessionSummary::from).collect();
+    let page = match query.position {
+        Position::Page(page) => Some(page),
+        Position::After(_) => None,
+    };
+    Reply::ok(
+        &json!({ "data": data, "page": page, "limit": limit, "hasMore": result.has_more, "nextCursor": next_cursor }),
+    )
+}
+
+fn number(
+    errors: &mut FieldErrors,
+    field: &str,
+    raw: Option<&str>,
+    default: u32,
+    range: std::ops::RangeInclusive<u32>,
+) -> u32 {
+    match raw.map(str::parse::<u32>) {
+        None => default,
+        Some(Ok(n)) if range.contains(&n) => n,
+        Some(_) => {
+            errors.push(
+                field,
+                format!("must be a whole number from {} to {}", range.start(), range.end()),
+            );
+            default
+        }
+    }
+}
+
+/// Cursors are opaque to partners and bound to the organisation that got them.
+fn encode_cursor(org: &OrgId, after: &SessionId) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{org}|{after}"))
+}
+
+fn decode_cursor(org: &OrgId, cursor: &str) -> Option<SessionId> {
+    let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
+    let (cursor_org, after) = raw.split_once('|')?;
+    (cursor_org == org.as_str()).then(|| SessionId::parse(after)).flatten()
+}
+
+async fn load(app: &App, caller: &Caller, id: &Option<SessionId>) -> Result<Option<Session>, ApiError> {
+    match id {
+        Some(id) => Ok(app.store.get_session(&caller.org_id, id).await?),
+        None => Ok(None),
+    }
+}
+
+fn session_id(req: &Request) -> Result<Option<SessionId>, ApiError> {
+    Ok(SessionId::parse(&path_param(req, "id")?))
+}
+
+pub async fn get(app: &App, req: Request) -> ApiResult {
+    let caller = authenticate(app, &req).await?;
+    let id = session_id(&req)?;
+    let session = read(app, || load(app, &caller, &id)).await?;
+    Reply::ok(&SessionView::new(&session, &app.sealer))
+}
+
+pub async fn events(app: &App, req: Request) -> ApiResult {
+    let caller = authenticate(app, &req).await?;
+    let id = session_id(&req)?;
+    let session = read(app, || load(app, &caller, &id)).await?;
+    let history = app.store.list_events(&caller.org_id, &session.id).await?;
+    let data: Vec<serde_json::Value> = history.iter().map(event).collect();
+    Reply::ok(&json!({ "data": data }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ResolveBody {
+    resolution: Decision,
+    #[serde(default)]
+    reason: String,
+}
+
+pub async fn resolve(app: &App, req: Request) -> ApiResult {
+    let caller = authenticate(app, &req).await?;
+    let id = session_id(&req)?;
+    let body: ResolveBody = json_body(app, &req)?;
+    let session = mutate(
+        app,
+        || load(app, &caller, &id),
+        |s| {
+            s.resolve(
+                body.resolution,
+                &body.reason,
+                caller.actor(),
+                app.clock.now(),
+                app.ids.as_ref(),
+            )
+            .map(Some)
+        },
+    )
+    .await?;
+    Reply::ok(&SessionView::new(&session, &app.sealer))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ReviewBody {
+    decision: Decision,
+    #[serde(default)]
+    reason: String,
+}
+
+pub async fn review(app: &App, req: Request) -> ApiResult {
+    let caller = authenticate(app, &req).await?;
+    let id = session_id(&req)?;
+    let workflow = path_param(&req, "sessionWorkflowId")?;
+    let body: ReviewBody = json_body(app, &req)?;
+    let session = mutate(
+        app,
+        || load(app, &caller, &id),
+        |s| {
+            s.review(
+                &workflow,
+                body.decision,
+                &body.reason,
+                caller.actor(),
+                app.clock.now(),
+                app.ids.as_ref(),
+            )
+            .map(Some)
+        },
+    )
+    .await?;
+    Reply::ok(&SessionView::new(&session, &app.sealer))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Empty {}
+
+pub async fn resubmit(app: &App, req: Request) -> ApiResult {
+    let caller = authenticate(app, &req).await?;
+    let id = session_id(&req)?;
+    let workflow = path_param(&req, "sessionWorkflowId")?;
+    let _: Empty = json_body(app, &req)?;
+    let session = mutate(
+        app,
+        || load(app, &caller, &id),
+        |s| {
+            s.resubmit(&workflow, caller.actor(), app.clock.now(), app.ids.as_ref())
+                .map(Some)
+        },
+    )
+    .await?;
+    Reply::ok(&SessionView::new(&session, &app.sealer))
+}

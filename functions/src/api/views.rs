@@ -1,0 +1,372 @@
+//! The API's representations of domain objects: what partners and end users
+//! see, with internal fields (org ids, hashes, sealed secrets, definition
+//! snapshots) left out.
+
+use korala_domain::configuration::{Configuration, PlanStyle, WorkflowBinding};
+use korala_domain::events::Event;
+use korala_domain::participant::Participant;
+use korala_domain::session::{
+    Check, Decision, Resolution, ResolvedBy, ReviewRecord, RiskSummary, Session, SessionStatus, SessionWorkflow,
+    ValidationReport, Waiting, WorkflowStatus,
+};
+use korala_domain::workflow::{FailureOutcome, Field, Step, StoredWorkflow, WorkflowDefinition};
+use korala_domain::{JsonMap, Timestamp};
+use serde::Serialize;
+
+use crate::crypto::Sealer;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigurationView<'a> {
+    name: &'a str,
+    slug: &'a str,
+    description: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    workflow_slugs: Option<Vec<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    workflow_bindings: Option<&'a [WorkflowBinding]>,
+    subject_kind: korala_domain::configuration::SubjectKind,
+    is_verification: bool,
+    auto_resolve: bool,
+    final_manual_review_required: bool,
+    default_expires_in_minutes: u32,
+    default_redirect_url: Option<&'a str>,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    version: u64,
+}
+
+impl<'a> From<&'a Configuration> for ConfigurationView<'a> {
+    fn from(c: &'a Configuration) -> Self {
+        Self {
+            name: &c.name,
+            slug: &c.slug,
+            description: c.description.as_deref(),
+            workflow_slugs: (c.plan_style == PlanStyle::Slugs)
+                .then(|| c.bindings.iter().map(|b| b.workflow_slug.as_str()).collect()),
+            workflow_bindings: (c.plan_style == PlanStyle::Bindings).then_some(c.bindings.as_slice()),
+            subject_kind: c.subject_kind,
+            is_verification: c.policy.is_verification,
+            auto_resolve: c.policy.auto_resolve,
+            final_manual_review_required: c.policy.final_manual_review_required,
+            default_expires_in_minutes: c.default_expires_in_minutes,
+            default_redirect_url: c.default_redirect_url.as_deref(),
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+            version: c.version,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkflowSource {
+    Builtin,
+    Organization,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowView<'a> {
+    #[serde(flatten)]
+    definition: &'a WorkflowDefinition,
+    source: WorkflowSource,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    updated_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<u64>,
+}
+
+impl<'a> WorkflowView<'a> {
+    pub fn builtin(definition: &'a WorkflowDefinition) -> Self {
+        Self {
+            definition,
+            source: WorkflowSource::Builtin,
+            created_at: None,
+            updated_at: None,
+            version: None,
+        }
+    }
+
+    pub fn stored(w: &'a StoredWorkflow) -> Self {
+        Self {
+            definition: &w.definition,
+            source: WorkflowSource::Organization,
+            created_at: Some(w.created_at),
+            updated_at: Some(w.updated_at),
+            version: Some(w.version),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionWorkflowView<'a> {
+    id: &'a str,
+    workflow_slug: &'a str,
+    name: &'a str,
+    output_key: &'a str,
+    participant_id: &'a str,
+    status: WorkflowStatus,
+    current: bool,
+    waiting_for: Option<&'static str>,
+    attempts: u32,
+    max_attempts: u32,
+    data: Option<&'a JsonMap>,
+    output: Option<&'a JsonMap>,
+    validation: Option<&'a ValidationReport>,
+    review: Option<&'a ReviewRecord>,
+    failure_reason: Option<&'a str>,
+    started_at: Option<Timestamp>,
+    completed_at: Option<Timestamp>,
+}
+
+fn waiting_for(w: &SessionWorkflow) -> Option<&'static str> {
+    w.waiting.as_ref().map(|waiting| match waiting {
+        Waiting::Input => "input",
+        Waiting::Check { .. } => "check",
+        Waiting::Review => "review",
+    })
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionView<'a> {
+    id: &'a str,
+    configuration_slug: &'a str,
+    external_user_id: &'a str,
+    sandbox: bool,
+    status: SessionStatus,
+    resolution: Option<Decision>,
+    resolution_reason: Option<&'a str>,
+    resolved_by: Option<ResolvedBy>,
+    resolved_at: Option<Timestamp>,
+    access_token: String,
+    expires_at: Timestamp,
+    redirect_url: Option<&'a str>,
+    subject_kind: korala_domain::configuration::SubjectKind,
+    is_verification: bool,
+    participants: &'a [Participant],
+    context: &'a JsonMap,
+    metadata: &'a JsonMap,
+    workflows: Vec<SessionWorkflowView<'a>>,
+    checks: &'a [Check],
+    risk: Option<&'a RiskSummary>,
+    started_at: Option<Timestamp>,
+    completed_at: Option<Timestamp>,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    version: u64,
+}
+
+impl<'a> SessionView<'a> {
+    pub fn new(s: &'a Session, sealer: &Sealer) -> Self {
+        let current = s.current_index();
+        let resolution: Option<&Resolution> = s.resolution.as_ref();
+        Self {
+            id: s.id.as_str(),
+            configuration_slug: &s.configuration_slug,
+            external_user_id: &s.external_user_id,
+            sandbox: s.sandbox,
+            status: s.status,
+            resolution: resolution.map(|r| r.decision),
+            resolution_reason: resolution.and_then(|r| r.reason.as_deref()),
+            resolved_by: resolution.map(|r| r.resolved_by),
+            resolved_at: resolution.map(|r| r.resolved_at),
+            // Sealed with the deployment's key; unreadable only if the key was
+            // rotated without re-sealing, and then the partner gets "".
+            access_token: sealer.open(&s.access_token.sealed).unwrap_or_default(),
+            expires_at: s.expires_at,
+            redirect_url: s.redirect_url.as_deref(),
+            subject_kind: s.subject_kind,
+            is_verification: s.policy.is_verification,
+            participants: &s.participants,
+            context: &s.context,
+            metadata: &s.metadata,
+            workflows: s
+                .workflows
+                .iter()
+                .enumerate()
+                .map(|(i, w)| SessionWorkflowView {
+                    id: w.id.as_str(),
+                    workflow_slug: &w.workflow_slug,
+                    name: &w.definition.name,
+                    output_key: &w.output_key,
+                    participant_id: w.participant_id.as_str(),
+                    status: w.status,
+                    current: current == Some(i) && s.status.is_open(),
+                    waiting_for: waiting_for(w),
+                    attempts: w.attempts,
+                    max_attempts: w.definition.max_attempts,
+                    data: w.data.as_ref(),
+                    output: w.output.as_ref(),
+                    validation: w.validation.as_ref(),
+                    review: w.review.as_ref(),
+                    failure_reason: w.failure.as_deref(),
+                    started_at: w.started_at,
+                    completed_at: w.completed_at,
+                })
+                .collect(),
+            checks: &s.checks,
+            risk: s.risk.as_ref(),
+            started_at: s.started_at,
+            completed_at: s.completed_at,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+            version: s.version,
+        }
+    }
+}
+
+/// A row of the session list: enough to find the case, without its evidence.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionSummary<'a> {
+    id: &'a str,
+    configuration_slug: &'a str,
+    external_user_id: &'a str,
+    sandbox: bool,
+    status: SessionStatus,
+    resolution: Option<Decision>,
+    resolved_by: Option<ResolvedBy>,
+    expires_at: Timestamp,
+    workflows_total: usize,
+    workflows_completed: usize,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+}
+
+impl<'a> From<&'a Session> for SessionSummary<'a> {
+    fn from(s: &'a Session) -> Self {
+        Self {
+            id: s.id.as_str(),
+            configuration_slug: &s.configuration_slug,
+            external_user_id: &s.external_user_id,
+            sandbox: s.sandbox,
+            status: s.status,
+            resolution: s.resolution.as_ref().map(|r| r.decision),
+            resolved_by: s.resolution.as_ref().map(|r| r.resolved_by),
+            expires_at: s.expires_at,
+            workflows_total: s.workflows.len(),
+            workflows_completed: s
+                .workflows
+                .iter()
+                .filter(|w| w.status == WorkflowStatus::Completed)
+                .count(),
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+        }
+    }
+}
+
+/// An entry of the session's history (the organisation id is implied).
+pub fn event(e: &Event) -> serde_json::Value {
+    let mut value = serde_json::to_value(e).unwrap_or_default();
+    if let Some(map) = value.as_object_mut() {
+        map.remove("orgId");
+    }
+    value
+}
+
+/// What the end user's frontend needs, and nothing of the partner's.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessView<'a> {
+    session_id: &'a str,
+    status: SessionStatus,
+    expires_at: Timestamp,
+    redirect_url: Option<&'a str>,
+    steps: Vec<AccessStep<'a>>,
+    current_step: Option<CurrentStep<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AccessStep<'a> {
+    id: &'a str,
+    workflow_slug: &'a str,
+    name: &'a str,
+    status: WorkflowStatus,
+    current: bool,
+    participant: ParticipantRef<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ParticipantRef<'a> {
+    role: korala_domain::participant::Role,
+    display_name: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CurrentStep<'a> {
+    id: &'a str,
+    workflow_slug: &'a str,
+    status: WorkflowStatus,
+    waiting_for: Option<&'static str>,
+    fields: &'a [Field],
+    attempts_remaining: u32,
+    /// Why the last attempt was refused, when the end user must try again.
+    messages: Vec<&'a str>,
+}
+
+impl<'a> AccessView<'a> {
+    pub fn new(s: &'a Session) -> Self {
+        let current = s.current_index().filter(|_| s.status.is_open());
+        let participant = |w: &'a SessionWorkflow| {
+            let p = s.participant(&w.participant_id);
+            ParticipantRef {
+                role: p.map(|p| p.role).unwrap_or(korala_domain::participant::Role::Subject),
+                display_name: p.and_then(|p| p.display_name.as_deref()),
+            }
+        };
+        let current_step = current.map(|i| {
+            let w = &s.workflows[i];
+            let fields: &[Field] = match (&w.waiting, w.definition.steps.get(w.step)) {
+                (Some(Waiting::Input), Some(Step::Capture(c))) => &c.fields,
+                _ => &[],
+            };
+            let messages = match (&w.waiting, &w.validation) {
+                (Some(Waiting::Input), Some(report)) => report
+                    .rules
+                    .iter()
+                    .filter(|r| !r.passed && r.on_failure == FailureOutcome::Retry)
+                    .filter_map(|r| r.message.as_deref())
+                    .collect(),
+                _ => Vec::new(),
+            };
+            CurrentStep {
+                id: w.id.as_str(),
+                workflow_slug: &w.workflow_slug,
+                status: w.status,
+                waiting_for: waiting_for(w),
+                fields,
+                attempts_remaining: w.definition.max_attempts.saturating_sub(w.attempts),
+                messages,
+            }
+        });
+        Self {
+            session_id: s.id.as_str(),
+            status: s.status,
+            expires_at: s.expires_at,
+            redirect_url: s.redirect_url.as_deref(),
+            steps: s
+                .workflows
+                .iter()
+                .enumerate()
+                .map(|(i, w)| AccessStep {
+                    id: w.id.as_str(),
+                    workflow_slug: &w.workflow_slug,
+                    name: &w.definition.name,
+                    status: w.status,
+                    current: current == Some(i),
+                    participant: participant(w),
+                })
+                .collect(),
+            current_step,
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! `/workflows`: the built-in workflow definitions and the organisation's own
+//! (which may override a built-in by slug).
+
+use korala_domain::builtin;
+use korala_domain::ports::StoreError;
+use korala_domain::workflow::{StoredWorkflow, WorkflowDraft};
+use lambda_http::Request;
+use serde_json::json;
+
+use super::views::WorkflowView;
+use crate::app::App;
+use crate::http::auth::{Caller, authenticate};
+use crate::http::{ApiError, ApiResult, Reply, idempotency, json_body, path_param};
+
+pub async fn list(app: &App, req: Request) -> ApiResult {
+    let caller = authenticate(app, &req).await?;
+    let own = app.store.list_workflows(&caller.org_id).await?;
+    let mut data: Vec<WorkflowView> = builtin::all()
+        .iter()
+        .filter(|b| !own.iter().any(|w| w.definition.slug == b.slug))
+        .map(WorkflowView::builtin)
+        .collect();
+    data.extend(own.iter().map(WorkflowView::stored));
+    Reply::ok(&json!({ "data": data }))
+}
+
+pub async fn get(app: &App, req: Request) -> ApiResult {
+    let caller = authenticate(app, &req).await?;
+    let slug = path_param(&req, "slug")?;
+    if let Some(own) = app.store.get_workflow(&caller.org_id, &slug).await? {
+        return Reply::ok(&WorkflowView::stored(&own));
+    }
+    let builtin = builtin::get(&slug).ok_or(ApiError::NotFound("workflow"))?;
+    Reply::ok(&WorkflowView::builtin(builtin))
+}
+
+pub async fn create(app: &App, req: Request) -> ApiResult {
+    let caller = authenticate(app, &req).await?;
+    idempotency::once(app, &caller, &req, || async {
+        let draft: WorkflowDraft = json_body(app, &req)?;
+        let definition = draft.validate(None)?;
+        let now = app.clock.now();
+        let stored = StoredWorkflow {
+            org_id: caller.org_id.clone(),
+            definition,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        match app.store.insert_workflow(&stored).await {
+            Err(StoreError::AlreadyExists) => Err(ApiError::SlugTaken(stored.definition.slug.clone())),
+            other => other.map_err(ApiError::from),
+        }?;
+        let location = format!("/api/v1/workflows/{}", stored.definition.slug);
+        Reply::created(&WorkflowView::stored(&stored), location)
+    })
+    .await
+}
+
+/// Replaces the organisation's definition; for a built-in slug, creates the
+/// organisation's override.
+pub async fn update(app: &App, req: Request) -> ApiResult {
+    let caller = authenticate(app, &req).await?;
+    let slug = path_param(&req, "slug")?;
+    let draft: WorkflowDraft = json_body(app, &req)?;
+    let definition = draft.validate(Some(&slug))?;
+    for _ in 0..3 {
+        let now = app.clock.now();
+        let result = match app.store.get_workflow(&caller.org_id, &slug).await? {
+            Some(current) => {
+                let next = StoredWorkflow {
+                    definition: definition.clone(),
+                    updated_at: now,
+                    version: current.version + 1,
+                    ..current
+                };
+                app.store.update_workflow(&next).await.map(|()| next)
+            }
+            None if builtin::get(&slug).is_some() => {
+                let next = StoredWorkflow {
+                    org_id: caller.org_id.clone(),
+                    definition: definition.clone(),
+                    created_at: now,
+                    updated_at: now,
+                    version: 1,
+                };
+                app.store.insert_workflow(&next).await.map(|()| next)
+            }
+            None => return Err(ApiError::NotFound("workflow")),
+        };
+        match result {
+            Ok(stored) => return Reply::ok(&WorkflowView::stored(&stored)),
+            Err(StoreError::Conflict | StoreError::AlreadyExists | StoreError::NotFound) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::Conflict(
+        "the workflow changed while this request was applied; retry it".into(),
+    ))
+}
+
+/// Deletes the organisation's definition (a built-in it overrode comes back).
+/// A definition that a configuration uses cannot go: new sessions of that
+/// configuration would have nothing to run.
+pub async fn delete(app: &App, req: Request) -> ApiResult {
+    let caller = authenticate(app, &req).await?;
+    let slug = path_param(&req, "slug")?;
+    if app.store.get_workflow(&caller.org_id, &slug).await?.is_none() {
+        return Err(match builtin::get(&slug) {
+            Some(_) => ApiError::BuiltinWorkflow(slug),
+            None => ApiError::NotFound("workflow"),
+        });
+    }
+    if builtin::get(&slug).is_none() {
+        ensure_unused(app, &caller, &slug).await?;
+    }
+    match app.store.delete_workflow(&caller.org_id, &slug).await {
+        Ok(()) => Ok(Reply::no_content()),
+        Err(StoreError::NotFound) => Err(ApiError::NotFound("workflow")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn ensure_unused(app: &App, caller: &Caller, slug: &str) -> Result<(), ApiError> {
+    let configs = app.store.list_configurations(&caller.org_id).await?;
+    match configs
+        .iter()
+        .find(|c| c.bindings.iter().any(|b| b.workflow_slug == slug))
+    {
+        Some(config) => Err(ApiError::WorkflowInUse(slug.to_owned(), config.slug.clone())),
+        None => Ok(()),
+    }
+}

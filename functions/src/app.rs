@@ -1,0 +1,118 @@
+//! The application: the ports wired to their adapters, built once per process
+//! (per Lambda execution environment) and shared by every request.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use korala_domain::ids::IdGenerator;
+use korala_domain::ports::{Clock, Store};
+
+use crate::crypto::Sealer;
+use crate::store::sqlite::SqliteStore;
+use crate::system::{SystemClock, UuidV7Ids};
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    /// How far a signed request's timestamp may be from our clock.
+    pub signature_tolerance: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 256 * 1024,
+            signature_tolerance: Duration::from_secs(300),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdGenerator>,
+    pub sealer: Arc<Sealer>,
+    pub settings: Arc<Settings>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("KORALA_MASTER_KEY is not set: the deployment must supply the key that seals secrets at rest")]
+    MissingMasterKey,
+    #[error(transparent)]
+    Crypto(#[from] crate::crypto::CryptoError),
+    #[error("cannot open the store: {0}")]
+    Store(#[from] korala_domain::ports::StoreError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Where the embedded store lives unless `SESSIONS_DB_PATH` says otherwise.
+pub const DEFAULT_DB_PATH: &str = ".data/sessions.db";
+
+impl App {
+    pub fn new(store: Arc<dyn Store>, sealer: Sealer) -> Self {
+        Self {
+            store,
+            clock: Arc::new(SystemClock),
+            ids: Arc::new(UuidV7Ids),
+            sealer: Arc::new(sealer),
+            settings: Arc::new(Settings::default()),
+        }
+    }
+
+    /// The configuration of a deployed function: everything from the
+    /// environment, nothing generated.
+    pub fn from_env() -> Result<Self, StartupError> {
+        let key = std::env::var("KORALA_MASTER_KEY").map_err(|_| StartupError::MissingMasterKey)?;
+        let sealer = Sealer::from_base64(&key)?;
+        Ok(Self::new(open_store()?, sealer))
+    }
+}
+
+pub fn db_path() -> PathBuf {
+    std::env::var_os("SESSIONS_DB_PATH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DB_PATH))
+}
+
+pub fn open_store() -> Result<Arc<dyn Store>, StartupError> {
+    Ok(Arc::new(SqliteStore::open(&db_path())?))
+}
+
+/// For local runs: the master key from `KORALA_MASTER_KEY`, or one kept in
+/// `master.key` beside the database, created on first use.
+pub fn local_sealer() -> Result<Sealer, StartupError> {
+    if let Ok(key) = std::env::var("KORALA_MASTER_KEY") {
+        return Ok(Sealer::from_base64(&key)?);
+    }
+    let path = db_path().with_file_name("master.key");
+    let key = match std::fs::read_to_string(&path) {
+        Ok(key) => key,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let key = Sealer::generate_key();
+            write_private(&path, &key)?;
+            key
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(Sealer::from_base64(&key)?)
+}
+
+/// Writes a file only its owner can read.
+pub fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    options.open(path)?.write_all(contents.as_bytes())
+}

@@ -1,0 +1,6 @@
+use functions::api::sessions;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    functions::lambda::serve(functions::handler!(sessions::resubmit)).await
+}

@@ -1,0 +1,6 @@
+use functions::api::workflows;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    functions::lambda::serve(functions::handler!(workflows::list)).await
+}

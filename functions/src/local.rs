@@ -1,0 +1,125 @@
+//! The whole API on this machine: the same handlers as the Lambda functions,
+//! routed as API Gateway routes them, over the embedded store, with the expiry
+//! sweep running in process.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use lambda_http::{Body, Response};
+use tokio::net::TcpListener;
+
+use crate::admin::{self, Credentials};
+use crate::app::App;
+use crate::http::{ApiError, problem_response};
+use crate::routes::Router;
+use korala_domain::tenancy::KeyMode;
+
+/// Binds `addr` and serves until the task is dropped; returns the bound
+/// address (pass port 0 for any free port).
+pub async fn spawn(app: App, addr: SocketAddr) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let router = Arc::new(Router::new());
+    let handle = tokio::spawn(async move {
+        loop {
+            let (stream, _) = match listener.accept().await {
+                Ok(conn) => conn,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            };
+            let (app, router) = (app.clone(), router.clone());
+            tokio::spawn(async move {
+                let service = service_fn(move |req| {
+                    let (app, router) = (app.clone(), router.clone());
+                    async move { Ok::<_, Infallible>(handle(&router, app, req).await) }
+                });
+                if let Err(e) = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await
+                {
+                    tracing::debug!(error = %e, "connection closed with an error");
+                }
+            });
+        }
+    });
+    Ok((bound, handle))
+}
+
+async fn handle(router: &Router, app: App, req: hyper::Request<Incoming>) -> Response<Body> {
+    let limit = app.settings.max_body_bytes;
+    let (parts, body) = req.into_parts();
+    let bytes = match Limited::new(body, limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return problem_response(&ApiError::PayloadTooLarge { limit }),
+    };
+    let body = if bytes.is_empty() {
+        Body::Empty
+    } else {
+        Body::Binary(bytes.to_vec())
+    };
+    router
+        .dispatch(app, lambda_http::Request::from_parts(parts, body))
+        .await
+}
+
+/// Expires due sessions every `every`, as the scheduled sweeper does on AWS.
+pub fn spawn_expiry_ticker(app: App, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(every);
+        loop {
+            interval.tick().await;
+            match crate::expiry::sweep(&app, 100).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(expired = n, "expiry sweep"),
+                Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
+            }
+        }
+    })
+}
+
+/// The key the local server prints at start: `DEV_API_KEY_ID` and
+/// `DEV_API_SECRET` when set (seeded once), otherwise a test key generated on
+/// first start and kept beside the database.
+pub async fn dev_credentials(app: &App) -> Result<Credentials, Box<dyn std::error::Error>> {
+    if let (Ok(key_id), Ok(secret)) = (std::env::var("DEV_API_KEY_ID"), std::env::var("DEV_API_SECRET")) {
+        return seed(app, &key_id, &secret).await;
+    }
+    let path = crate::app::db_path().with_file_name("dev-credentials.json");
+    if let Ok(saved) = std::fs::read_to_string(&path) {
+        let saved: Credentials = serde_json::from_str(&saved)?;
+        if app.store.get_api_key(&saved.api_key_id).await?.is_some() {
+            return Ok(saved);
+        }
+    }
+    let org = admin::create_organization(app, "Local development").await?;
+    let credentials = admin::create_key(app, &org.id, KeyMode::Test).await?;
+    crate::app::write_private(&path, &serde_json::to_string_pretty(&credentials)?)?;
+    Ok(credentials)
+}
+
+async fn seed(app: &App, key_id: &str, secret: &str) -> Result<Credentials, Box<dyn std::error::Error>> {
+    if KeyMode::of_key_id(key_id).is_none() {
+        return Err("DEV_API_KEY_ID must start with ak_test_ or ak_live_".into());
+    }
+    if let Some(existing) = app.store.get_api_key(key_id).await? {
+        if app.sealer.open(&existing.sealed_secret)? != secret {
+            return Err(format!("{key_id} already exists with another secret").into());
+        }
+        return Ok(Credentials {
+            org_id: existing.org_id,
+            api_key_id: key_id.to_owned(),
+            api_secret: secret.to_owned(),
+        });
+    }
+    let org = admin::create_organization(app, "Local development").await?;
+    Ok(admin::add_key(app, &org.id, key_id, secret).await?)
+}
