@@ -1,4 +1,5 @@
 //! The store conformance suite, and test support shared by the acceptance tests.
 
+pub mod api;
 pub mod conformance;
 pub mod support;
