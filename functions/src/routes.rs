@@ -210,7 +210,12 @@ impl Router {
             return crate::http::problem_response(&crate::http::ApiError::NoRoute);
         };
         let Some((_, function, handler)) = matched.value.iter().find(|(m, _, _)| *m == req.method()) else {
-            return respond(Err(crate::http::ApiError::MethodNotAllowed(req.method().to_string())));
+            let mut response = respond(Err(crate::http::ApiError::MethodNotAllowed(req.method().to_string())));
+            let allowed: Vec<&str> = matched.value.iter().map(|(m, _, _)| m.as_str()).collect();
+            if let Ok(allow) = http::HeaderValue::from_str(&allowed.join(", ")) {
+                response.headers_mut().insert(http::header::ALLOW, allow);
+            }
+            return response;
         };
         let params: std::collections::HashMap<String, String> = matched
             .params

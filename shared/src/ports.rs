@@ -65,6 +65,8 @@ pub struct SessionPage {
 pub struct StoredResponse {
     pub status: u16,
     pub body: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
 }
 
 /// An in-progress idempotency claim older than this belongs to a request that

@@ -991,6 +991,7 @@ fn response(status: u16, body: &str) -> StoredResponse {
     StoredResponse {
         status,
         body: body.to_owned(),
+        location: Some(format!("/api/v1/things/{status}")),
     }
 }
 

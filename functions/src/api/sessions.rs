@@ -104,11 +104,12 @@ pub async fn list(app: &App, req: Request) -> ApiResult {
         position,
     })?;
     let result = app.store.list_sessions(&caller.org_id, &query).await?;
+    let now = app.clock.now();
     let next_cursor = match (result.has_more, result.sessions.last()) {
         (true, Some(last)) => Some(encode_cursor(&caller.org_id, &last.id)),
         _ => None,
     };
-    let data: Vec<SessionSummary> = result.sessions.iter().map(SessionSummary::from).collect();
+    let data: Vec<SessionSummary> = result.sessions.iter().map(|s| SessionSummary::at(s, now)).collect();
     let page = match query.position {
         Position::Page(page) => Some(page),
         Position::After(_) => None,

@@ -238,14 +238,19 @@ pub struct SessionSummary<'a> {
     updated_at: Timestamp,
 }
 
-impl<'a> From<&'a Session> for SessionSummary<'a> {
-    fn from(s: &'a Session) -> Self {
+impl<'a> SessionSummary<'a> {
+    /// An overdue session reads as expired even before the sweep reaches it.
+    pub fn at(s: &'a Session, now: Timestamp) -> Self {
         Self {
             id: s.id.as_str(),
             configuration_slug: &s.configuration_slug,
             external_user_id: &s.external_user_id,
             sandbox: s.sandbox,
-            status: s.status,
+            status: if s.is_overdue(now) {
+                SessionStatus::Expired
+            } else {
+                s.status
+            },
             resolution: s.resolution.as_ref().map(|r| r.decision),
             resolved_by: s.resolution.as_ref().map(|r| r.resolved_by),
             expires_at: s.expires_at,
@@ -325,8 +330,11 @@ impl<'a> AccessView<'a> {
         };
         let current_step = current.map(|i| {
             let w = &s.workflows[i];
-            let fields: &[Field] = match (&w.waiting, w.definition.steps.get(w.step)) {
-                (Some(Waiting::Input), Some(Step::Capture(c))) => &c.fields,
+            // Before the start, the first step is what the end user will fill
+            // in (a submission starts the session implicitly).
+            let waits_for_input = w.waiting == Some(Waiting::Input) || s.status == SessionStatus::Created;
+            let fields: &[Field] = match w.definition.steps.get(w.step) {
+                Some(Step::Capture(c)) if waits_for_input => &c.fields,
                 _ => &[],
             };
             let messages = match (&w.waiting, &w.validation) {
@@ -342,7 +350,11 @@ impl<'a> AccessView<'a> {
                 id: w.id.as_str(),
                 workflow_slug: &w.workflow_slug,
                 status: w.status,
-                waiting_for: waiting_for(w),
+                waiting_for: if s.status == SessionStatus::Created && !fields.is_empty() {
+                    Some("input")
+                } else {
+                    waiting_for(w)
+                },
                 fields,
                 attempts_remaining: w.definition.max_attempts.saturating_sub(w.attempts),
                 messages,

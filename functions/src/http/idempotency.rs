@@ -50,7 +50,7 @@ where
                     .open(&stored.body)
                     .map_err(|e| ApiError::Internal(e.to_string()))?,
             ),
-            location: None,
+            location: stored.location,
             replayed: true,
         }),
         IdempotencyClaim::Mismatch => Err(ApiError::IdempotencyKeyReused),
@@ -63,6 +63,7 @@ where
                 let stored = StoredResponse {
                     status: reply.status.as_u16(),
                     body,
+                    location: reply.location.clone(),
                 };
                 app.store.complete_idempotency_key(&caller.org_id, key, &stored).await?;
                 Ok(reply)

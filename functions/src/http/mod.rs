@@ -126,27 +126,37 @@ pub fn json_body<T: DeserializeOwned>(app: &App, req: &Request) -> Result<T, Api
             return Err(ApiError::UnsupportedMediaType);
         }
     }
-    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
-        b"{}".as_slice()
+    // Syntax first, so any well-formed body gets its problems by field.
+    let value: serde_json::Value = if bytes.iter().all(u8::is_ascii_whitespace) {
+        serde_json::Value::Object(serde_json::Map::new())
     } else {
-        bytes
+        serde_json::from_slice(bytes).map_err(|e| ApiError::MalformedJson(strip_position(&e.to_string())))?
     };
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+    if !value.is_object() {
+        return Err(ApiError::Invalid(korala_domain::FieldErrors::single(
+            "body",
+            "must be a JSON object",
+        )));
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner();
-        let message = strip_position(&inner.to_string());
-        if inner.is_data() {
-            let field = if path == "." { "body".to_owned() } else { path };
-            ApiError::Invalid(korala_domain::FieldErrors::single(field, message))
-        } else {
-            ApiError::MalformedJson(message)
-        }
-    })?;
-    deserializer
-        .end()
-        .map_err(|e| ApiError::MalformedJson(strip_position(&e.to_string())))?;
-    Ok(value)
+        let message = strip_position(&e.inner().to_string());
+        ApiError::Invalid(korala_domain::FieldErrors::single(field_of(&path, &message), message))
+    })
+}
+
+/// The field a deserialisation error is about: its path, completed with the
+/// name of a missing field (serde reports those at the enclosing object).
+fn field_of(path: &str, message: &str) -> String {
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
+    match (path, missing) {
+        (".", Some(name)) => name.to_owned(),
+        (".", None) => "body".to_owned(),
+        (path, Some(name)) => format!("{path}.{name}"),
+        (path, None) => path.to_owned(),
+    }
 }
 
 fn strip_position(message: &str) -> String {
