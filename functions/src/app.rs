@@ -9,6 +9,8 @@ use korala_domain::ids::IdGenerator;
 use korala_domain::ports::{Clock, Store};
 
 use crate::crypto::Sealer;
+use crate::http::auth::KeyCache;
+use crate::store::dynamodb::DynamoStore;
 use crate::store::sqlite::SqliteStore;
 use crate::system::{SystemClock, UuidV7Ids};
 
@@ -36,6 +38,7 @@ pub struct App {
     pub ids: Arc<dyn IdGenerator>,
     pub sealer: Arc<Sealer>,
     pub settings: Arc<Settings>,
+    pub keys: Arc<KeyCache>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,15 +64,16 @@ impl App {
             ids: Arc::new(UuidV7Ids),
             sealer: Arc::new(sealer),
             settings: Arc::new(Settings::default()),
+            keys: Arc::new(KeyCache::default()),
         }
     }
 
     /// The configuration of a deployed function: everything from the
     /// environment, nothing generated.
-    pub fn from_env() -> Result<Self, StartupError> {
+    pub async fn from_env() -> Result<Self, StartupError> {
         let key = std::env::var("KORALA_MASTER_KEY").map_err(|_| StartupError::MissingMasterKey)?;
         let sealer = Sealer::from_base64(&key)?;
-        Ok(Self::new(open_store()?, sealer))
+        Ok(Self::new(open_store().await?, sealer))
     }
 }
 
@@ -79,8 +83,19 @@ pub fn db_path() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DB_PATH))
 }
 
-pub fn open_store() -> Result<Arc<dyn Store>, StartupError> {
-    Ok(Arc::new(SqliteStore::open(&db_path())?))
+/// The table that `SESSIONS_TABLE` names, when set.
+pub fn table_name() -> Option<String> {
+    std::env::var("SESSIONS_TABLE").ok().filter(|t| !t.is_empty())
+}
+
+/// DynamoDB when `SESSIONS_TABLE` names a table (endpoints and credentials
+/// from the standard AWS variables), otherwise the embedded store at
+/// `SESSIONS_DB_PATH`.
+pub async fn open_store() -> Result<Arc<dyn Store>, StartupError> {
+    Ok(match table_name() {
+        Some(table) => Arc::new(DynamoStore::connect(&table).await),
+        None => Arc::new(SqliteStore::open(&db_path())?),
+    })
 }
 
 /// For local runs: the master key from `KORALA_MASTER_KEY`, or one kept in

@@ -11,7 +11,7 @@ use crate::routes::Handler;
 /// anything a client sent.
 pub async fn serve(handler: Handler) -> Result<(), Error> {
     crate::telemetry::init();
-    let app = App::from_env()?;
+    let app = App::from_env().await?;
     lambda_http::run(service_fn(move |req: Request| {
         let app = app.clone();
         async move { Ok::<_, std::convert::Infallible>(handler(app, req).await) }

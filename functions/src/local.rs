@@ -123,3 +123,30 @@ async fn seed(app: &App, key_id: &str, secret: &str) -> Result<Credentials, Box<
     let org = admin::create_organization(app, "Local development").await?;
     Ok(admin::add_key(app, &org.id, key_id, secret).await?)
 }
+
+/// With `SESSIONS_TABLE` set, creates the table (from the same definition the
+/// SAM template declares) when it does not exist yet, so the local server runs
+/// against a fresh DynamoDB Local in one command. Deployed functions never
+/// create tables.
+pub async fn ensure_table() -> Result<(), Box<dyn std::error::Error>> {
+    let Some(table) = crate::app::table_name() else {
+        return Ok(());
+    };
+    let store = crate::store::dynamodb::DynamoStore::connect(&table).await;
+    let client = store.client();
+    match client.describe_table().table_name(&table).send().await {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            println!("creating DynamoDB table {table}");
+            Ok(crate::store::dynamodb::table::create_table(client, &table).await?)
+        }
+        Err(e) => Err(format!(
+            "cannot reach DynamoDB table {table}: {}",
+            aws_sdk_dynamodb::error::DisplayErrorContext(e)
+        )
+        .into()),
+    }
+}

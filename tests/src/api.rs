@@ -141,13 +141,28 @@ pub struct Api {
     pub live: Credentials,
     /// A second organisation's key, for tenant isolation.
     pub other: Credentials,
+    /// The DynamoDB Local table behind the store, kept for the test's life.
+    pub table: Option<Arc<crate::dynamodb::Table>>,
 }
 
 impl Api {
-    /// A fresh application over a private in-memory store.
+    /// A fresh application over a private store: an in-memory embedded store,
+    /// or a table of its own on DynamoDB Local when `KORALA_TEST_STORE=dynamodb`
+    /// (`scripts/test` runs the API tests both ways).
     pub async fn new() -> Self {
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().expect("an in-memory store"));
-        Self::with_store(store).await
+        match std::env::var("KORALA_TEST_STORE").as_deref() {
+            Ok("dynamodb") => {
+                let table = Arc::new(crate::dynamodb::Table::new().await);
+                let mut api = Self::with_store(Arc::new(table.store.clone())).await;
+                api.table = Some(table);
+                api
+            }
+            Ok("sqlite") | Err(_) => {
+                let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().expect("an in-memory store"));
+                Self::with_store(store).await
+            }
+            Ok(other) => panic!("KORALA_TEST_STORE must be sqlite or dynamodb, not {other}"),
+        }
     }
 
     pub async fn with_store(store: Arc<dyn Store>) -> Self {
@@ -177,6 +192,7 @@ impl Api {
             key,
             live,
             other,
+            table: None,
         }
     }
 

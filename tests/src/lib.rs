@@ -2,4 +2,5 @@
 
 pub mod api;
 pub mod conformance;
+pub mod dynamodb;
 pub mod support;

@@ -51,7 +51,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cli = Cli::parse();
-    let app = App::new(open_store()?, local_sealer()?);
+    let app = App::new(open_store().await?, local_sealer()?);
     let credentials = match cli.command {
         Command::CreateOrg { name, mode } => {
             let org = admin::create_organization(&app, &name).await?;

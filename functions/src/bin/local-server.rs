@@ -1,6 +1,7 @@
 //! The whole API on this machine, over the embedded store: no AWS account,
 //! no Java. `LISTEN_ADDR` (default 127.0.0.1:3000), `SESSIONS_DB_PATH`
-//! (default .data/sessions.db); `DEV_API_KEY_ID` + `DEV_API_SECRET` seed a key.
+//! (default .data/sessions.db), or DynamoDB when `SESSIONS_TABLE` is set;
+//! `DEV_API_KEY_ID` + `DEV_API_SECRET` seed a key.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -14,7 +15,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr: SocketAddr = std::env::var("LISTEN_ADDR")
         .unwrap_or_else(|_| "127.0.0.1:3000".into())
         .parse()?;
-    let app = App::new(open_store()?, local_sealer()?);
+    local::ensure_table().await?;
+    let app = App::new(open_store().await?, local_sealer()?);
     let credentials = local::dev_credentials(&app).await?;
     let (bound, server) = local::spawn(app.clone(), addr).await?;
     local::spawn_expiry_ticker(app, Duration::from_secs(15));

@@ -4,9 +4,12 @@
 //! `path` includes the query string; `X-Timestamp` (unix seconds) must be
 //! within five minutes of our clock.
 
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
 use hmac::{Hmac, Mac};
 use korala_domain::ids::OrgId;
-use korala_domain::tenancy::{Actor, KeyMode};
+use korala_domain::tenancy::{Actor, ApiKey, KeyMode};
 use lambda_http::Request;
 use sha2::Sha256;
 
@@ -59,6 +62,43 @@ pub fn sign(secret: &str, payload: &[u8]) -> Result<String, ApiError> {
     Ok(hex::encode(mac.finalize().into_bytes()))
 }
 
+/// API keys with their opened secrets, kept per process for a minute: the
+/// hot path then costs no store read, and a revoked key stops working within
+/// that minute.
+#[derive(Default)]
+pub struct KeyCache {
+    entries: std::sync::RwLock<HashMap<String, (ApiKey, String, Instant)>>,
+}
+
+const KEY_CACHE_TTL: Duration = Duration::from_secs(60);
+const KEY_CACHE_MAX: usize = 10_000;
+
+impl KeyCache {
+    /// The key and its secret, if the key exists and is not revoked.
+    pub async fn get(&self, app: &App, key_id: &str) -> Result<Option<(ApiKey, String)>, ApiError> {
+        if let Ok(entries) = self.entries.read()
+            && let Some((key, secret, at)) = entries.get(key_id)
+            && at.elapsed() < KEY_CACHE_TTL
+        {
+            return Ok(Some((key.clone(), secret.clone())));
+        }
+        let Some(key) = app.store.get_api_key(key_id).await?.filter(|k| k.revoked_at.is_none()) else {
+            return Ok(None);
+        };
+        let secret = app
+            .sealer
+            .open(&key.sealed_secret)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        if let Ok(mut entries) = self.entries.write() {
+            if entries.len() >= KEY_CACHE_MAX {
+                entries.retain(|_, (_, _, at)| at.elapsed() < KEY_CACHE_TTL);
+            }
+            entries.insert(key_id.to_owned(), (key.clone(), secret.clone(), Instant::now()));
+        }
+        Ok(Some((key, secret)))
+    }
+}
+
 pub async fn authenticate(app: &App, req: &Request) -> Result<Caller, ApiError> {
     let key_id = header(req, "x-api-key")?;
     let timestamp = header(req, "x-timestamp")?;
@@ -74,16 +114,7 @@ pub async fn authenticate(app: &App, req: &Request) -> Result<Caller, ApiError> 
     }
     let invalid = || ApiError::Unauthorized("the API key or the signature is not valid".into());
     let mode = KeyMode::of_key_id(key_id).ok_or_else(invalid)?;
-    let key = app
-        .store
-        .get_api_key(key_id)
-        .await?
-        .filter(|k| k.revoked_at.is_none())
-        .ok_or_else(invalid)?;
-    let secret = app
-        .sealer
-        .open(&key.sealed_secret)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let (key, secret) = app.keys.get(app, key_id).await?.ok_or_else(invalid)?;
     let expected = hex::decode(signature).map_err(|_| invalid())?;
     let path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let payload = signing_payload(timestamp, req.method().as_str(), path, req.body().as_ref());

@@ -1,3 +1,4 @@
 //! Store adapters: implementations of `korala_domain::ports::Store`.
 
+pub mod dynamodb;
 pub mod sqlite;

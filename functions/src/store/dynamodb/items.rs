@@ -1,0 +1,133 @@
+//! Domain objects as DynamoDB items: the whole object as a JSON document in
+//! `doc` (so the table never follows the domain types' evolution), plus the
+//! few attributes the keys, indexes and conditions need.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use korala_domain::events::Event;
+use korala_domain::ids::SessionId;
+use korala_domain::ports::StoreError;
+use korala_domain::session::Session;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::keys;
+use super::table::{BY_ORG, BY_STATUS, BY_TOKEN, BY_USER, DUE, Index, PARTITION_KEY, SORT_KEY};
+
+pub type Item = HashMap<String, AttributeValue>;
+
+pub const DOC: &str = "doc";
+pub const ORG: &str = "org";
+pub const VERSION: &str = "version";
+pub const STATUS: &str = "status";
+/// A random id per write request: when the SDK retries a conditional write
+/// whose first attempt landed but whose answer was lost, the condition fails
+/// on our own item, and this tells that apart from someone else's.
+pub const WRITE_ID: &str = "writeId";
+
+pub fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+pub fn n(value: impl std::fmt::Display) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+pub fn string<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    match item.get(name) {
+        Some(AttributeValue::S(value)) => Some(value),
+        _ => None,
+    }
+}
+
+/// A fresh random token (write ids, transaction tokens).
+pub fn token() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+pub fn encode<T: Serialize>(what: &str, value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("cannot encode the {what}: {e}")))
+}
+
+/// The domain object an item holds.
+pub fn decode<T: DeserializeOwned>(what: &str, item: &Item) -> Result<T, StoreError> {
+    let doc = string(item, DOC).ok_or_else(|| {
+        let pk = string(item, PARTITION_KEY).unwrap_or("?");
+        StoreError::Corrupt(format!("the stored {what} {pk} has no `{DOC}` string"))
+    })?;
+    serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(format!("the stored {what} is unreadable: {e}")))
+}
+
+pub fn decode_all<T: DeserializeOwned>(what: &str, items: &[Item]) -> Result<Vec<T>, StoreError> {
+    items.iter().map(|item| decode(what, item)).collect()
+}
+
+pub fn key(pk: String, sk: impl Into<String>) -> Item {
+    HashMap::from([(PARTITION_KEY.to_owned(), s(pk)), (SORT_KEY.to_owned(), s(sk))])
+}
+
+fn index(item: &mut Item, index: Index, partition: String, sort: Option<String>) {
+    item.insert(index.partition_key.to_owned(), s(partition));
+    if let (Some(name), Some(value)) = (index.sort_key, sort) {
+        item.insert(name.to_owned(), s(value));
+    }
+}
+
+/// The session item with every index key it belongs under. It is always
+/// written whole, so a session that can no longer expire simply lacks the
+/// `due` keys and drops out of that sparse index.
+pub fn session(session: &Session) -> Result<Item, StoreError> {
+    let id = session.id.to_string();
+    let org = &session.org_id;
+    let mut item = key(keys::session_pk(&session.id), keys::SESSION_SK);
+    item.insert(ORG.to_owned(), s(org.as_str()));
+    item.insert(VERSION.to_owned(), n(session.version));
+    item.insert(STATUS.to_owned(), s(session.status.as_str()));
+    item.insert(DOC.to_owned(), s(encode("session", session)?));
+    index(&mut item, BY_ORG, keys::org_pk(org), Some(id.clone()));
+    index(
+        &mut item,
+        BY_USER,
+        keys::user_pk(org, &session.external_user_id),
+        Some(id.clone()),
+    );
+    index(
+        &mut item,
+        BY_STATUS,
+        keys::status_pk(org, session.status),
+        Some(id.clone()),
+    );
+    index(&mut item, BY_TOKEN, keys::token_pk(&session.access_token.hash), None);
+    if session.status.can_expire() {
+        index(
+            &mut item,
+            DUE,
+            keys::due_pk(keys::due_shard(&session.id)),
+            Some(keys::due_sk(&session.expires_at, &session.id)),
+        );
+    }
+    Ok(item)
+}
+
+/// Where a listing resumes after `id`: an index's start key must name the
+/// index keys and the table keys of the item it follows. The item need not
+/// exist, so a cursor from elsewhere simply positions in this partition.
+pub fn session_start_key(index: Index, partition: &str, id: &SessionId) -> Item {
+    let mut item = key(keys::session_pk(id), keys::SESSION_SK);
+    item.insert(index.partition_key.to_owned(), s(partition));
+    if let Some(sort_key) = index.sort_key {
+        item.insert(sort_key.to_owned(), s(id.as_str()));
+    }
+    item
+}
+
+pub fn event(event: &Event) -> Result<Item, StoreError> {
+    let mut item = key(
+        keys::session_pk(&event.session_id),
+        keys::event_sk(event.version, event.sequence),
+    );
+    item.insert(ORG.to_owned(), s(event.org_id.as_str()));
+    item.insert(DOC.to_owned(), s(encode("event", event)?));
+    Ok(item)
+}

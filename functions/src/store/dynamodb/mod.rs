@@ -1,0 +1,772 @@
+//! The DynamoDB store, for the Lambda deployment: one table for every tenant
+//! and every kind of record (the layout is in the README's "DynamoDB table
+//! design" and in [`keys`]; the table itself in [`table`]).
+//!
+//! It keeps the embedded SQLite store's semantics, which the conformance
+//! suite checks on both. Where DynamoDB differs:
+//! - every guarded write is one conditional request, and the outcome of a
+//!   refused one is read from the item DynamoDB returns with the refusal
+//!   (`ReturnValuesOnConditionCheckFailure`), never from a second read;
+//! - single items are read strongly consistent; the listings go through
+//!   global secondary indexes, which are eventually consistent, so a session
+//!   committed a moment ago may be missing from a listing or the token lookup
+//!   may return its previous version (a write based on it then conflicts and
+//!   is retried by the handler, as any lost race is);
+//! - the SDK retries throttling, timeouts and 5xx answers; a write whose
+//!   answer was lost is recognised on retry (the `writeId` attribute, the
+//!   transaction's client token), so a retry does not report its own write as a
+//!   conflict.
+
+mod calls;
+mod items;
+pub mod keys;
+pub mod table;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, Put, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem,
+};
+use korala_domain::Timestamp;
+use korala_domain::configuration::Configuration;
+use korala_domain::events::Event;
+use korala_domain::ids::{OrgId, SessionId};
+use korala_domain::lifecycle::Transition;
+use korala_domain::ports::{
+    IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS, IDEMPOTENCY_RETENTION_HOURS, IdempotencyClaim, Position, SessionPage,
+    SessionQuery, Store, StoreError, StoredResponse,
+};
+use korala_domain::session::Session;
+use korala_domain::tenancy::{ApiKey, Organization};
+use korala_domain::workflow::StoredWorkflow;
+use serde::de::DeserializeOwned;
+
+pub use calls::{Call, CallLog};
+use calls::{Consumed, failure};
+use items::{DOC, Item, ORG, VERSION, WRITE_ID, decode, decode_all, encode, n, s, string};
+use table::{BY_ORG, BY_STATUS, BY_TOKEN, BY_USER, DUE, Index, SORT_KEY};
+pub use table::{cloudformation_yaml, create_table, delete_table};
+
+/// The environment variable the template sets to the table's name.
+pub const TABLE_ENV: &str = "SESSIONS_TABLE";
+
+/// DynamoDB refuses larger transactions.
+const MAX_TRANSACTION_ITEMS: usize = 100;
+/// How often a commit is re-sent when DynamoDB cancels it because another
+/// transaction held the session at that moment: the retry then either wins
+/// or sees the other writer's version and reports `Conflict`.
+const TRANSACTION_CONFLICT_RETRIES: u32 = 8;
+/// With a filter, a query's `Limit` counts the items read rather than the
+/// ones returned; read at least this many per request so a sparse filter
+/// does not take one request per match.
+const FILTERED_PAGE: usize = 25;
+
+// Idempotency record attributes.
+const FINGERPRINT: &str = "fingerprint";
+const STATE: &str = "state";
+const RESPONSE: &str = "response";
+const CREATED_AT: &str = "createdAt";
+const IN_PROGRESS: &str = "in_progress";
+const COMPLETED: &str = "completed";
+
+/// The `Store` on DynamoDB. Cloning shares the client (and its connection
+/// pool), so build one per process and clone it into each handler.
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: Arc<str>,
+    calls: Option<Arc<CallLog>>,
+}
+
+/// How a conditional put ended: written (possibly by an earlier attempt of
+/// the same request), or refused, with the item that refused it (`None` when
+/// there is no item under the key).
+enum Written {
+    Yes,
+    Refused(Option<Item>),
+}
+
+fn names(pairs: &[(&str, &str)]) -> Option<HashMap<String, String>> {
+    (!pairs.is_empty()).then(|| pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect())
+}
+
+fn values(pairs: Vec<(&str, AttributeValue)>) -> Option<HashMap<String, AttributeValue>> {
+    (!pairs.is_empty()).then(|| pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+}
+
+fn built<T>(what: &str, result: Result<T, aws_sdk_dynamodb::error::BuildError>) -> Result<T, StoreError> {
+    result.map_err(|e| StoreError::Corrupt(format!("cannot build the {what} request: {e}")))
+}
+
+/// `attribute_not_exists(PK)`: the create-only condition.
+const ABSENT: &str = "attribute_not_exists(PK)";
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: Arc::from(table.into()),
+            calls: None,
+        }
+    }
+
+    /// A store on the environment's account and region (or the endpoint in
+    /// `AWS_ENDPOINT_URL_DYNAMODB`). The timeouts keep a request inside the
+    /// functions' 10 s budget with its retries: three attempts of at most
+    /// 2 s each, 5 s in all.
+    pub async fn connect(table: &str) -> DynamoStore {
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::standard().with_max_attempts(3))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(Duration::from_secs(2))
+                    .connect_timeout(Duration::from_secs(1))
+                    .build(),
+            )
+            .load()
+            .await;
+        Self::new(Client::new(&config), table)
+    }
+
+    /// Records every request this store (and its clones) sends from now on.
+    pub fn with_call_log(mut self, log: Arc<CallLog>) -> Self {
+        self.calls = Some(log);
+        self
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Every request goes through here, so the call log sees all of them.
+    async fn send<T: Consumed, E>(
+        &self,
+        operation: &'static str,
+        request: impl Future<Output = Result<T, SdkError<E>>>,
+    ) -> Result<T, SdkError<E>> {
+        let result = request.await;
+        if let Some(log) = &self.calls {
+            log.record(operation, result.as_ref().map(Consumed::consumed).unwrap_or(0.0));
+        }
+        result
+    }
+
+    async fn get(&self, key: Item) -> Result<Option<Item>, StoreError> {
+        let request = self
+            .client
+            .get_item()
+            .table_name(self.table())
+            .set_key(Some(key))
+            .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send();
+        let output = self
+            .send("GetItem", request)
+            .await
+            .map_err(|e| failure("GetItem", &e.into_service_error()))?;
+        Ok(output.item)
+    }
+
+    /// Runs `request` page by page from `start` until it has `enough` items
+    /// or reaches the end. `filtered` says the request has a filter, so its
+    /// `Limit` bounds items read rather than items returned.
+    async fn query(
+        &self,
+        request: QueryFluentBuilder,
+        mut start: Option<Item>,
+        enough: usize,
+        filtered: bool,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::new();
+        loop {
+            let remaining = enough.saturating_sub(found.len());
+            let limit = match (enough, filtered) {
+                (usize::MAX, _) => None,
+                (_, true) => Some(remaining.max(FILTERED_PAGE)),
+                (_, false) => Some(remaining),
+            };
+            let page = request
+                .clone()
+                .set_limit(limit.map(|l| i32::try_from(l).unwrap_or(i32::MAX)))
+                .set_exclusive_start_key(start.take())
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send();
+            let output = self
+                .send("Query", page)
+                .await
+                .map_err(|e| failure("Query", &e.into_service_error()))?;
+            found.extend(output.items.unwrap_or_default());
+            if found.len() >= enough {
+                return Ok(found);
+            }
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(found),
+            }
+        }
+    }
+
+    fn query_on(&self, index: Option<Index>) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(self.table())
+            .set_index_name(index.map(|i| i.name.to_owned()))
+    }
+
+    /// One conditional `PutItem`, stamped with a fresh write id so that a
+    /// refusal caused by this very request's earlier attempt counts as
+    /// written.
+    async fn put(
+        &self,
+        mut item: Item,
+        condition: &str,
+        attribute_names: &[(&str, &str)],
+        attribute_values: Vec<(&str, AttributeValue)>,
+    ) -> Result<Written, StoreError> {
+        let write_id = items::token();
+        item.insert(WRITE_ID.to_owned(), s(&write_id));
+        let request = self
+            .client
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .set_expression_attribute_names(names(attribute_names))
+            .set_expression_attribute_values(values(attribute_values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send();
+        match self.send("PutItem", request).await {
+            Ok(_) => Ok(Written::Yes),
+            Err(e) => match e.into_service_error() {
+                PutItemError::ConditionalCheckFailedException(refused) => {
+                    let old = refused.item.filter(|item| !item.is_empty());
+                    if old.as_ref().and_then(|item| string(item, WRITE_ID)) == Some(write_id.as_str()) {
+                        Ok(Written::Yes)
+                    } else {
+                        Ok(Written::Refused(old))
+                    }
+                }
+                other => Err(failure("PutItem", &other)),
+            },
+        }
+    }
+
+    async fn insert(&self, item: Item) -> Result<(), StoreError> {
+        match self.put(item, ABSENT, &[], vec![]).await? {
+            Written::Yes => Ok(()),
+            Written::Refused(_) => Err(StoreError::AlreadyExists),
+        }
+    }
+
+    // Configurations and workflow definitions: an org-scoped document under
+    // `ORG#{org}` / `{prefix}{slug}`, replaced version by version.
+
+    fn versioned_item(org: &OrgId, sort_key: String, version: u64, doc: String) -> Item {
+        let mut item = items::key(keys::org_pk(org), sort_key);
+        item.insert(VERSION.to_owned(), n(version));
+        item.insert(DOC.to_owned(), s(doc));
+        item
+    }
+
+    /// Replaces the item only if it still holds the version before this one;
+    /// the refused item tells a lost race (`Conflict`) from a missing one
+    /// (`NotFound`) without a second read.
+    async fn update_versioned(&self, item: Item, version: u64) -> Result<(), StoreError> {
+        // Version 0 has no predecessor: -1 matches nothing, as it should.
+        let expected = i128::from(version) - 1;
+        let outcome = self
+            .put(
+                item,
+                "#version = :expected",
+                &[("#version", VERSION)],
+                vec![(":expected", n(expected))],
+            )
+            .await?;
+        match outcome {
+            Written::Yes => Ok(()),
+            Written::Refused(Some(_)) => Err(StoreError::Conflict),
+            Written::Refused(None) => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn get_versioned<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        org: &OrgId,
+        sort_key: String,
+    ) -> Result<Option<T>, StoreError> {
+        self.get(items::key(keys::org_pk(org), sort_key))
+            .await?
+            .map(|item| decode(what, &item))
+            .transpose()
+    }
+
+    async fn list_versioned<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        org: &OrgId,
+        prefix: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        let request = self
+            .query_on(None)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", s(keys::org_pk(org)))
+            .expression_attribute_values(":prefix", s(prefix))
+            .consistent_read(true);
+        let found = self.query(request, None, usize::MAX, false).await?;
+        decode_all(what, &found)
+    }
+
+    async fn delete_versioned(&self, org: &OrgId, sort_key: String) -> Result<(), StoreError> {
+        let request = self
+            .client
+            .delete_item()
+            .table_name(self.table())
+            .set_key(Some(items::key(keys::org_pk(org), sort_key)))
+            .condition_expression("attribute_exists(PK)")
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send();
+        match self.send("DeleteItem", request).await {
+            Ok(_) => Ok(()),
+            Err(e) => match e.into_service_error() {
+                DeleteItemError::ConditionalCheckFailedException(_) => Err(StoreError::NotFound),
+                other => Err(failure("DeleteItem", &other)),
+            },
+        }
+    }
+
+    /// The sweep's candidates in one shard, earliest deadline first.
+    async fn due_in_shard(&self, shard: u32, upto: String, limit: usize) -> Result<Vec<Item>, StoreError> {
+        let request = self
+            .query_on(Some(DUE))
+            .key_condition_expression("#pk = :pk AND #sk <= :upto")
+            .expression_attribute_names("#pk", DUE.partition_key)
+            .expression_attribute_names("#sk", DUE.sort_key.unwrap_or(SORT_KEY))
+            .expression_attribute_values(":pk", s(keys::due_pk(shard)))
+            .expression_attribute_values(":upto", s(upto))
+            .scan_index_forward(true);
+        self.query(request, None, limit, false).await
+    }
+}
+
+fn describe(reasons: &[CancellationReason]) -> String {
+    reasons
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.code().is_some_and(|code| code != "None"))
+        .map(|(i, r)| {
+            let item = if i == 0 {
+                "the session".to_owned()
+            } else {
+                format!("event {}", i - 1)
+            };
+            format!(
+                "{item}: {}{}",
+                r.code().unwrap_or_default(),
+                r.message().map(|m| format!(" ({m})")).unwrap_or_default()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// What an existing idempotency record means for a new claim, when the
+/// record is neither expired nor abandoned.
+fn existing_claim(key: &str, fingerprint: &str, old: &Item) -> Result<IdempotencyClaim, StoreError> {
+    let same_request = string(old, FINGERPRINT) == Some(fingerprint);
+    match string(old, STATE) {
+        Some(COMPLETED) if !same_request => Ok(IdempotencyClaim::Mismatch),
+        Some(COMPLETED) => {
+            let response = string(old, RESPONSE)
+                .ok_or_else(|| StoreError::Corrupt(format!("idempotency key {key} is completed without a response")))?;
+            serde_json::from_str::<StoredResponse>(response)
+                .map(IdempotencyClaim::Completed)
+                .map_err(|e| StoreError::Corrupt(format!("the stored idempotent response is unreadable: {e}")))
+        }
+        Some(IN_PROGRESS) if same_request => Ok(IdempotencyClaim::InProgress),
+        Some(IN_PROGRESS) => Ok(IdempotencyClaim::Mismatch),
+        other => Err(StoreError::Corrupt(format!(
+            "idempotency key {key} has the unknown state {}",
+            other.unwrap_or("(none)")
+        ))),
+    }
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn insert_organization(&self, org: &Organization) -> Result<(), StoreError> {
+        let mut item = items::key(keys::org_pk(&org.id), keys::ORG_SK);
+        item.insert(DOC.to_owned(), s(encode("organization", org)?));
+        self.insert(item).await
+    }
+
+    async fn insert_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        let mut item = items::key(keys::key_pk(&key.id), keys::KEY_SK);
+        item.insert(ORG.to_owned(), s(key.org_id.as_str()));
+        item.insert(DOC.to_owned(), s(encode("API key", key)?));
+        self.insert(item).await
+    }
+
+    async fn get_api_key(&self, key_id: &str) -> Result<Option<ApiKey>, StoreError> {
+        self.get(items::key(keys::key_pk(key_id), keys::KEY_SK))
+            .await?
+            .map(|item| decode("API key", &item))
+            .transpose()
+    }
+
+    async fn insert_configuration(&self, config: &Configuration) -> Result<(), StoreError> {
+        let doc = encode("configuration", config)?;
+        let item = Self::versioned_item(&config.org_id, keys::config_sk(&config.slug), config.version, doc);
+        self.insert(item).await
+    }
+
+    async fn update_configuration(&self, config: &Configuration) -> Result<(), StoreError> {
+        let doc = encode("configuration", config)?;
+        let item = Self::versioned_item(&config.org_id, keys::config_sk(&config.slug), config.version, doc);
+        self.update_versioned(item, config.version).await
+    }
+
+    async fn get_configuration(&self, org: &OrgId, slug: &str) -> Result<Option<Configuration>, StoreError> {
+        self.get_versioned("configuration", org, keys::config_sk(slug)).await
+    }
+
+    async fn list_configurations(&self, org: &OrgId) -> Result<Vec<Configuration>, StoreError> {
+        self.list_versioned("configuration", org, keys::CONFIG_PREFIX).await
+    }
+
+    async fn delete_configuration(&self, org: &OrgId, slug: &str) -> Result<(), StoreError> {
+        self.delete_versioned(org, keys::config_sk(slug)).await
+    }
+
+    async fn insert_workflow(&self, workflow: &StoredWorkflow) -> Result<(), StoreError> {
+        let doc = encode("workflow", workflow)?;
+        let sort_key = keys::workflow_sk(&workflow.definition.slug);
+        self.insert(Self::versioned_item(&workflow.org_id, sort_key, workflow.version, doc))
+            .await
+    }
+
+    async fn update_workflow(&self, workflow: &StoredWorkflow) -> Result<(), StoreError> {
+        let doc = encode("workflow", workflow)?;
+        let sort_key = keys::workflow_sk(&workflow.definition.slug);
+        let item = Self::versioned_item(&workflow.org_id, sort_key, workflow.version, doc);
+        self.update_versioned(item, workflow.version).await
+    }
+
+    async fn get_workflow(&self, org: &OrgId, slug: &str) -> Result<Option<StoredWorkflow>, StoreError> {
+        self.get_versioned("workflow", org, keys::workflow_sk(slug)).await
+    }
+
+    async fn list_workflows(&self, org: &OrgId) -> Result<Vec<StoredWorkflow>, StoreError> {
+        self.list_versioned("workflow", org, keys::WORKFLOW_PREFIX).await
+    }
+
+    async fn delete_workflow(&self, org: &OrgId, slug: &str) -> Result<(), StoreError> {
+        self.delete_versioned(org, keys::workflow_sk(slug)).await
+    }
+
+    /// One `TransactWriteItems`: the session, conditional on being new or on
+    /// its version, and every event, each refusing to overwrite one.
+    async fn commit(&self, transition: &Transition) -> Result<(), StoreError> {
+        let session = &transition.session;
+        let expected = transition.expected_version();
+        let count = 1 + transition.events.len();
+        if count > MAX_TRANSACTION_ITEMS {
+            return Err(StoreError::Corrupt(format!(
+                "a transition of session {} writes {count} items, more than the {MAX_TRANSACTION_ITEMS} a \
+                 DynamoDB transaction holds",
+                session.id
+            )));
+        }
+        let put = Put::builder()
+            .table_name(self.table())
+            .set_item(Some(items::session(session)?));
+        let put = match expected {
+            None => put.condition_expression(ABSENT),
+            Some(version) => put
+                .condition_expression("#version = :expected AND #org = :org")
+                .expression_attribute_names("#version", VERSION)
+                .expression_attribute_names("#org", ORG)
+                .expression_attribute_values(":expected", n(version))
+                .expression_attribute_values(":org", s(session.org_id.as_str())),
+        };
+        let mut writes = vec![TransactWriteItem::builder().put(built("session", put.build())?).build()];
+        for event in &transition.events {
+            let put = Put::builder()
+                .table_name(self.table())
+                .set_item(Some(items::event(event)?))
+                .condition_expression(ABSENT);
+            writes.push(TransactWriteItem::builder().put(built("event", put.build())?).build());
+        }
+        let mut attempt = 0;
+        loop {
+            // A fresh token per attempt of ours: the SDK's own retries resend
+            // it, so a transaction that landed before its answer was lost
+            // succeeds again instead of conflicting with itself; a second
+            // commit of the same transition is a new request and conflicts.
+            let request = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(writes.clone()))
+                .client_request_token(items::token())
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send();
+            let error = match self.send("TransactWriteItems", request).await {
+                Ok(_) => return Ok(()),
+                Err(e) => e.into_service_error(),
+            };
+            let TransactWriteItemsError::TransactionCanceledException(cancelled) = error else {
+                return Err(failure("TransactWriteItems", &error));
+            };
+            let reasons = cancelled.cancellation_reasons();
+            let code = |reason: &CancellationReason| reason.code().unwrap_or("None").to_owned();
+            let codes: Vec<String> = reasons.iter().map(code).collect();
+            if codes.first().map(String::as_str) == Some("ConditionalCheckFailed") {
+                return Err(match expected {
+                    None => StoreError::AlreadyExists,
+                    Some(_) => StoreError::Conflict,
+                });
+            }
+            if codes.iter().any(|c| c == "TransactionConflict") && attempt < TRANSACTION_CONFLICT_RETRIES {
+                attempt += 1;
+                let pause = rand::random_range(10..=40) * u64::from(attempt);
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+                continue;
+            }
+            if codes.iter().skip(1).any(|c| c == "ConditionalCheckFailed") {
+                return Err(StoreError::Corrupt(format!(
+                    "session {} at version {} already has events of the version being committed: {}",
+                    session.id,
+                    session.version,
+                    describe(reasons)
+                )));
+            }
+            return Err(StoreError::Unavailable(format!(
+                "DynamoDB cancelled the commit of session {}: {}",
+                session.id,
+                describe(reasons)
+            )));
+        }
+    }
+
+    async fn get_session(&self, org: &OrgId, id: &SessionId) -> Result<Option<Session>, StoreError> {
+        let Some(item) = self.get(items::key(keys::session_pk(id), keys::SESSION_SK)).await? else {
+            return Ok(None);
+        };
+        // Ids are global: another organisation's session is simply not there.
+        if string(&item, ORG) != Some(org.as_str()) {
+            return Ok(None);
+        }
+        decode("session", &item).map(Some)
+    }
+
+    async fn find_session_by_token_hash(&self, token_hash: &str) -> Result<Option<Session>, StoreError> {
+        let request = self
+            .query_on(Some(BY_TOKEN))
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", BY_TOKEN.partition_key)
+            .expression_attribute_values(":pk", s(keys::token_pk(token_hash)));
+        // Two, to notice the duplicate an index cannot forbid.
+        let found = self.query(request, None, 2, false).await?;
+        match &found[..] {
+            [] => Ok(None),
+            [item] => decode("session", item).map(Some),
+            _ => Err(StoreError::Corrupt(
+                "two sessions carry the same access-token hash".to_owned(),
+            )),
+        }
+    }
+
+    /// Newest first from the index that matches the filters. A page number
+    /// reads and drops every session of the pages before it; the cursor
+    /// (`After`) starts right after its session, whatever the depth.
+    async fn list_sessions(&self, org: &OrgId, query: &SessionQuery) -> Result<SessionPage, StoreError> {
+        let (index, partition) = match (&query.external_user_id, query.status) {
+            (Some(user), _) => (BY_USER, keys::user_pk(org, user)),
+            (None, Some(status)) => (BY_STATUS, keys::status_pk(org, status)),
+            (None, None) => (BY_ORG, keys::org_pk(org)),
+        };
+        let mut request = self
+            .query_on(Some(index))
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", index.partition_key)
+            .expression_attribute_values(":pk", s(partition.clone()))
+            .scan_index_forward(false);
+        let filtered = query.external_user_id.is_some() && query.status.is_some();
+        if let (true, Some(status)) = (filtered, query.status) {
+            request = request
+                .filter_expression("#status = :status")
+                .expression_attribute_names("#status", items::STATUS)
+                .expression_attribute_values(":status", s(status.as_str()));
+        }
+        let limit = query.limit as usize;
+        let (skip, start) = match &query.position {
+            Position::Page(page) => ((((*page).max(1) - 1) as usize).saturating_mul(limit), None),
+            Position::After(id) => (0, Some(items::session_start_key(index, &partition, id))),
+        };
+        // One session more than the page tells whether another follows.
+        let wanted = skip.saturating_add(limit).saturating_add(1);
+        let found = self.query(request, start, wanted, filtered).await?;
+        let has_more = found.len() > skip.saturating_add(limit);
+        let page: Vec<Item> = found.into_iter().skip(skip).take(limit).collect();
+        Ok(SessionPage {
+            sessions: decode_all("session", &page)?,
+            has_more,
+        })
+    }
+
+    /// One query on the session's partition; the filter on the organisation
+    /// makes another tenant's session read as an empty history, as a missing
+    /// one does.
+    async fn list_events(&self, org: &OrgId, id: &SessionId) -> Result<Vec<Event>, StoreError> {
+        let request = self
+            .query_on(None)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .filter_expression("#org = :org")
+            .expression_attribute_names("#org", ORG)
+            .expression_attribute_values(":pk", s(keys::session_pk(id)))
+            .expression_attribute_values(":prefix", s(keys::EVENT_PREFIX))
+            .expression_attribute_values(":org", s(org.as_str()))
+            .consistent_read(true);
+        let found = self.query(request, None, usize::MAX, true).await?;
+        decode_all("event", &found)
+    }
+
+    /// Every shard of the sparse `due` index at once (each already in
+    /// deadline order), merged, and cut to `limit`.
+    async fn sessions_due(&self, now: Timestamp, limit: u32) -> Result<Vec<Session>, StoreError> {
+        let limit = limit as usize;
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let upto = keys::due_upto(&now);
+        let mut shards = tokio::task::JoinSet::new();
+        for shard in 0..keys::DUE_SHARDS {
+            let (store, upto) = (self.clone(), upto.clone());
+            shards.spawn(async move { store.due_in_shard(shard, upto, limit).await });
+        }
+        let mut due = Vec::new();
+        while let Some(joined) = shards.join_next().await {
+            let found = joined.map_err(|e| StoreError::Unavailable(format!("a sweep query did not finish: {e}")))??;
+            due.extend(found);
+        }
+        let due_key = DUE.sort_key.unwrap_or(SORT_KEY);
+        due.sort_by(|a, b| string(a, due_key).cmp(&string(b, due_key)));
+        due.truncate(limit);
+        decode_all("session", &due)
+    }
+
+    /// One conditional put takes the key when it is new, expired or
+    /// abandoned; otherwise the record DynamoDB returns with the refusal
+    /// says what the earlier request left.
+    async fn claim_idempotency_key(
+        &self,
+        org: &OrgId,
+        key: &str,
+        fingerprint: &str,
+        now: Timestamp,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        let expiration = now.timestamp() + IDEMPOTENCY_RETENTION_HOURS * 3600;
+        let abandoned_before = keys::text(&(now - chrono::Duration::seconds(IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS)));
+        let mut item = items::key(keys::idempotency_pk(org, key), keys::IDEMPOTENCY_SK);
+        item.insert(FINGERPRINT.to_owned(), s(fingerprint));
+        item.insert(STATE.to_owned(), s(IN_PROGRESS));
+        item.insert(CREATED_AT.to_owned(), s(keys::text(&now)));
+        item.insert(table::TTL_ATTRIBUTE.to_owned(), n(expiration));
+        let outcome = self
+            .put(
+                item,
+                "attribute_not_exists(PK) OR #expiration < :now \
+                 OR (#state = :in_progress AND #createdAt < :abandoned)",
+                &[
+                    ("#expiration", table::TTL_ATTRIBUTE),
+                    ("#state", STATE),
+                    ("#createdAt", CREATED_AT),
+                ],
+                vec![
+                    (":now", n(now.timestamp())),
+                    (":in_progress", s(IN_PROGRESS)),
+                    (":abandoned", s(abandoned_before)),
+                ],
+            )
+            .await?;
+        match outcome {
+            Written::Yes => Ok(IdempotencyClaim::Acquired),
+            Written::Refused(Some(old)) => existing_claim(key, fingerprint, &old),
+            Written::Refused(None) => Err(StoreError::Unavailable(format!(
+                "DynamoDB refused idempotency key {key} without returning the record that refused it"
+            ))),
+        }
+    }
+
+    async fn complete_idempotency_key(
+        &self,
+        org: &OrgId,
+        key: &str,
+        response: &StoredResponse,
+    ) -> Result<(), StoreError> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(items::key(keys::idempotency_pk(org, key), keys::IDEMPOTENCY_SK)))
+            .update_expression("SET #state = :completed, #response = :response")
+            .condition_expression("#state = :in_progress")
+            .expression_attribute_names("#state", STATE)
+            .expression_attribute_names("#response", RESPONSE)
+            .expression_attribute_values(":completed", s(COMPLETED))
+            .expression_attribute_values(":in_progress", s(IN_PROGRESS))
+            .expression_attribute_values(":response", s(encode("idempotent response", response)?))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send();
+        match self.send("UpdateItem", request).await {
+            Ok(_) => Ok(()),
+            Err(e) => match e.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(_) => Err(StoreError::NotFound),
+                other => Err(failure("UpdateItem", &other)),
+            },
+        }
+    }
+
+    async fn release_idempotency_key(&self, org: &OrgId, key: &str) -> Result<(), StoreError> {
+        // A completed record stays: releasing it would let a retry run the
+        // request a second time.
+        let request = self
+            .client
+            .delete_item()
+            .table_name(self.table())
+            .set_key(Some(items::key(keys::idempotency_pk(org, key), keys::IDEMPOTENCY_SK)))
+            .condition_expression("#state = :in_progress")
+            .expression_attribute_names("#state", STATE)
+            .expression_attribute_values(":in_progress", s(IN_PROGRESS))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send();
+        match self.send("DeleteItem", request).await {
+            Ok(_) => Ok(()),
+            Err(e) => match e.into_service_error() {
+                DeleteItemError::ConditionalCheckFailedException(_) => Ok(()),
+                other => Err(failure("DeleteItem", &other)),
+            },
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! A DynamoDB Local table of its own for one test.
+//!
+//! DynamoDB Local must be running and `AWS_ENDPOINT_URL_DYNAMODB` point at
+//! it: `scripts/test` starts it around `cargo test`. Without it these tests
+//! fail rather than pass by skipping.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use functions::store::dynamodb::{DynamoStore, create_table, delete_table};
+use korala_domain::ports::Store;
+
+/// A table of its own for one test, deleted when the test ends.
+pub struct Table {
+    pub name: String,
+    pub store: DynamoStore,
+}
+
+impl Table {
+    pub async fn new() -> Self {
+        if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_none() {
+            panic!(
+                "AWS_ENDPOINT_URL_DYNAMODB is not set: these tests need DynamoDB Local. Run scripts/test, which \
+                 starts DynamoDB Local (or `eval \"$(scripts/dynamodb-local start)\"` first)."
+            );
+        }
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let name = format!(
+            "korala-test-{}-{nanos}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        let store = DynamoStore::connect(&name).await;
+        create_table(store.client(), &name)
+            .await
+            .unwrap_or_else(|e| panic!("creating table {name} on DynamoDB Local: {e}"));
+        Self { name, store }
+    }
+}
+
+impl crate::conformance::Fixture for Table {
+    fn store(&self) -> Arc<dyn Store> {
+        Arc::new(self.store.clone())
+    }
+}
+
+impl Drop for Table {
+    /// Keeps DynamoDB Local's memory flat over the run. Dropping happens
+    /// inside the test's multi-threaded runtime, which may block one worker.
+    fn drop(&mut self) {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+            return;
+        }
+        let (client, name) = (self.store.client().clone(), self.name.clone());
+        tokio::task::block_in_place(|| {
+            let _ = handle.block_on(delete_table(&client, &name));
+        });
+    }
+}
