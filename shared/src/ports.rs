@@ -9,7 +9,7 @@ use crate::configuration::Configuration;
 use crate::events::Event;
 use crate::ids::{OrgId, SessionId};
 use crate::lifecycle::Transition;
-use crate::session::{Session, SessionStatus};
+use crate::session::{Session, SessionStatus, SessionSummary};
 use crate::tenancy::{ApiKey, Organization};
 use crate::workflow::StoredWorkflow;
 
@@ -53,9 +53,12 @@ pub enum Position {
     After(SessionId),
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// A page of a listing: the sessions' summaries, not the sessions, so a store
+/// can answer from an index that keeps only what a listing shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionPage {
-    pub sessions: Vec<Session>,
+    pub sessions: Vec<SessionSummary>,
+    /// Another page follows this one.
     pub has_more: bool,
 }
 
@@ -118,10 +121,15 @@ pub trait Store: Send + Sync {
     async fn commit(&self, transition: &Transition) -> Result<(), StoreError>;
     async fn get_session(&self, org: &OrgId, id: &SessionId) -> Result<Option<Session>, StoreError>;
     async fn find_session_by_token_hash(&self, token_hash: &str) -> Result<Option<Session>, StoreError>;
+    /// The organisation's sessions that match the query, newest first, as
+    /// summaries of their latest committed version (or, on an eventually
+    /// consistent store, of a recent one).
     async fn list_sessions(&self, org: &OrgId, query: &SessionQuery) -> Result<SessionPage, StoreError>;
     /// The session's history, oldest first.
     async fn list_events(&self, org: &OrgId, id: &SessionId) -> Result<Vec<Event>, StoreError>;
-    /// Open sessions whose deadline has passed, for the expiry sweep.
+    /// Sessions of every organisation that wait for the end user past their
+    /// deadline, earliest deadline first (then by id), at most `limit`: whole
+    /// sessions, as the expiry sweep commits a transition of each.
     async fn sessions_due(&self, now: Timestamp, limit: u32) -> Result<Vec<Session>, StoreError>;
 
     // Idempotency records, scoped to the organisation.

@@ -340,6 +340,62 @@ pub struct Session {
     pub version: u64,
 }
 
+/// What a listing shows of a session: enough to find the case, without its
+/// evidence. Stores may keep it beside the session so that a listing never
+/// reads the whole session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionSummary {
+    pub id: SessionId,
+    pub org_id: OrgId,
+    pub configuration_slug: String,
+    pub external_user_id: String,
+    pub sandbox: bool,
+    pub status: SessionStatus,
+    pub resolution: Option<Decision>,
+    pub resolved_by: Option<ResolvedBy>,
+    pub expires_at: Timestamp,
+    pub workflows_total: usize,
+    pub workflows_completed: usize,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl SessionSummary {
+    /// The same rule as [`Session::is_overdue`].
+    pub fn is_overdue(&self, now: Timestamp) -> bool {
+        overdue(self.status, self.expires_at, now)
+    }
+}
+
+fn overdue(status: SessionStatus, expires_at: Timestamp, now: Timestamp) -> bool {
+    status.can_expire() && now >= expires_at
+}
+
+impl From<&Session> for SessionSummary {
+    fn from(s: &Session) -> Self {
+        Self {
+            id: s.id.clone(),
+            org_id: s.org_id.clone(),
+            configuration_slug: s.configuration_slug.clone(),
+            external_user_id: s.external_user_id.clone(),
+            sandbox: s.sandbox,
+            status: s.status,
+            resolution: s.resolution.as_ref().map(|r| r.decision),
+            resolved_by: s.resolution.as_ref().map(|r| r.resolved_by),
+            expires_at: s.expires_at,
+            workflows_total: s.workflows.len(),
+            workflows_completed: s
+                .workflows
+                .iter()
+                .filter(|w| w.status == WorkflowStatus::Completed)
+                .count(),
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+        }
+    }
+}
+
 /// `POST /sessions`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -384,8 +440,9 @@ impl Session {
         self.participants.iter().find(|p| &p.id == id)
     }
 
+    /// Past its deadline while still waiting for the end user.
     pub fn is_overdue(&self, now: Timestamp) -> bool {
-        self.status.can_expire() && now >= self.expires_at
+        overdue(self.status, self.expires_at, now)
     }
 
     /// Builds the session's workflow instances from the configuration: one per

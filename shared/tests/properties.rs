@@ -12,8 +12,8 @@ use korala_domain::ids::{IdGenerator, OrgId};
 use korala_domain::invariants;
 use korala_domain::lifecycle::Transition;
 use korala_domain::session::{
-    AccessToken, Decision, Origin, ResolvedBy, Session, SessionDraft, SessionStatus, SessionWorkflow, Waiting,
-    WorkflowStatus,
+    AccessToken, Decision, Origin, ResolvedBy, Session, SessionDraft, SessionStatus, SessionSummary, SessionWorkflow,
+    Waiting, WorkflowStatus,
 };
 use korala_domain::tenancy::Actor;
 use korala_domain::workflow::{Step, WorkflowDefinition, WorkflowDraft};
@@ -262,6 +262,23 @@ fn check_transition(before: Option<&Session>, t: &Transition) {
     // So are sessions.
     let json = serde_json::to_value(after).unwrap();
     assert_eq!(serde_json::from_value::<Session>(json).ok().as_ref(), Some(after));
+    // And their summaries, which listings read instead of the session.
+    let summary = SessionSummary::from(after);
+    let json = serde_json::to_value(&summary).unwrap();
+    assert_eq!(
+        serde_json::from_value::<SessionSummary>(json).ok().as_ref(),
+        Some(&summary)
+    );
+    assert_eq!((&summary.id, summary.status), (&after.id, after.status));
+    for minutes in [0, 1, 10, 60, 600, 6000] {
+        let at = after.updated_at + Duration::minutes(minutes);
+        assert_eq!(
+            summary.is_overdue(at),
+            after.is_overdue(at),
+            "overdue at +{minutes} min"
+        );
+    }
+    assert_eq!(summary.is_overdue(after.expires_at), after.is_overdue(after.expires_at));
     if let Some(before) = before {
         assert_eq!(after.id, before.id);
         assert_eq!(after.participants, before.participants);

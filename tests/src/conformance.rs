@@ -18,7 +18,7 @@ use korala_domain::events::Event;
 use korala_domain::ids::{OrgId, SessionId};
 use korala_domain::lifecycle::Transition;
 use korala_domain::ports::{IdempotencyClaim, Position, SessionQuery, Store, StoreError, StoredResponse};
-use korala_domain::session::{Decision, Session, SessionStatus};
+use korala_domain::session::{Decision, Session, SessionStatus, SessionSummary};
 use korala_domain::workflow::StoredWorkflow;
 
 use crate::support::{
@@ -546,6 +546,22 @@ pub async fn session_commits_round_trip(store: Arc<dyn Store>) {
         Ok(Some(submitted.session.clone())),
         "the access token finds the session's latest version"
     );
+    let listed = store
+        .list_sessions(&acme, &query(10, Position::Page(1)))
+        .await
+        .expect("the sessions list");
+    let summary = SessionSummary::from(&submitted.session);
+    assert_eq!(
+        (summary.resolution, summary.workflows_completed),
+        (Some(Decision::Approved), 1),
+        "the summary shows the outcome"
+    );
+    assert_eq!(
+        listed.sessions,
+        vec![summary],
+        "a listing shows the summary of the session's latest version"
+    );
+    assert!(!listed.has_more);
     assert_eq!(store.find_session_by_token_hash("hash-unknown").await, Ok(None));
     assert_eq!(
         store
@@ -690,13 +706,14 @@ fn query(limit: u32, position: Position) -> SessionQuery {
     }
 }
 
-fn ids_of(sessions: &[Session]) -> Vec<SessionId> {
+fn ids_of(sessions: &[SessionSummary]) -> Vec<SessionId> {
     sessions.iter().map(|s| s.id.clone()).collect()
 }
 
-/// Newest first: the reverse of creation order.
-fn newest_first(sessions: &[&Session]) -> Vec<Session> {
-    sessions.iter().rev().map(|s| (*s).clone()).collect()
+/// What a listing shows of these sessions, newest first: the reverse of
+/// creation order.
+fn newest_first(sessions: &[&Session]) -> Vec<SessionSummary> {
+    sessions.iter().rev().map(|s| SessionSummary::from(*s)).collect()
 }
 
 pub async fn list_sessions_filters_newest_first(store: Arc<dyn Store>) {

@@ -221,6 +221,7 @@ impl<'a> SessionView<'a> {
 }
 
 /// A row of the session list: enough to find the case, without its evidence.
+/// Built from the store's summary, as listings never read whole sessions.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionSummary<'a> {
@@ -240,7 +241,7 @@ pub struct SessionSummary<'a> {
 
 impl<'a> SessionSummary<'a> {
     /// An overdue session reads as expired even before the sweep reaches it.
-    pub fn at(s: &'a Session, now: Timestamp) -> Self {
+    pub fn at(s: &'a korala_domain::session::SessionSummary, now: Timestamp) -> Self {
         Self {
             id: s.id.as_str(),
             configuration_slug: &s.configuration_slug,
@@ -251,15 +252,11 @@ impl<'a> SessionSummary<'a> {
             } else {
                 s.status
             },
-            resolution: s.resolution.as_ref().map(|r| r.decision),
-            resolved_by: s.resolution.as_ref().map(|r| r.resolved_by),
+            resolution: s.resolution,
+            resolved_by: s.resolved_by,
             expires_at: s.expires_at,
-            workflows_total: s.workflows.len(),
-            workflows_completed: s
-                .workflows
-                .iter()
-                .filter(|w| w.status == WorkflowStatus::Completed)
-                .count(),
+            workflows_total: s.workflows_total,
+            workflows_completed: s.workflows_completed,
             created_at: s.created_at,
             updated_at: s.updated_at,
         }

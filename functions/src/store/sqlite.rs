@@ -27,7 +27,7 @@ use korala_domain::ports::{
     IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS, IDEMPOTENCY_RETENTION_HOURS, IdempotencyClaim, Position, SessionPage,
     SessionQuery, Store, StoreError, StoredResponse,
 };
-use korala_domain::session::Session;
+use korala_domain::session::{Session, SessionSummary};
 use korala_domain::tenancy::{ApiKey, KeyMode, Organization};
 use korala_domain::workflow::StoredWorkflow;
 use rusqlite::types::Value;
@@ -561,7 +561,12 @@ fn list_sessions(conn: &Connection, org: String, query: SessionQuery) -> Result<
     let mut sessions: Vec<Session> = documents(conn, "session", &sql, rusqlite::params_from_iter(args))?;
     let has_more = sessions.len() as i64 > limit;
     sessions.truncate(query.limit as usize);
-    Ok(SessionPage { sessions, has_more })
+    // The embedded store reads the whole document anyway; the summary is
+    // derived from it rather than stored beside it.
+    Ok(SessionPage {
+        sessions: sessions.iter().map(SessionSummary::from).collect(),
+        has_more,
+    })
 }
 
 fn claim(

@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemOutput;
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemOutput;
 use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
 use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
@@ -85,11 +86,17 @@ consumed_one!(
     QueryOutput
 );
 
-impl Consumed for TransactWriteItemsOutput {
-    fn consumed(&self) -> f64 {
-        self.consumed_capacity().iter().map(|c| units(Some(c))).sum()
-    }
+macro_rules! consumed_many {
+    ($($output:ty),*) => {
+        $(impl Consumed for $output {
+            fn consumed(&self) -> f64 {
+                self.consumed_capacity().iter().map(|c| units(Some(c))).sum()
+            }
+        })*
+    };
 }
+
+consumed_many!(TransactWriteItemsOutput, BatchGetItemOutput);
 
 /// A failure the operation has no specific meaning for. The SDK has already
 /// retried throttling, timeouts and 5xx responses by the time one gets here.

@@ -1,6 +1,7 @@
 //! Domain objects as DynamoDB items: the whole object as a JSON document in
 //! `doc` (so the table never follows the domain types' evolution), plus the
-//! few attributes the keys, indexes and conditions need.
+//! few attributes the keys, indexes and conditions need — for a session, its
+//! summary as JSON in `summary`, which is what the listing indexes keep.
 
 use std::collections::HashMap;
 
@@ -8,19 +9,19 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use korala_domain::events::Event;
 use korala_domain::ids::SessionId;
 use korala_domain::ports::StoreError;
-use korala_domain::session::Session;
+use korala_domain::session::{Session, SessionSummary};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::keys;
 use super::table::{BY_ORG, BY_STATUS, BY_TOKEN, BY_USER, DUE, Index, PARTITION_KEY, SORT_KEY};
+pub use super::table::{STATUS, SUMMARY};
 
 pub type Item = HashMap<String, AttributeValue>;
 
 pub const DOC: &str = "doc";
 pub const ORG: &str = "org";
 pub const VERSION: &str = "version";
-pub const STATUS: &str = "status";
 /// A random id per write request: when the SDK retries a conditional write
 /// whose first attempt landed but whose answer was lost, the condition fails
 /// on our own item, and this tells that apart from someone else's.
@@ -52,19 +53,44 @@ pub fn encode<T: Serialize>(what: &str, value: &T) -> Result<String, StoreError>
 
 /// The domain object an item holds.
 pub fn decode<T: DeserializeOwned>(what: &str, item: &Item) -> Result<T, StoreError> {
-    let doc = string(item, DOC).ok_or_else(|| {
-        let pk = string(item, PARTITION_KEY).unwrap_or("?");
-        StoreError::Corrupt(format!("the stored {what} {pk} has no `{DOC}` string"))
-    })?;
-    serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(format!("the stored {what} is unreadable: {e}")))
+    decode_attribute(what, item, DOC)
 }
 
 pub fn decode_all<T: DeserializeOwned>(what: &str, items: &[Item]) -> Result<Vec<T>, StoreError> {
     items.iter().map(|item| decode(what, item)).collect()
 }
 
+/// The summary a session item (or its copy in a listing index) holds.
+pub fn decode_summaries(items: &[Item]) -> Result<Vec<SessionSummary>, StoreError> {
+    items
+        .iter()
+        .map(|item| decode_attribute("session summary", item, SUMMARY))
+        .collect()
+}
+
+fn decode_attribute<T: DeserializeOwned>(what: &str, item: &Item, attribute: &str) -> Result<T, StoreError> {
+    let json = string(item, attribute).ok_or_else(|| {
+        let pk = string(item, PARTITION_KEY).unwrap_or("?");
+        StoreError::Corrupt(format!("the stored {what} {pk} has no `{attribute}` string"))
+    })?;
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("the stored {what} is unreadable: {e}")))
+}
+
 pub fn key(pk: String, sk: impl Into<String>) -> Item {
     HashMap::from([(PARTITION_KEY.to_owned(), s(pk)), (SORT_KEY.to_owned(), s(sk))])
+}
+
+/// The table key of the item an index entry copies (every index entry
+/// carries it, whatever the projection).
+pub fn table_key(entry: &Item) -> Result<Item, StoreError> {
+    let part = |name: &str| {
+        entry
+            .get(name)
+            .cloned()
+            .map(|value| (name.to_owned(), value))
+            .ok_or_else(|| StoreError::Corrupt(format!("an index entry lacks the table key `{name}`")))
+    };
+    Ok(HashMap::from([part(PARTITION_KEY)?, part(SORT_KEY)?]))
 }
 
 fn index(item: &mut Item, index: Index, partition: String, sort: Option<String>) {
@@ -85,6 +111,10 @@ pub fn session(session: &Session) -> Result<Item, StoreError> {
     item.insert(VERSION.to_owned(), n(session.version));
     item.insert(STATUS.to_owned(), s(session.status.as_str()));
     item.insert(DOC.to_owned(), s(encode("session", session)?));
+    item.insert(
+        SUMMARY.to_owned(),
+        s(encode("session summary", &SessionSummary::from(session))?),
+    );
     index(&mut item, BY_ORG, keys::org_pk(org), Some(id.clone()));
     index(
         &mut item,

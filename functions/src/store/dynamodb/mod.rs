@@ -12,6 +12,9 @@
 //!   committed a moment ago may be missing from a listing or the token lookup
 //!   may return its previous version (a write based on it then conflicts and
 //!   is retried by the handler, as any lost race is);
+//! - the listing indexes keep each session's summary only, the token index
+//!   the whole session, and the sweep's index the keys only: the sweep reads
+//!   the due sessions themselves from the table, consistently;
 //! - the SDK retries throttling, timeouts and 5xx answers; a write whose
 //!   answer was lost is recognised on retry (the `writeId` attribute, the
 //!   transaction's client token), so a retry does not report its own write as a
@@ -39,8 +42,8 @@ use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, Put, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem,
+    AttributeValue, CancellationReason, KeysAndAttributes, Put, ReturnConsumedCapacity,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 use korala_domain::Timestamp;
 use korala_domain::configuration::Configuration;
@@ -71,6 +74,12 @@ const MAX_TRANSACTION_ITEMS: usize = 100;
 /// transaction held the session at that moment: the retry then either wins
 /// or sees the other writer's version and reports `Conflict`.
 const TRANSACTION_CONFLICT_RETRIES: u32 = 8;
+/// DynamoDB takes at most this many keys in one `BatchGetItem`.
+const MAX_BATCH_GET_KEYS: usize = 100;
+/// How often the keys a `BatchGetItem` left unprocessed (a throttled
+/// partition, an answer over 16 MB) are asked for again, after a growing
+/// pause, before the read fails as `Unavailable`.
+const UNPROCESSED_KEYS_RETRIES: u32 = 8;
 /// With a filter, a query's `Limit` counts the items read rather than the
 /// ones returned; read at least this many per request so a sparse filter
 /// does not take one request per match.
@@ -185,6 +194,57 @@ impl DynamoStore {
             .await
             .map_err(|e| failure("GetItem", &e.into_service_error()))?;
         Ok(output.item)
+    }
+
+    /// The items under `keys`, read consistently in as few `BatchGetItem`
+    /// requests as DynamoDB allows, in no particular order; a key without an
+    /// item is left out.
+    async fn get_many(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(MAX_BATCH_GET_KEYS) {
+            let mut pending = chunk.to_vec();
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                let wanted = KeysAndAttributes::builder()
+                    .set_keys(Some(pending))
+                    .consistent_read(true)
+                    .build();
+                let request = self
+                    .client
+                    .batch_get_item()
+                    .request_items(self.table(), built("batch read", wanted)?)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .send();
+                let output = self
+                    .send("BatchGetItem", request)
+                    .await
+                    .map_err(|e| failure("BatchGetItem", &e.into_service_error()))?;
+                found.extend(
+                    output
+                        .responses
+                        .and_then(|mut r| r.remove(self.table()))
+                        .unwrap_or_default(),
+                );
+                pending = output
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(self.table()))
+                    .map(|unprocessed| unprocessed.keys)
+                    .unwrap_or_default();
+                if pending.is_empty() {
+                    break;
+                }
+                if attempt >= UNPROCESSED_KEYS_RETRIES {
+                    return Err(StoreError::Unavailable(format!(
+                        "DynamoDB left {} keys of a BatchGetItem unprocessed after {attempt} retries",
+                        pending.len()
+                    )));
+                }
+                attempt += 1;
+                let pause = rand::random_range(25..=50) * 2_u64.pow(attempt.min(4));
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+            }
+        }
+        Ok(found)
     }
 
     /// Runs `request` page by page from `start` until it has `enough` items
@@ -630,7 +690,7 @@ impl Store for DynamoStore {
         let has_more = found.len() > skip.saturating_add(limit);
         let page: Vec<Item> = found.into_iter().skip(skip).take(limit).collect();
         Ok(SessionPage {
-            sessions: decode_all("session", &page)?,
+            sessions: items::decode_summaries(&page)?,
             has_more,
         })
     }
@@ -652,8 +712,12 @@ impl Store for DynamoStore {
         decode_all("event", &found)
     }
 
-    /// Every shard of the sparse `due` index at once (each already in
-    /// deadline order), merged, and cut to `limit`.
+    /// Every shard of the sparse, keys-only `due` index at once (each already
+    /// in deadline order), merged and cut to `limit`; then the sessions
+    /// themselves, read consistently with `BatchGetItem`, so the reads grow
+    /// with the number of due sessions rather than with the table. A session
+    /// that the index still lists but that has left the due set meanwhile
+    /// (completed, expired) is dropped.
     async fn sessions_due(&self, now: Timestamp, limit: u32) -> Result<Vec<Session>, StoreError> {
         let limit = limit as usize;
         if limit == 0 {
@@ -673,7 +737,14 @@ impl Store for DynamoStore {
         let due_key = DUE.sort_key.unwrap_or(SORT_KEY);
         due.sort_by(|a, b| string(a, due_key).cmp(&string(b, due_key)));
         due.truncate(limit);
-        decode_all("session", &due)
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = due.iter().map(items::table_key).collect::<Result<Vec<_>, _>>()?;
+        let mut sessions: Vec<Session> = decode_all("session", &self.get_many(keys).await?)?;
+        sessions.retain(|session| session.is_overdue(now));
+        sessions.sort_by(|a, b| (a.expires_at, &a.id).cmp(&(b.expires_at, &b.id)));
+        Ok(sessions)
     }
 
     /// One conditional put takes the key when it is new, expired or

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, ProjectionType,
     ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
 };
 use korala_domain::ports::StoreError;
@@ -24,42 +24,71 @@ pub const SORT_KEY: &str = "SK";
 /// records); expired items can linger for days, so reads re-check it.
 pub const TTL_ATTRIBUTE: &str = "expiration";
 
-/// A global secondary index. All of them project every attribute: each one
-/// answers a listing through the port, which returns whole sessions, so a
-/// keys-only index would cost a second read per session.
+/// A session item's JSON summary (`SessionSummary`): all a listing reads.
+pub const SUMMARY: &str = "summary";
+/// A session item's status, for the listing by user and status's filter.
+pub const STATUS: &str = "status";
+
+/// What a global secondary index copies of each item besides the keys (the
+/// table's and its own). Every session write is also written to each index
+/// whose copy changes, so an index keeps no more than its readers need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Projection {
+    /// The whole item: for a read that needs the whole session in one request.
+    All,
+    /// These attributes only.
+    Include(&'static [&'static str]),
+    /// The keys only: the reader fetches the items it needs from the table.
+    KeysOnly,
+}
+
+/// What the listings read: the summary, and the status their filter tests.
+const LISTING: Projection = Projection::Include(&[SUMMARY, STATUS]);
+
+/// A global secondary index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Index {
     pub name: &'static str,
     pub partition_key: &'static str,
     pub sort_key: Option<&'static str>,
+    pub projection: Projection,
 }
 
 pub const BY_ORG: Index = Index {
     name: "by_org",
     partition_key: "OrgPK",
     sort_key: Some("OrgSK"),
+    projection: LISTING,
 };
 pub const BY_USER: Index = Index {
     name: "by_user",
     partition_key: "UserPK",
     sort_key: Some("UserSK"),
+    projection: LISTING,
 };
 pub const BY_STATUS: Index = Index {
     name: "by_status",
     partition_key: "StatusPK",
     sort_key: Some("StatusSK"),
+    projection: LISTING,
 };
-/// Partition key only: a token hash belongs to one session.
+/// Partition key only: a token hash belongs to one session. The whole
+/// session, so that the end user's read stays one request.
 pub const BY_TOKEN: Index = Index {
     name: "by_token",
     partition_key: "TokenPK",
     sort_key: None,
+    projection: Projection::All,
 };
-/// Sparse: only sessions that can still expire carry its keys.
+/// Sparse: only sessions that can still expire carry its keys. Keys only: the
+/// sweep reads the few due sessions from the table (consistently, which it
+/// wants anyway before expiring them), so the open sessions' every write is
+/// not copied here too.
 pub const DUE: Index = Index {
     name: "due",
     partition_key: "DuePK",
     sort_key: Some("DueSK"),
+    projection: Projection::KeysOnly,
 };
 
 pub const INDEXES: [Index; 5] = [BY_ORG, BY_USER, BY_STATUS, BY_TOKEN, DUE];
@@ -72,6 +101,26 @@ fn key_attributes() -> Vec<&'static str> {
         names.extend(index.sort_key);
     }
     names
+}
+
+impl Projection {
+    fn sdk(self) -> aws_sdk_dynamodb::types::Projection {
+        let builder = aws_sdk_dynamodb::types::Projection::builder().projection_type(self.kind());
+        match self {
+            Projection::Include(attributes) => builder
+                .set_non_key_attributes(Some(attributes.iter().map(|a| (*a).to_owned()).collect()))
+                .build(),
+            Projection::All | Projection::KeysOnly => builder.build(),
+        }
+    }
+
+    fn kind(self) -> ProjectionType {
+        match self {
+            Projection::All => ProjectionType::All,
+            Projection::Include(_) => ProjectionType::Include,
+            Projection::KeysOnly => ProjectionType::KeysOnly,
+        }
+    }
 }
 
 fn built<T>(result: Result<T, BuildError>) -> Result<T, StoreError> {
@@ -118,7 +167,7 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError>
                 GlobalSecondaryIndex::builder()
                     .index_name(index.name)
                     .set_key_schema(Some(key_schema(index.partition_key, index.sort_key)?))
-                    .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                    .projection(index.projection.sdk())
                     .build(),
             )
         })
@@ -237,7 +286,13 @@ pub fn cloudformation_yaml() -> String {
         let _ = writeln!(out, "        - IndexName: {}", index.name);
         yaml_key_schema(&mut out, "          ", index.partition_key, index.sort_key);
         let _ = writeln!(out, "          Projection:");
-        let _ = writeln!(out, "            ProjectionType: ALL");
+        let _ = writeln!(out, "            ProjectionType: {}", index.projection.kind().as_str());
+        if let Projection::Include(attributes) = index.projection {
+            let _ = writeln!(out, "            NonKeyAttributes:");
+            for attribute in attributes {
+                let _ = writeln!(out, "              - {attribute}");
+            }
+        }
     }
     let _ = writeln!(out, "      TimeToLiveSpecification:");
     let _ = writeln!(out, "        AttributeName: {TTL_ATTRIBUTE}");
@@ -274,6 +329,23 @@ mod tests {
         let template = template();
         let globals = &template[..template.find("\nResources:").expect("a Resources section")];
         assert!(globals.contains(&format!("        SESSIONS_TABLE: !Ref {LOGICAL_ID}\n")));
+    }
+
+    #[test]
+    fn each_index_keeps_what_its_readers_need() {
+        // The listings read the summary and filter on the status.
+        for index in [BY_ORG, BY_USER, BY_STATUS] {
+            assert_eq!(
+                index.projection,
+                Projection::Include(&[SUMMARY, STATUS]),
+                "{}",
+                index.name
+            );
+        }
+        // The end user's read stays one request.
+        assert_eq!(BY_TOKEN.projection, Projection::All);
+        // The sweep reads the due sessions from the table.
+        assert_eq!(DUE.projection, Projection::KeysOnly);
     }
 
     #[test]

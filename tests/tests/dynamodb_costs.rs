@@ -1,0 +1,275 @@
+//! What each API operation costs on DynamoDB: the requests it sends and the
+//! capacity they consume, measured through the real handlers on DynamoDB
+//! Local. The test fails when an operation sends a request more (or other)
+//! than its budget below, so a change cannot add a round trip to a hot path
+//! unnoticed; `-- --nocapture` prints the report.
+//!
+//! Budgets: a read is one request; a mutation one read and one conditional
+//! write (a transaction with its events). Authentication costs nothing once
+//! the process has the key (it is cached for a minute), so the key is loaded
+//! before measuring. The exceptions are spelled out where they are budgeted.
+
+use std::sync::Arc;
+
+use acceptance::api::{Api, str_of, workflow_ids};
+use acceptance::dynamodb::Table;
+use functions::store::dynamodb::CallLog;
+use serde_json::{Value, json};
+
+fn ok(reply: acceptance::api::Reply, status: u16) -> Value {
+    assert_eq!(reply.0.as_u16(), status, "{}", reply.1);
+    reply.1
+}
+
+struct Meter {
+    api: Api,
+    log: Arc<CallLog>,
+    report: Vec<String>,
+}
+
+impl Meter {
+    async fn new() -> Self {
+        let table = Arc::new(Table::new().await);
+        let log = CallLog::new();
+        let store = table.store.clone().with_call_log(Arc::clone(&log));
+        let mut api = Api::with_store(Arc::new(store)).await;
+        api.table = Some(table);
+        // Loads the partner's key into the process's cache.
+        api.expect(200, "GET", "/workflows", None).await;
+        log.take();
+        Self {
+            api,
+            log,
+            report: Vec::new(),
+        }
+    }
+
+    /// Sends one request and checks the DynamoDB requests it made.
+    async fn measure(&mut self, operation: &str, expected: &[&str], reply: impl Future<Output = Value>) -> Value {
+        self.log.take();
+        let body = reply.await;
+        let calls = self.log.take();
+        let sent: Vec<&str> = calls.iter().map(|c| c.operation).collect();
+        assert_eq!(sent, expected, "{operation}: DynamoDB requests");
+        let capacity: f64 = calls.iter().map(|c| c.consumed_capacity).sum();
+        self.report.push(format!(
+            "{operation:<48} {:>2} requests {capacity:>7.1} capacity units   {}",
+            calls.len(),
+            sent.join(" + ")
+        ));
+        body
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_api_operation_stays_within_its_request_budget() {
+    let mut m = Meter::new().await;
+    let api = m.api.clone();
+
+    // Configurations and workflows: administrative, not hot paths.
+    // Creating a configuration reads the organisation's workflows (to check
+    // the slugs it names) and writes once.
+    m.measure("POST /session-configurations", &["Query", "PutItem"], async {
+        api.kyc_configuration("kyc").await
+    })
+    .await;
+    m.measure("GET /session-configurations", &["Query"], async {
+        api.expect(200, "GET", "/session-configurations", None).await
+    })
+    .await;
+    m.measure("GET /session-configurations/{slug}", &["GetItem"], async {
+        api.expect(200, "GET", "/session-configurations/kyc", None).await
+    })
+    .await;
+    // A patch revalidates the whole configuration, workflows included.
+    m.measure(
+        "PATCH /session-configurations/{slug}",
+        &["Query", "GetItem", "PutItem"],
+        async {
+            api.expect(
+                200,
+                "PATCH",
+                "/session-configurations/kyc",
+                Some(json!({"defaultExpiresInMinutes": 2880})),
+            )
+            .await
+        },
+    )
+    .await;
+    let workflow = json!({
+        "name": "Source of funds", "slug": "source-of-funds",
+        "steps": [
+            {"type": "capture", "config": {"fields": [{"name": "source", "type": "text"}]}},
+            {"type": "output", "config": {"fields": {}}}
+        ]
+    });
+    m.measure("POST /workflows", &["PutItem"], async {
+        api.expect(201, "POST", "/workflows", Some(workflow.clone())).await
+    })
+    .await;
+    m.measure("GET /workflows", &["Query"], async {
+        api.expect(200, "GET", "/workflows", None).await
+    })
+    .await;
+    m.measure("GET /workflows/{slug}", &["GetItem"], async {
+        api.expect(200, "GET", "/workflows/source-of-funds", None).await
+    })
+    .await;
+    m.measure("PUT /workflows/{slug}", &["GetItem", "PutItem"], async {
+        api.expect(200, "PUT", "/workflows/source-of-funds", Some(workflow.clone()))
+            .await
+    })
+    .await;
+    // Deleting checks that no configuration uses the workflow.
+    m.measure("DELETE /workflows/{slug}", &["GetItem", "Query", "DeleteItem"], async {
+        api.expect(204, "DELETE", "/workflows/source-of-funds", None).await
+    })
+    .await;
+
+    // Sessions: the hot paths. Creating one reads the configuration and the
+    // organisation's workflows (overrides of built-ins), then commits.
+    let body = json!({"configurationSlug": "kyc", "externalUserId": "usr_1", "participants": [{"role": "subject", "displayName": "John Smith"}]});
+    let session = m
+        .measure("POST /sessions", &["GetItem", "Query", "TransactWriteItems"], async {
+            api.expect(201, "POST", "/sessions", Some(body.clone())).await
+        })
+        .await;
+    // With an Idempotency-Key: the claim and the stored response on top.
+    m.measure(
+        "POST /sessions (Idempotency-Key)",
+        &["PutItem", "GetItem", "Query", "TransactWriteItems", "UpdateItem"],
+        async {
+            let raw = api
+                .signed(&api.key, "POST", "/sessions", Some(&body))
+                .header("Idempotency-Key", "costs-1");
+            ok(api.send(raw).await, 201)
+        },
+    )
+    .await;
+    m.measure("POST /sessions (replayed Idempotency-Key)", &["PutItem"], async {
+        let raw = api
+            .signed(&api.key, "POST", "/sessions", Some(&body))
+            .header("Idempotency-Key", "costs-1");
+        ok(api.send(raw).await, 201)
+    })
+    .await;
+    let id = str_of(&session, "id").to_owned();
+    let token = str_of(&session, "accessToken").to_owned();
+    let swf = workflow_ids(&session);
+    m.measure("GET /sessions", &["Query"], async {
+        api.expect(200, "GET", "/sessions?limit=10", None).await
+    })
+    .await;
+    m.measure("GET /sessions?externalUserId=&status=", &["Query"], async {
+        api.expect(200, "GET", "/sessions?externalUserId=usr_1&status=created", None)
+            .await
+    })
+    .await;
+    m.measure("GET /sessions/{id}", &["GetItem"], async {
+        api.expect(200, "GET", &format!("/sessions/{id}"), None).await
+    })
+    .await;
+    // The history is read after the session (which may expire on read).
+    m.measure("GET /sessions/{id}/events", &["GetItem", "Query"], async {
+        api.expect(200, "GET", &format!("/sessions/{id}/events"), None).await
+    })
+    .await;
+
+    // The end user's side.
+    m.measure("GET /access/{token}", &["Query"], async {
+        ok(api.end_user("GET", &format!("/access/{token}"), None).await, 200)
+    })
+    .await;
+    m.measure("POST /access/{token}/start", &["Query", "TransactWriteItems"], async {
+        ok(api.end_user("POST", &format!("/access/{token}/start"), None).await, 200)
+    })
+    .await;
+    let id_document = api.id_document("John Smith");
+    m.measure(
+        "POST /access/{token}/workflows/{swf}",
+        &["Query", "TransactWriteItems"],
+        async {
+            ok(
+                api.end_user(
+                    "POST",
+                    &format!("/access/{token}/workflows/{}", swf[0]),
+                    Some(json!({"data": id_document})),
+                )
+                .await,
+                200,
+            )
+        },
+    )
+    .await;
+    let (_, near) = acceptance::api::near_match();
+    let poa = api.proof_of_address(near);
+    m.measure(
+        "POST /access/{token}/workflows/{swf} (to review)",
+        &["Query", "TransactWriteItems"],
+        async {
+            ok(
+                api.end_user(
+                    "POST",
+                    &format!("/access/{token}/workflows/{}", swf[1]),
+                    Some(json!({"data": poa})),
+                )
+                .await,
+                200,
+            )
+        },
+    )
+    .await;
+
+    // The partner's decisions.
+    m.measure(
+        "POST /sessions/{id}/workflows/{swf}/review",
+        &["GetItem", "TransactWriteItems"],
+        async {
+            api.expect(
+                200,
+                "POST",
+                &format!("/sessions/{id}/workflows/{}/review", swf[1]),
+                Some(json!({"decision": "approved", "reason": "Name checked"})),
+            )
+            .await
+        },
+    )
+    .await;
+    m.measure(
+        "POST /sessions/{id}/resolve",
+        &["GetItem", "TransactWriteItems"],
+        async {
+            api.expect(
+                200,
+                "POST",
+                &format!("/sessions/{id}/resolve"),
+                Some(json!({"resolution": "approved", "reason": "Checked"})),
+            )
+            .await
+        },
+    )
+    .await;
+    m.measure(
+        "POST /sessions/{id}/workflows/{swf}/resubmit",
+        &["GetItem", "TransactWriteItems"],
+        async {
+            api.expect(
+                200,
+                "POST",
+                &format!("/sessions/{id}/workflows/{}/resubmit", swf[0]),
+                None,
+            )
+            .await
+        },
+    )
+    .await;
+    m.measure("DELETE /session-configurations/{slug}", &["DeleteItem"], async {
+        api.expect(204, "DELETE", "/session-configurations/kyc", None).await
+    })
+    .await;
+
+    println!("\nDynamoDB requests and consumed capacity per API operation (DynamoDB Local):");
+    for line in &m.report {
+        println!("  {line}");
+    }
+}
