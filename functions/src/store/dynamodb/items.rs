@@ -2,10 +2,19 @@
 //! `doc` (so the table never follows the domain types' evolution), plus the
 //! few attributes the keys, indexes and conditions need — for a session, its
 //! summary as JSON in `summary`, which is what the listing indexes keep.
+//!
+//! A session's `doc` is stored deflated (zlib, binary): it carries its
+//! workflow definitions and the submitted data, and DynamoDB bills every
+//! write — to the table and to the token index that copies it — per
+//! kilobyte. Readers accept both forms.
 
 use std::collections::HashMap;
 
+use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
+use flate2::Compression;
+use flate2::read::ZlibDecoder;
+use flate2::write::ZlibEncoder;
 use korala_domain::events::Event;
 use korala_domain::ids::SessionId;
 use korala_domain::ports::StoreError;
@@ -69,11 +78,28 @@ pub fn decode_summaries(items: &[Item]) -> Result<Vec<SessionSummary>, StoreErro
 }
 
 fn decode_attribute<T: DeserializeOwned>(what: &str, item: &Item, attribute: &str) -> Result<T, StoreError> {
-    let json = string(item, attribute).ok_or_else(|| {
-        let pk = string(item, PARTITION_KEY).unwrap_or("?");
-        StoreError::Corrupt(format!("the stored {what} {pk} has no `{attribute}` string"))
-    })?;
-    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("the stored {what} is unreadable: {e}")))
+    let unreadable = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("the stored {what} is unreadable: {e}"));
+    match item.get(attribute) {
+        Some(AttributeValue::S(json)) => serde_json::from_str(json).map_err(|e| unreadable(&e)),
+        Some(AttributeValue::B(blob)) => {
+            serde_json::from_reader(ZlibDecoder::new(blob.as_ref())).map_err(|e| unreadable(&e))
+        }
+        _ => {
+            let pk = string(item, PARTITION_KEY).unwrap_or("?");
+            Err(StoreError::Corrupt(format!(
+                "the stored {what} {pk} has no `{attribute}` document"
+            )))
+        }
+    }
+}
+
+/// The value as deflated JSON.
+fn deflated<T: Serialize>(what: &str, value: &T) -> Result<AttributeValue, StoreError> {
+    let failed = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("cannot encode the {what}: {e}"));
+    let mut encoder = ZlibEncoder::new(Vec::new(), Compression::default());
+    serde_json::to_writer(&mut encoder, value).map_err(|e| failed(&e))?;
+    let bytes = encoder.finish().map_err(|e| failed(&e))?;
+    Ok(AttributeValue::B(Blob::new(bytes)))
 }
 
 pub fn key(pk: String, sk: impl Into<String>) -> Item {
@@ -110,7 +136,7 @@ pub fn session(session: &Session) -> Result<Item, StoreError> {
     item.insert(ORG.to_owned(), s(org.as_str()));
     item.insert(VERSION.to_owned(), n(session.version));
     item.insert(STATUS.to_owned(), s(session.status.as_str()));
-    item.insert(DOC.to_owned(), s(encode("session", session)?));
+    item.insert(DOC.to_owned(), deflated("session", session)?);
     item.insert(
         SUMMARY.to_owned(),
         s(encode("session summary", &SessionSummary::from(session))?),
