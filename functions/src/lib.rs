@@ -14,3 +14,4 @@ pub mod routes;
 pub mod store;
 pub mod system;
 pub mod telemetry;
+pub mod webhooks;

@@ -1,0 +1,3 @@
+//! Webhook deliveries to partners.
+
+pub mod signature;
