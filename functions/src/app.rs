@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use korala_domain::ids::IdGenerator;
 use korala_domain::ports::{Clock, Store};
+use korala_domain::webhooks::UrlPolicy;
 
 use crate::crypto::Sealer;
 use crate::http::auth::KeyCache;
@@ -20,6 +21,25 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// How far a signed request's timestamp may be from our clock.
     pub signature_tolerance: Duration,
+    /// Which webhook URLs partners may register: production demands public
+    /// `https` hosts; development also allows this machine
+    /// (`KORALA_WEBHOOK_URLS=development`, the local server's default).
+    pub webhook_urls: UrlPolicy,
+}
+
+impl Settings {
+    /// The settings the environment gives, over the defaults.
+    pub fn from_env(default_urls: UrlPolicy) -> Self {
+        let webhook_urls = match std::env::var("KORALA_WEBHOOK_URLS").as_deref() {
+            Ok("development") => UrlPolicy::Development,
+            Ok("production") => UrlPolicy::Production,
+            _ => default_urls,
+        };
+        Self {
+            webhook_urls,
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for Settings {
@@ -27,6 +47,7 @@ impl Default for Settings {
         Self {
             max_body_bytes: 256 * 1024,
             signature_tolerance: Duration::from_secs(300),
+            webhook_urls: UrlPolicy::Production,
         }
     }
 }
@@ -73,7 +94,9 @@ impl App {
     pub async fn from_env() -> Result<Self, StartupError> {
         let key = std::env::var("KORALA_MASTER_KEY").map_err(|_| StartupError::MissingMasterKey)?;
         let sealer = Sealer::from_base64(&key)?;
-        Ok(Self::new(open_store().await?, sealer))
+        let mut app = Self::new(open_store().await?, sealer);
+        app.settings = Arc::new(Settings::from_env(UrlPolicy::Production));
+        Ok(app)
     }
 }
 

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use http::Method;
 use lambda_http::{Body, Request, Response};
 
-use crate::api::{access, configurations, sessions, workflows};
+use crate::api::{access, configurations, sessions, webhooks, workflows};
 use crate::app::App;
 use crate::http::respond;
 
@@ -148,6 +148,36 @@ pub fn all() -> Vec<Route> {
             Method::GET,
             "/sessions/{id}/events",
             crate::handler!(sessions::events),
+        ),
+        route(
+            "webhook-endpoints-create",
+            Method::POST,
+            "/webhook-endpoints",
+            crate::handler!(webhooks::create),
+        ),
+        route(
+            "webhook-endpoints-list",
+            Method::GET,
+            "/webhook-endpoints",
+            crate::handler!(webhooks::list),
+        ),
+        route(
+            "webhook-endpoints-get",
+            Method::GET,
+            "/webhook-endpoints/{id}",
+            crate::handler!(webhooks::get),
+        ),
+        route(
+            "webhook-endpoints-update",
+            Method::PATCH,
+            "/webhook-endpoints/{id}",
+            crate::handler!(webhooks::update),
+        ),
+        route(
+            "webhook-endpoints-delete",
+            Method::DELETE,
+            "/webhook-endpoints/{id}",
+            crate::handler!(webhooks::delete),
         ),
         route(
             "access-get",

@@ -26,6 +26,12 @@ const PLAN: &[(&str, u16)] = &[
     ("sessions-resubmit", 404),
     ("sessions-review", 404),
     ("sessions-events", 404),
+    ("webhook-endpoints-create", 201),
+    ("webhook-endpoints-list", 200),
+    // The sample endpoint id belongs to no endpoint of this organisation.
+    ("webhook-endpoints-get", 404),
+    ("webhook-endpoints-update", 404),
+    ("webhook-endpoints-delete", 404),
     ("access-get", 404),
     ("access-start", 404),
     ("access-submit", 404),

@@ -55,6 +55,13 @@ id_type!(SessionWorkflowId, "swf");
 id_type!(ParticipantId, "par");
 id_type!(CheckId, "chk");
 id_type!(EventId, "evt");
+id_type!(
+    /// A partner's webhook endpoint: where an organisation's events are sent.
+    WebhookEndpointId, "whe");
+id_type!(
+    /// One event's delivery to one endpoint, with its attempts: stable across
+    /// retries and redeliveries.
+    WebhookDeliveryId, "whd");
 
 #[cfg(test)]
 mod tests {
@@ -76,5 +83,17 @@ mod tests {
         assert_eq!(SessionId::parse("ses_"), None);
         assert_eq!(SessionId::parse("ses_a/b"), None);
         assert_eq!(SessionId::parse("session_1"), None);
+    }
+
+    #[test]
+    fn webhook_ids_have_their_own_prefixes() {
+        let endpoint = WebhookEndpointId::generate(&Fixed);
+        assert_eq!(endpoint.as_str(), "whe_0192abcd");
+        assert_eq!(WebhookEndpointId::parse("whe_0192abcd"), Some(endpoint));
+        assert_eq!(WebhookEndpointId::parse("whd_0192abcd"), None);
+        let delivery = WebhookDeliveryId::generate(&Fixed);
+        assert_eq!(delivery.as_str(), "whd_0192abcd");
+        assert_eq!(WebhookDeliveryId::parse("whd_0192abcd"), Some(delivery));
+        assert_eq!(WebhookDeliveryId::parse("whe_0192abcd"), None);
     }
 }

@@ -24,6 +24,7 @@ pub mod rules;
 pub mod session;
 pub mod tenancy;
 pub mod validation;
+pub mod webhooks;
 pub mod workflow;
 
 pub use error::DomainError;

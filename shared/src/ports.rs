@@ -7,10 +7,11 @@ use async_trait::async_trait;
 use crate::Timestamp;
 use crate::configuration::Configuration;
 use crate::events::Event;
-use crate::ids::{OrgId, SessionId};
+use crate::ids::{OrgId, SessionId, WebhookEndpointId};
 use crate::lifecycle::Transition;
 use crate::session::{Session, SessionStatus, SessionSummary};
 use crate::tenancy::{ApiKey, Organization};
+use crate::webhooks::WebhookEndpoint;
 use crate::workflow::StoredWorkflow;
 
 pub trait Clock: Send + Sync {
@@ -113,6 +114,29 @@ pub trait Store: Send + Sync {
     async fn get_workflow(&self, org: &OrgId, slug: &str) -> Result<Option<StoredWorkflow>, StoreError>;
     async fn list_workflows(&self, org: &OrgId) -> Result<Vec<StoredWorkflow>, StoreError>;
     async fn delete_workflow(&self, org: &OrgId, slug: &str) -> Result<(), StoreError>;
+
+    // Webhook endpoints, unique by (org, id). Every method is scoped to the
+    // organisation: another organisation's endpoint reads as missing and
+    // cannot be changed or deleted.
+    /// Stores a new endpoint; `AlreadyExists` if the organisation has one
+    /// with this id. The store does not count endpoints: the caller checks
+    /// the per-organisation limit before inserting.
+    async fn insert_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError>;
+    /// Replaces the endpoint if it is still at `endpoint.version - 1`:
+    /// `Conflict` if it holds another version, `NotFound` if the
+    /// organisation has no endpoint with this id; either way nothing is
+    /// written.
+    async fn update_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError>;
+    async fn get_webhook_endpoint(
+        &self,
+        org: &OrgId,
+        id: &WebhookEndpointId,
+    ) -> Result<Option<WebhookEndpoint>, StoreError>;
+    /// The organisation's endpoints in creation order, that is in id order
+    /// (ids are time-ordered, see [`IdGenerator`](crate::ids::IdGenerator)).
+    async fn list_webhook_endpoints(&self, org: &OrgId) -> Result<Vec<WebhookEndpoint>, StoreError>;
+    /// `NotFound` if the organisation has no endpoint with this id.
+    async fn delete_webhook_endpoint(&self, org: &OrgId, id: &WebhookEndpointId) -> Result<(), StoreError>;
 
     // Sessions and their history.
     /// Writes the transition's session and events together: the session is

@@ -14,16 +14,17 @@ use std::sync::Arc;
 
 use korala_domain::catalog::Catalog;
 use korala_domain::configuration::{Configuration, ConfigurationPatch};
-use korala_domain::events::Event;
-use korala_domain::ids::{OrgId, SessionId};
+use korala_domain::events::{Event, WebhookEvent};
+use korala_domain::ids::{OrgId, SessionId, WebhookEndpointId};
 use korala_domain::lifecycle::Transition;
 use korala_domain::ports::{IdempotencyClaim, Position, SessionQuery, Store, StoreError, StoredResponse};
 use korala_domain::session::{Decision, Session, SessionStatus, SessionSummary};
+use korala_domain::webhooks::{UrlPolicy, WebhookEndpoint, WebhookEndpointDraft, WebhookEndpointPatch};
 use korala_domain::workflow::StoredWorkflow;
 
 use crate::support::{
     SequentialIds, api_key, configuration, create_session, minutes, org, organization, partner, reviewed_configuration,
-    seconds, start, stored_workflow, submit, t0,
+    seconds, start, stored_workflow, submit, t0, webhook_endpoint,
 };
 
 /// What a test needs from whatever set a store up: the store itself. A
@@ -56,6 +57,11 @@ macro_rules! __conformance_cases {
             workflow_slugs_are_unique_per_organization,
             workflow_updates_are_conditional,
             workflows_are_isolated_by_organization,
+            webhook_endpoints_round_trip,
+            webhook_endpoint_updates_are_conditional,
+            webhook_endpoints_are_isolated_by_organization,
+            deleted_webhook_endpoints_are_gone,
+            webhook_endpoints_list_in_creation_order,
             session_commits_round_trip,
             session_history_is_every_committed_event_oldest_first,
             stale_commits_conflict_and_change_nothing,
@@ -488,6 +494,306 @@ pub async fn workflow_updates_are_conditional(store: Arc<dyn Store>) {
 
 pub async fn workflows_are_isolated_by_organization(store: Arc<dyn Store>) {
     versioned_isolation::<StoredWorkflow>(&*store).await;
+}
+
+// ---------------------------------------------------------------------------
+// Webhook endpoints: org-scoped documents keyed by a time-ordered id,
+// replaced version by version, listed in creation (id) order.
+
+/// The endpoint's next version with another URL, as `PATCH` makes it.
+fn revised(endpoint: &WebhookEndpoint, url: &str) -> WebhookEndpoint {
+    let patch = WebhookEndpointPatch {
+        url: Some(url.to_owned()),
+        ..WebhookEndpointPatch::default()
+    };
+    endpoint
+        .apply(
+            patch,
+            UrlPolicy::Production,
+            endpoint.updated_at + chrono::Duration::minutes(1),
+        )
+        .expect("a valid patch")
+}
+
+/// The same endpoint claiming another version (a stale or skipping write).
+fn at_version(endpoint: &WebhookEndpoint, version: u64, url: &str) -> WebhookEndpoint {
+    WebhookEndpoint {
+        version,
+        url: url.to_owned(),
+        ..endpoint.clone()
+    }
+}
+
+pub async fn webhook_endpoints_round_trip(store: Arc<dyn Store>) {
+    let ids = SequentialIds::new();
+    let acme = org("acme");
+    // An organisation's other documents, which a store may keep beside its
+    // endpoints (DynamoDB does, in one partition).
+    let config = configuration(&acme, "kyc");
+    let workflow = stored_workflow(&acme, "kyc");
+    store.insert_configuration(&config).await.unwrap();
+    store.insert_workflow(&workflow).await.unwrap();
+
+    let first = webhook_endpoint(&acme, "https://hooks.acme.example/a", t0(), &ids);
+    // Every field set, none at its default.
+    let second = WebhookEndpointDraft {
+        url: "https://hooks.acme.example/b?tenant=1".into(),
+        events: vec![
+            WebhookEvent::SessionWorkflowFailed,
+            WebhookEvent::SessionResolved,
+            WebhookEvent::SessionExpired,
+        ],
+        enabled: false,
+        description: Some("Back office, «ünïcode» included".into()),
+    }
+    .validate(
+        WebhookEndpointId::generate(&ids),
+        acme.clone(),
+        "sealed:whsec_second".into(),
+        UrlPolicy::Production,
+        minutes(1),
+    )
+    .expect("a valid endpoint");
+    store.insert_webhook_endpoint(&first).await.unwrap();
+    store.insert_webhook_endpoint(&second).await.unwrap();
+
+    assert_eq!(
+        store.get_webhook_endpoint(&acme, &first.id).await,
+        Ok(Some(first.clone())),
+        "an endpoint reads back"
+    );
+    assert_eq!(
+        store.get_webhook_endpoint(&acme, &second.id).await,
+        Ok(Some(second.clone())),
+        "every field reads back"
+    );
+    assert_eq!(
+        store
+            .get_webhook_endpoint(&acme, &WebhookEndpointId::generate(&ids))
+            .await,
+        Ok(None)
+    );
+    assert_eq!(
+        store.list_webhook_endpoints(&acme).await,
+        Ok(vec![first.clone(), second.clone()]),
+        "endpoints list, and only endpoints"
+    );
+    assert_eq!(store.list_configurations(&acme).await, Ok(vec![config]));
+    assert_eq!(store.list_workflows(&acme).await, Ok(vec![workflow]));
+
+    assert_eq!(
+        store
+            .insert_webhook_endpoint(&at_version(&first, 1, "https://impostor.example/"))
+            .await,
+        Err(StoreError::AlreadyExists),
+        "an endpoint id is taken once"
+    );
+    assert_eq!(
+        store.get_webhook_endpoint(&acme, &first.id).await,
+        Ok(Some(first)),
+        "a refused insert leaves the endpoint as it was"
+    );
+}
+
+pub async fn webhook_endpoint_updates_are_conditional(store: Arc<dyn Store>) {
+    let ids = SequentialIds::new();
+    let acme = org("acme");
+    let v1 = webhook_endpoint(&acme, "https://hooks.acme.example/v1", t0(), &ids);
+    assert_eq!(v1.version, 1);
+    store.insert_webhook_endpoint(&v1).await.unwrap();
+
+    let v2 = revised(&v1, "https://hooks.acme.example/v2");
+    assert_eq!(v2.version, 2);
+    assert_eq!(
+        store.update_webhook_endpoint(&v2).await,
+        Ok(()),
+        "updating from the version read"
+    );
+    assert_eq!(store.get_webhook_endpoint(&acme, &v1.id).await, Ok(Some(v2.clone())));
+
+    assert_eq!(
+        store
+            .update_webhook_endpoint(&revised(&v1, "https://lost.example/"))
+            .await,
+        Err(StoreError::Conflict),
+        "a second update from version 1"
+    );
+    assert_eq!(
+        store
+            .update_webhook_endpoint(&at_version(&v2, 4, "https://skips.example/"))
+            .await,
+        Err(StoreError::Conflict),
+        "an update that skips a version"
+    );
+    assert_eq!(
+        store
+            .update_webhook_endpoint(&at_version(&v2, 2, "https://same.example/"))
+            .await,
+        Err(StoreError::Conflict),
+        "an update that does not advance the version"
+    );
+    assert_eq!(
+        store
+            .update_webhook_endpoint(&at_version(&v2, 0, "https://zero.example/"))
+            .await,
+        Err(StoreError::Conflict),
+        "version 0 follows no version"
+    );
+    assert_eq!(
+        store.get_webhook_endpoint(&acme, &v1.id).await,
+        Ok(Some(v2.clone())),
+        "refused updates leave the endpoint as it was"
+    );
+    assert_eq!(store.list_webhook_endpoints(&acme).await, Ok(vec![v2.clone()]));
+
+    let v3 = revised(&v2, "https://hooks.acme.example/v3");
+    assert_eq!(store.update_webhook_endpoint(&v3).await, Ok(()));
+    assert_eq!(store.get_webhook_endpoint(&acme, &v1.id).await, Ok(Some(v3)));
+
+    let ghost = revised(
+        &webhook_endpoint(&acme, "https://ghost.example/", t0(), &ids),
+        "https://ghost.example/2",
+    );
+    assert_eq!(
+        store.update_webhook_endpoint(&ghost).await,
+        Err(StoreError::NotFound),
+        "updating an endpoint that was never stored"
+    );
+    assert_eq!(
+        store.get_webhook_endpoint(&acme, &ghost.id).await,
+        Ok(None),
+        "a refused update creates nothing"
+    );
+}
+
+pub async fn webhook_endpoints_are_isolated_by_organization(store: Arc<dyn Store>) {
+    let ids = SequentialIds::new();
+    let acme = org("acme");
+    let globex = org("globex");
+    let ours = webhook_endpoint(&acme, "https://hooks.acme.example/1", t0(), &ids);
+    let also_ours = webhook_endpoint(&acme, "https://hooks.acme.example/2", t0(), &ids);
+    let theirs = webhook_endpoint(&globex, "https://hooks.globex.example/", t0(), &ids);
+    for endpoint in [&ours, &also_ours, &theirs] {
+        store.insert_webhook_endpoint(endpoint).await.unwrap();
+    }
+
+    assert_eq!(
+        store.get_webhook_endpoint(&globex, &ours.id).await,
+        Ok(None),
+        "another organisation's endpoint is invisible"
+    );
+    assert_eq!(
+        store.list_webhook_endpoints(&acme).await,
+        Ok(vec![ours.clone(), also_ours.clone()])
+    );
+    assert_eq!(store.list_webhook_endpoints(&globex).await, Ok(vec![theirs.clone()]));
+    assert_eq!(store.list_webhook_endpoints(&org("initech")).await, Ok(vec![]));
+
+    let hijacked = WebhookEndpoint {
+        org_id: globex.clone(),
+        ..revised(&ours, "https://attacker.example/")
+    };
+    assert_eq!(
+        store.update_webhook_endpoint(&hijacked).await,
+        Err(StoreError::NotFound),
+        "updating another organisation's endpoint"
+    );
+    assert_eq!(
+        store.delete_webhook_endpoint(&globex, &ours.id).await,
+        Err(StoreError::NotFound),
+        "deleting another organisation's endpoint"
+    );
+    assert_eq!(
+        store.get_webhook_endpoint(&acme, &ours.id).await,
+        Ok(Some(ours)),
+        "the owner's endpoint is untouched"
+    );
+    assert_eq!(
+        store.get_webhook_endpoint(&globex, &theirs.id).await,
+        Ok(Some(theirs.clone()))
+    );
+    assert_eq!(
+        store.list_webhook_endpoints(&globex).await,
+        Ok(vec![theirs]),
+        "the refused writes added nothing to the other organisation"
+    );
+}
+
+pub async fn deleted_webhook_endpoints_are_gone(store: Arc<dyn Store>) {
+    let ids = SequentialIds::new();
+    let acme = org("acme");
+    let doomed = webhook_endpoint(&acme, "https://hooks.acme.example/old", t0(), &ids);
+    let kept = webhook_endpoint(&acme, "https://hooks.acme.example/new", t0(), &ids);
+    store.insert_webhook_endpoint(&doomed).await.unwrap();
+    store.insert_webhook_endpoint(&kept).await.unwrap();
+
+    assert_eq!(store.delete_webhook_endpoint(&acme, &doomed.id).await, Ok(()));
+    assert_eq!(
+        store.get_webhook_endpoint(&acme, &doomed.id).await,
+        Ok(None),
+        "a deleted endpoint is gone"
+    );
+    assert_eq!(store.list_webhook_endpoints(&acme).await, Ok(vec![kept.clone()]));
+    assert_eq!(
+        store.delete_webhook_endpoint(&acme, &doomed.id).await,
+        Err(StoreError::NotFound),
+        "deleting a deleted endpoint"
+    );
+    assert_eq!(
+        store
+            .update_webhook_endpoint(&revised(&doomed, "https://hooks.acme.example/back"))
+            .await,
+        Err(StoreError::NotFound),
+        "updating a deleted endpoint"
+    );
+    assert_eq!(
+        store.get_webhook_endpoint(&acme, &doomed.id).await,
+        Ok(None),
+        "a refused update does not bring it back"
+    );
+    assert_eq!(
+        store
+            .delete_webhook_endpoint(&acme, &WebhookEndpointId::generate(&ids))
+            .await,
+        Err(StoreError::NotFound),
+        "deleting an endpoint that was never stored"
+    );
+    assert_eq!(
+        store.get_webhook_endpoint(&acme, &kept.id).await,
+        Ok(Some(kept)),
+        "the other endpoint stays"
+    );
+}
+
+pub async fn webhook_endpoints_list_in_creation_order(store: Arc<dyn Store>) {
+    let ids = SequentialIds::new();
+    let acme = org("acme");
+    // Created one a second apart, with URLs in the opposite order.
+    let created: Vec<WebhookEndpoint> = (0..16)
+        .map(|i| {
+            let url = format!("https://hooks.acme.example/{}", 100 - i);
+            webhook_endpoint(&acme, &url, seconds(i), &ids)
+        })
+        .collect();
+    // Writes arrive in another order: the id decides.
+    for i in [7, 0, 15, 3, 12, 1, 9, 4, 14, 2, 11, 5, 13, 6, 10, 8] {
+        store.insert_webhook_endpoint(&created[i]).await.unwrap();
+    }
+    assert_eq!(
+        store.list_webhook_endpoints(&acme).await,
+        Ok(created.clone()),
+        "oldest first"
+    );
+
+    // An update keeps an endpoint in its place.
+    let mut expected = created.clone();
+    expected[0] = revised(&created[0], "https://hooks.acme.example/zzz");
+    store.update_webhook_endpoint(&expected[0]).await.unwrap();
+    assert_eq!(store.list_webhook_endpoints(&acme).await, Ok(expected.clone()));
+
+    store.delete_webhook_endpoint(&acme, &created[7].id).await.unwrap();
+    expected.remove(7);
+    assert_eq!(store.list_webhook_endpoints(&acme).await, Ok(expected));
 }
 
 // ---------------------------------------------------------------------------

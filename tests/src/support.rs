@@ -10,10 +10,12 @@ use chrono::TimeZone;
 use korala_domain::builtin;
 use korala_domain::catalog::Catalog;
 use korala_domain::configuration::{Configuration, ConfigurationDraft};
-use korala_domain::ids::{IdGenerator, OrgId};
+use korala_domain::events::WebhookEvent;
+use korala_domain::ids::{IdGenerator, OrgId, WebhookEndpointId};
 use korala_domain::lifecycle::Transition;
 use korala_domain::session::{AccessToken, Origin, Session, SessionDraft};
 use korala_domain::tenancy::{Actor, ApiKey, KeyMode, Organization};
+use korala_domain::webhooks::{UrlPolicy, WebhookEndpoint, WebhookEndpointDraft};
 use korala_domain::workflow::StoredWorkflow;
 use korala_domain::{JsonMap, Timestamp};
 use serde_json::json;
@@ -124,6 +126,22 @@ pub fn stored_workflow(org: &OrgId, slug: &str) -> StoredWorkflow {
         updated_at: t0(),
         version: 1,
     }
+}
+
+/// A webhook endpoint for `url` as `POST /webhook-endpoints` makes it at
+/// `now`: a fresh id from `ids`, subscribed to completed and failed
+/// sessions, with a stand-in for the sealed secret.
+pub fn webhook_endpoint(org: &OrgId, url: &str, now: Timestamp, ids: &dyn IdGenerator) -> WebhookEndpoint {
+    let id = WebhookEndpointId::generate(ids);
+    let sealed_secret = format!("sealed:whsec_{id}");
+    WebhookEndpointDraft {
+        url: url.to_owned(),
+        events: vec![WebhookEvent::SessionCompleted, WebhookEvent::SessionFailed],
+        enabled: true,
+        description: None,
+    }
+    .validate(id, org.clone(), sealed_secret, UrlPolicy::Production, now)
+    .expect("a valid webhook endpoint")
 }
 
 /// `POST /sessions` for `user`, at `now`, expiring `expires_in_minutes`

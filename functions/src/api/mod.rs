@@ -5,6 +5,7 @@ pub mod access;
 pub mod configurations;
 pub mod sessions;
 pub mod views;
+pub mod webhooks;
 pub mod workflows;
 
 use korala_domain::DomainError;

@@ -2,10 +2,11 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use korala_domain::FieldErrors;
 use korala_domain::ids::{OrgId, SessionId};
+use korala_domain::lifecycle::Transition;
 use korala_domain::ports::{Position, SessionQuery};
 use korala_domain::session::{Decision, Origin, Session, SessionDraft, SessionStatus};
+use korala_domain::{DomainError, FieldErrors};
 use lambda_http::Request;
 use serde::Deserialize;
 use serde_json::json;
@@ -186,24 +187,30 @@ struct ResolveBody {
 }
 
 pub async fn resolve(app: &App, req: Request) -> ApiResult {
+    decide(app, req, |session, body: &ResolveBody, caller| {
+        session.resolve(
+            body.resolution,
+            &body.reason,
+            caller.actor(),
+            app.clock.now(),
+            app.ids.as_ref(),
+        )
+    })
+    .await
+}
+
+/// A partner's decision on a session: the body read, the domain transition
+/// applied to the freshest version of the organisation's session (re-applied
+/// after a lost race), and the session answered.
+async fn decide<B, F>(app: &App, req: Request, change: F) -> ApiResult
+where
+    B: serde::de::DeserializeOwned,
+    F: Fn(&Session, &B, &Caller) -> Result<Transition, DomainError>,
+{
     let caller = authenticate(app, &req).await?;
     let id = session_id(&req)?;
-    let body: ResolveBody = json_body(app, &req)?;
-    let session = mutate(
-        app,
-        || load(app, &caller, &id),
-        |s| {
-            s.resolve(
-                body.resolution,
-                &body.reason,
-                caller.actor(),
-                app.clock.now(),
-                app.ids.as_ref(),
-            )
-            .map(Some)
-        },
-    )
-    .await?;
+    let body: B = json_body(app, &req)?;
+    let session = mutate(app, || load(app, &caller, &id), |s| change(s, &body, &caller).map(Some)).await?;
     Reply::ok(&SessionView::new(&session, &app.sealer))
 }
 
@@ -216,27 +223,19 @@ struct ReviewBody {
 }
 
 pub async fn review(app: &App, req: Request) -> ApiResult {
-    let caller = authenticate(app, &req).await?;
-    let id = session_id(&req)?;
     let workflow = path_param(&req, "sessionWorkflowId")?;
-    let body: ReviewBody = json_body(app, &req)?;
-    let session = mutate(
-        app,
-        || load(app, &caller, &id),
-        |s| {
-            s.review(
-                &workflow,
-                body.decision,
-                &body.reason,
-                caller.actor(),
-                app.clock.now(),
-                app.ids.as_ref(),
-            )
-            .map(Some)
-        },
-    )
-    .await?;
-    Reply::ok(&SessionView::new(&session, &app.sealer))
+    decide(app, req, |session, body: &ReviewBody, caller| {
+        let now = app.clock.now();
+        session.review(
+            &workflow,
+            body.decision,
+            &body.reason,
+            caller.actor(),
+            now,
+            app.ids.as_ref(),
+        )
+    })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -244,18 +243,9 @@ pub async fn review(app: &App, req: Request) -> ApiResult {
 struct Empty {}
 
 pub async fn resubmit(app: &App, req: Request) -> ApiResult {
-    let caller = authenticate(app, &req).await?;
-    let id = session_id(&req)?;
     let workflow = path_param(&req, "sessionWorkflowId")?;
-    let _: Empty = json_body(app, &req)?;
-    let session = mutate(
-        app,
-        || load(app, &caller, &id),
-        |s| {
-            s.resubmit(&workflow, caller.actor(), app.clock.now(), app.ids.as_ref())
-                .map(Some)
-        },
-    )
-    .await?;
-    Reply::ok(&SessionView::new(&session, &app.sealer))
+    decide(app, req, |session, _: &Empty, caller| {
+        session.resubmit(&workflow, caller.actor(), app.clock.now(), app.ids.as_ref())
+    })
+    .await
 }

@@ -379,3 +379,43 @@ impl<'a> AccessView<'a> {
         }
     }
 }
+
+/// A webhook endpoint; its signing secret appears only in the response that
+/// created it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookEndpointView<'a> {
+    id: &'a str,
+    url: &'a str,
+    events: &'a [korala_domain::events::WebhookEvent],
+    enabled: bool,
+    description: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<&'a str>,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    version: u64,
+}
+
+impl<'a> WebhookEndpointView<'a> {
+    pub fn new(e: &'a korala_domain::webhooks::WebhookEndpoint) -> Self {
+        Self {
+            id: e.id.as_str(),
+            url: &e.url,
+            events: &e.events,
+            enabled: e.enabled,
+            description: e.description.as_deref(),
+            secret: None,
+            created_at: e.created_at,
+            updated_at: e.updated_at,
+            version: e.version,
+        }
+    }
+
+    pub fn with_secret(e: &'a korala_domain::webhooks::WebhookEndpoint, secret: &'a str) -> Self {
+        Self {
+            secret: Some(secret),
+            ..Self::new(e)
+        }
+    }
+}

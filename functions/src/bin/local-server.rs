@@ -6,8 +6,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use functions::app::{App, local_sealer, open_store};
+use std::sync::Arc;
+
+use functions::app::{App, Settings, local_sealer, open_store};
 use functions::local;
+use korala_domain::webhooks::UrlPolicy;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -16,7 +19,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|_| "127.0.0.1:3000".into())
         .parse()?;
     local::ensure_table().await?;
-    let app = App::new(open_store().await?, local_sealer()?);
+    let mut app = App::new(open_store().await?, local_sealer()?);
+    app.settings = Arc::new(Settings::from_env(UrlPolicy::Development));
     let credentials = local::dev_credentials(&app).await?;
     let (bound, server) = local::spawn(app.clone(), addr).await?;
     local::spawn_expiry_ticker(app, Duration::from_secs(15));

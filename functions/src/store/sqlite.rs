@@ -21,7 +21,7 @@ use chrono::SecondsFormat;
 use korala_domain::Timestamp;
 use korala_domain::configuration::Configuration;
 use korala_domain::events::Event;
-use korala_domain::ids::{OrgId, SessionId};
+use korala_domain::ids::{OrgId, SessionId, WebhookEndpointId};
 use korala_domain::lifecycle::Transition;
 use korala_domain::ports::{
     IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS, IDEMPOTENCY_RETENTION_HOURS, IdempotencyClaim, Position, SessionPage,
@@ -29,6 +29,7 @@ use korala_domain::ports::{
 };
 use korala_domain::session::{Session, SessionSummary};
 use korala_domain::tenancy::{ApiKey, KeyMode, Organization};
+use korala_domain::webhooks::WebhookEndpoint;
 use korala_domain::workflow::StoredWorkflow;
 use rusqlite::types::Value;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, ffi, params};
@@ -40,8 +41,10 @@ use serde::de::DeserializeOwned;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Schema changes in order; `PRAGMA user_version` records how many ran, so an
-/// existing database picks up only the ones it lacks.
-const MIGRATIONS: &[&str] = &[r#"
+/// existing database picks up only the ones it lacks. Append; never edit one
+/// that has shipped.
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE organizations (
     id          TEXT NOT NULL PRIMARY KEY,
     name        TEXT NOT NULL,
@@ -122,7 +125,20 @@ CREATE TABLE idempotency (
     created_at   TEXT NOT NULL,
     PRIMARY KEY (org_id, key)
 ) STRICT, WITHOUT ROWID;
-"#];
+"#,
+    r#"
+-- Webhook endpoints. Their ids are time-ordered, so the primary key lists an
+-- organisation's endpoints in creation order.
+CREATE TABLE webhook_endpoints (
+    org_id      TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    updated_at  TEXT NOT NULL,
+    doc         TEXT NOT NULL,
+    PRIMARY KEY (org_id, id)
+) STRICT, WITHOUT ROWID;
+"#,
+];
 
 /// The `Store` on SQLite. Cloning shares the connection.
 #[derive(Clone)]
@@ -284,12 +300,34 @@ fn document<T: DeserializeOwned>(
     doc.map(|doc| decode(what, &doc)).transpose()
 }
 
-/// Configurations and workflow definitions share one shape in the store:
-/// an org-scoped document unique by slug, replaced version by version.
+/// A table of versioned documents, and the column that (with `org_id`) keys
+/// it. Both are constants, never input, so formatting them into SQL is safe.
+#[derive(Clone, Copy)]
+struct Table {
+    name: &'static str,
+    key: &'static str,
+}
+
+const CONFIGURATIONS: Table = Table {
+    name: "configurations",
+    key: "slug",
+};
+const WORKFLOWS: Table = Table {
+    name: "workflows",
+    key: "slug",
+};
+const WEBHOOK_ENDPOINTS: Table = Table {
+    name: "webhook_endpoints",
+    key: "id",
+};
+
+/// Configurations, workflow definitions and webhook endpoints share one
+/// shape in the store: an org-scoped document unique by its key (a slug, an
+/// id), replaced version by version.
 struct Versioned {
-    table: &'static str,
+    table: Table,
     org_id: String,
-    slug: String,
+    key: String,
     version: i64,
     updated_at: String,
     doc: String,
@@ -298,9 +336,9 @@ struct Versioned {
 impl Versioned {
     fn of_configuration(config: &Configuration) -> Result<Self, StoreError> {
         Ok(Self {
-            table: "configurations",
+            table: CONFIGURATIONS,
             org_id: config.org_id.to_string(),
-            slug: config.slug.clone(),
+            key: config.slug.clone(),
             version: integer("configuration version", config.version)?,
             updated_at: text(&config.updated_at),
             doc: encode("configuration", config)?,
@@ -309,23 +347,32 @@ impl Versioned {
 
     fn of_workflow(workflow: &StoredWorkflow) -> Result<Self, StoreError> {
         Ok(Self {
-            table: "workflows",
+            table: WORKFLOWS,
             org_id: workflow.org_id.to_string(),
-            slug: workflow.definition.slug.clone(),
+            key: workflow.definition.slug.clone(),
             version: integer("workflow version", workflow.version)?,
             updated_at: text(&workflow.updated_at),
             doc: encode("workflow", workflow)?,
         })
     }
 
+    fn of_webhook_endpoint(endpoint: &WebhookEndpoint) -> Result<Self, StoreError> {
+        Ok(Self {
+            table: WEBHOOK_ENDPOINTS,
+            org_id: endpoint.org_id.to_string(),
+            key: endpoint.id.to_string(),
+            version: integer("webhook endpoint version", endpoint.version)?,
+            updated_at: text(&endpoint.updated_at),
+            doc: encode("webhook endpoint", endpoint)?,
+        })
+    }
+
     fn insert(self, conn: &mut Connection) -> Result<(), StoreError> {
-        let sql = format!(
-            "INSERT INTO {} (org_id, slug, version, updated_at, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
-            self.table
-        );
+        let Table { name, key } = self.table;
+        let sql = format!("INSERT INTO {name} (org_id, {key}, version, updated_at, doc) VALUES (?1, ?2, ?3, ?4, ?5)");
         conn.execute(
             &sql,
-            params![self.org_id, self.slug, self.version, self.updated_at, self.doc],
+            params![self.org_id, self.key, self.version, self.updated_at, self.doc],
         )
         .map_err(engine)?;
         Ok(())
@@ -334,33 +381,26 @@ impl Versioned {
     /// Replaces the row only if it still holds the version before this one,
     /// and tells a lost race (`Conflict`) from a deleted row (`NotFound`).
     fn update(self, conn: &mut Connection) -> Result<(), StoreError> {
+        let Table { name, key } = self.table;
         let tx = write(conn)?;
         let changed = match self.version.checked_sub(1) {
             Some(previous) => {
                 let sql = format!(
-                    "UPDATE {} SET version = ?1, updated_at = ?2, doc = ?3 \
-                     WHERE org_id = ?4 AND slug = ?5 AND version = ?6",
-                    self.table
+                    "UPDATE {name} SET version = ?1, updated_at = ?2, doc = ?3 \
+                     WHERE org_id = ?4 AND {key} = ?5 AND version = ?6"
                 );
                 tx.execute(
                     &sql,
-                    params![
-                        self.version,
-                        self.updated_at,
-                        self.doc,
-                        self.org_id,
-                        self.slug,
-                        previous
-                    ],
+                    params![self.version, self.updated_at, self.doc, self.org_id, self.key, previous],
                 )
                 .map_err(engine)?
             }
             None => 0,
         };
         if changed == 0 {
-            let sql = format!("SELECT 1 FROM {} WHERE org_id = ?1 AND slug = ?2", self.table);
+            let sql = format!("SELECT 1 FROM {name} WHERE org_id = ?1 AND {key} = ?2");
             let exists = tx
-                .query_row(&sql, params![self.org_id, self.slug], |_| Ok(()))
+                .query_row(&sql, params![self.org_id, self.key], |_| Ok(()))
                 .optional()
                 .map_err(engine)?
                 .is_some();
@@ -376,28 +416,33 @@ impl Versioned {
 
 fn get_versioned<T: DeserializeOwned>(
     conn: &Connection,
-    table: &str,
+    table: Table,
     what: &str,
     org: &str,
-    slug: &str,
+    key_value: &str,
 ) -> Result<Option<T>, StoreError> {
-    let sql = format!("SELECT doc FROM {table} WHERE org_id = ?1 AND slug = ?2");
-    document(conn, what, &sql, params![org, slug])
+    let Table { name, key } = table;
+    let sql = format!("SELECT doc FROM {name} WHERE org_id = ?1 AND {key} = ?2");
+    document(conn, what, &sql, params![org, key_value])
 }
 
+/// The organisation's documents in key order (for webhook endpoints, whose
+/// ids are time-ordered, creation order).
 fn list_versioned<T: DeserializeOwned>(
     conn: &Connection,
-    table: &str,
+    table: Table,
     what: &str,
     org: &str,
 ) -> Result<Vec<T>, StoreError> {
-    let sql = format!("SELECT doc FROM {table} WHERE org_id = ?1 ORDER BY slug");
+    let Table { name, key } = table;
+    let sql = format!("SELECT doc FROM {name} WHERE org_id = ?1 ORDER BY {key}");
     documents(conn, what, &sql, params![org])
 }
 
-fn delete_versioned(conn: &Connection, table: &str, org: &str, slug: &str) -> Result<(), StoreError> {
-    let sql = format!("DELETE FROM {table} WHERE org_id = ?1 AND slug = ?2");
-    match conn.execute(&sql, params![org, slug]).map_err(engine)? {
+fn delete_versioned(conn: &Connection, table: Table, org: &str, key_value: &str) -> Result<(), StoreError> {
+    let Table { name, key } = table;
+    let sql = format!("DELETE FROM {name} WHERE org_id = ?1 AND {key} = ?2");
+    match conn.execute(&sql, params![org, key_value]).map_err(engine)? {
         0 => Err(StoreError::NotFound),
         _ => Ok(()),
     }
@@ -698,19 +743,19 @@ impl Store for SqliteStore {
 
     async fn get_configuration(&self, org: &OrgId, slug: &str) -> Result<Option<Configuration>, StoreError> {
         let (org, slug) = (org.to_string(), slug.to_owned());
-        self.run(move |conn| get_versioned(conn, "configurations", "configuration", &org, &slug))
+        self.run(move |conn| get_versioned(conn, CONFIGURATIONS, "configuration", &org, &slug))
             .await
     }
 
     async fn list_configurations(&self, org: &OrgId) -> Result<Vec<Configuration>, StoreError> {
         let org = org.to_string();
-        self.run(move |conn| list_versioned(conn, "configurations", "configuration", &org))
+        self.run(move |conn| list_versioned(conn, CONFIGURATIONS, "configuration", &org))
             .await
     }
 
     async fn delete_configuration(&self, org: &OrgId, slug: &str) -> Result<(), StoreError> {
         let (org, slug) = (org.to_string(), slug.to_owned());
-        self.run(move |conn| delete_versioned(conn, "configurations", &org, &slug))
+        self.run(move |conn| delete_versioned(conn, CONFIGURATIONS, &org, &slug))
             .await
     }
 
@@ -726,19 +771,51 @@ impl Store for SqliteStore {
 
     async fn get_workflow(&self, org: &OrgId, slug: &str) -> Result<Option<StoredWorkflow>, StoreError> {
         let (org, slug) = (org.to_string(), slug.to_owned());
-        self.run(move |conn| get_versioned(conn, "workflows", "workflow", &org, &slug))
+        self.run(move |conn| get_versioned(conn, WORKFLOWS, "workflow", &org, &slug))
             .await
     }
 
     async fn list_workflows(&self, org: &OrgId) -> Result<Vec<StoredWorkflow>, StoreError> {
         let org = org.to_string();
-        self.run(move |conn| list_versioned(conn, "workflows", "workflow", &org))
+        self.run(move |conn| list_versioned(conn, WORKFLOWS, "workflow", &org))
             .await
     }
 
     async fn delete_workflow(&self, org: &OrgId, slug: &str) -> Result<(), StoreError> {
         let (org, slug) = (org.to_string(), slug.to_owned());
-        self.run(move |conn| delete_versioned(conn, "workflows", &org, &slug))
+        self.run(move |conn| delete_versioned(conn, WORKFLOWS, &org, &slug))
+            .await
+    }
+
+    async fn insert_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError> {
+        let row = Versioned::of_webhook_endpoint(endpoint)?;
+        self.run(move |conn| row.insert(conn)).await
+    }
+
+    async fn update_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError> {
+        let row = Versioned::of_webhook_endpoint(endpoint)?;
+        self.run(move |conn| row.update(conn)).await
+    }
+
+    async fn get_webhook_endpoint(
+        &self,
+        org: &OrgId,
+        id: &WebhookEndpointId,
+    ) -> Result<Option<WebhookEndpoint>, StoreError> {
+        let (org, id) = (org.to_string(), id.to_string());
+        self.run(move |conn| get_versioned(conn, WEBHOOK_ENDPOINTS, "webhook endpoint", &org, &id))
+            .await
+    }
+
+    async fn list_webhook_endpoints(&self, org: &OrgId) -> Result<Vec<WebhookEndpoint>, StoreError> {
+        let org = org.to_string();
+        self.run(move |conn| list_versioned(conn, WEBHOOK_ENDPOINTS, "webhook endpoint", &org))
+            .await
+    }
+
+    async fn delete_webhook_endpoint(&self, org: &OrgId, id: &WebhookEndpointId) -> Result<(), StoreError> {
+        let (org, id) = (org.to_string(), id.to_string());
+        self.run(move |conn| delete_versioned(conn, WEBHOOK_ENDPOINTS, &org, &id))
             .await
     }
 
@@ -886,5 +963,34 @@ mod tests {
         drop(conn);
         drop(store);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A database made by an earlier build gains the tables added since, and
+    /// keeps what it held.
+    #[tokio::test]
+    async fn an_older_database_takes_only_the_migrations_it_lacks() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute(
+            "INSERT INTO organizations (id, name, created_at, doc) VALUES ('org_old', 'Old', ?1, ?2)",
+            params![
+                "2026-01-01T00:00:00.000000Z",
+                r#"{"id":"org_old","name":"Old","createdAt":"2026-01-01T00:00:00Z"}"#
+            ],
+        )
+        .unwrap();
+        let store = SqliteStore::prepare(conn).unwrap();
+        let org = OrgId::parse("org_old").unwrap();
+        assert_eq!(store.list_webhook_endpoints(&org).await, Ok(vec![]));
+        let conn = store.conn.lock().unwrap();
+        let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0)).unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        let kept: String = conn
+            .query_row("SELECT name FROM organizations WHERE id = 'org_old'", [], |row| {
+                row.get(0)
+            })
+            .unwrap();
+        assert_eq!(kept, "Old");
     }
 }

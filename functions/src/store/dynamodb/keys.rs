@@ -7,7 +7,7 @@
 
 use chrono::SecondsFormat;
 use korala_domain::Timestamp;
-use korala_domain::ids::{OrgId, SessionId};
+use korala_domain::ids::{OrgId, SessionId, WebhookEndpointId};
 use korala_domain::session::SessionStatus;
 
 /// The sweep index is split over this many partitions, so the write traffic
@@ -21,6 +21,7 @@ pub const SESSION_SK: &str = "SESSION";
 pub const IDEMPOTENCY_SK: &str = "IDEMPOTENCY";
 pub const CONFIG_PREFIX: &str = "CONFIG#";
 pub const WORKFLOW_PREFIX: &str = "WORKFLOW#";
+pub const WEBHOOK_PREFIX: &str = "WEBHOOK#";
 pub const EVENT_PREFIX: &str = "EVENT#";
 
 /// RFC 3339 with a fixed number of digits: comparing the strings compares
@@ -43,6 +44,12 @@ pub fn config_sk(slug: &str) -> String {
 
 pub fn workflow_sk(slug: &str) -> String {
     format!("{WORKFLOW_PREFIX}{slug}")
+}
+
+/// Endpoint ids are time-ordered, so the organisation's partition reads its
+/// endpoints in creation order.
+pub fn webhook_sk(id: &WebhookEndpointId) -> String {
+    format!("{WEBHOOK_PREFIX}{id}")
 }
 
 pub fn session_pk(id: &SessionId) -> String {
@@ -116,6 +123,27 @@ mod tests {
         let mut sorted = keys.clone();
         sorted.sort();
         assert_eq!(sorted, keys);
+    }
+
+    /// An organisation's partition holds several kinds of item; each
+    /// listing's prefix must match its own kind only.
+    #[test]
+    fn the_prefixes_of_an_organisations_items_do_not_overlap() {
+        let org = OrgId::parse("org_1").unwrap();
+        let id = WebhookEndpointId::parse("whe_0192abcd").unwrap();
+        let keys = [
+            (ORG_SK.to_owned(), None),
+            (config_sk("kyc"), Some(CONFIG_PREFIX)),
+            (workflow_sk("kyc"), Some(WORKFLOW_PREFIX)),
+            (webhook_sk(&id), Some(WEBHOOK_PREFIX)),
+        ];
+        for (key, own) in &keys {
+            for prefix in [CONFIG_PREFIX, WORKFLOW_PREFIX, WEBHOOK_PREFIX] {
+                assert_eq!(key.starts_with(prefix), *own == Some(prefix), "{key} under {prefix}");
+            }
+        }
+        assert_eq!(org_pk(&org), "ORG#org_1");
+        assert_eq!(webhook_sk(&id), "WEBHOOK#whe_0192abcd");
     }
 
     #[test]

@@ -48,7 +48,7 @@ use aws_sdk_dynamodb::types::{
 use korala_domain::Timestamp;
 use korala_domain::configuration::Configuration;
 use korala_domain::events::Event;
-use korala_domain::ids::{OrgId, SessionId};
+use korala_domain::ids::{OrgId, SessionId, WebhookEndpointId};
 use korala_domain::lifecycle::Transition;
 use korala_domain::ports::{
     IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS, IDEMPOTENCY_RETENTION_HOURS, IdempotencyClaim, Position, SessionPage,
@@ -56,6 +56,7 @@ use korala_domain::ports::{
 };
 use korala_domain::session::Session;
 use korala_domain::tenancy::{ApiKey, Organization};
+use korala_domain::webhooks::WebhookEndpoint;
 use korala_domain::workflow::StoredWorkflow;
 use serde::de::DeserializeOwned;
 
@@ -339,8 +340,9 @@ impl DynamoStore {
         }
     }
 
-    // Configurations and workflow definitions: an org-scoped document under
-    // `ORG#{org}` / `{prefix}{slug}`, replaced version by version.
+    // Configurations, workflow definitions and webhook endpoints: an
+    // org-scoped document under `ORG#{org}` / `{prefix}{slug or id}`,
+    // replaced version by version.
 
     fn versioned_item(org: &OrgId, sort_key: String, version: u64, doc: String) -> Item {
         let mut item = items::key(keys::org_pk(org), sort_key);
@@ -543,6 +545,38 @@ impl Store for DynamoStore {
 
     async fn delete_workflow(&self, org: &OrgId, slug: &str) -> Result<(), StoreError> {
         self.delete_versioned(org, keys::workflow_sk(slug)).await
+    }
+
+    async fn insert_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError> {
+        let doc = encode("webhook endpoint", endpoint)?;
+        let sort_key = keys::webhook_sk(&endpoint.id);
+        self.insert(Self::versioned_item(&endpoint.org_id, sort_key, endpoint.version, doc))
+            .await
+    }
+
+    async fn update_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError> {
+        let doc = encode("webhook endpoint", endpoint)?;
+        let sort_key = keys::webhook_sk(&endpoint.id);
+        let item = Self::versioned_item(&endpoint.org_id, sort_key, endpoint.version, doc);
+        self.update_versioned(item, endpoint.version).await
+    }
+
+    async fn get_webhook_endpoint(
+        &self,
+        org: &OrgId,
+        id: &WebhookEndpointId,
+    ) -> Result<Option<WebhookEndpoint>, StoreError> {
+        self.get_versioned("webhook endpoint", org, keys::webhook_sk(id)).await
+    }
+
+    /// The sort keys are the time-ordered ids, so the query's order is
+    /// creation order.
+    async fn list_webhook_endpoints(&self, org: &OrgId) -> Result<Vec<WebhookEndpoint>, StoreError> {
+        self.list_versioned("webhook endpoint", org, keys::WEBHOOK_PREFIX).await
+    }
+
+    async fn delete_webhook_endpoint(&self, org: &OrgId, id: &WebhookEndpointId) -> Result<(), StoreError> {
+        self.delete_versioned(org, keys::webhook_sk(id)).await
     }
 
     /// One `TransactWriteItems`: the session, conditional on being new or on

@@ -1,0 +1,87 @@
+//! `/webhook-endpoints`: where an organisation receives its session events.
+//! The signing secret is shown once, when the endpoint is created; the store
+//! keeps it sealed.
+
+use korala_domain::ids::WebhookEndpointId;
+use korala_domain::ports::StoreError;
+use korala_domain::webhooks::{WebhookEndpoint, WebhookEndpointDraft, WebhookEndpointPatch, check_endpoint_limit};
+use lambda_http::Request;
+use serde_json::json;
+
+use super::views::WebhookEndpointView;
+use crate::app::App;
+use crate::http::auth::{Caller, authenticate};
+use crate::http::{ApiError, ApiResult, Reply, idempotency, json_body, path_param};
+use crate::webhooks::signature::SigningSecret;
+
+pub async fn create(app: &App, req: Request) -> ApiResult {
+    let caller = authenticate(app, &req).await?;
+    idempotency::once(app, &caller, &req, || async {
+        let draft: WebhookEndpointDraft = json_body(app, &req)?;
+        let existing = app.store.list_webhook_endpoints(&caller.org_id).await?;
+        check_endpoint_limit(existing.len())?;
+        let secret = SigningSecret::generate();
+        let id = WebhookEndpointId::generate(app.ids.as_ref());
+        let policy = app.settings.webhook_urls;
+        let endpoint = draft.validate(
+            id,
+            caller.org_id.clone(),
+            app.sealer.seal(&secret),
+            policy,
+            app.clock.now(),
+        )?;
+        app.store.insert_webhook_endpoint(&endpoint).await?;
+        let location = format!("/api/v1/webhook-endpoints/{}", endpoint.id);
+        Reply::created(&WebhookEndpointView::with_secret(&endpoint, &secret), location)
+    })
+    .await
+}
+
+pub async fn list(app: &App, req: Request) -> ApiResult {
+    let caller = authenticate(app, &req).await?;
+    let endpoints = app.store.list_webhook_endpoints(&caller.org_id).await?;
+    let data: Vec<WebhookEndpointView> = endpoints.iter().map(WebhookEndpointView::new).collect();
+    Reply::ok(&json!({ "data": data }))
+}
+
+async fn load(app: &App, caller: &Caller, req: &Request) -> Result<WebhookEndpoint, ApiError> {
+    let id = WebhookEndpointId::parse(&path_param(req, "id")?).ok_or(ApiError::NotFound("webhook endpoint"))?;
+    app.store
+        .get_webhook_endpoint(&caller.org_id, &id)
+        .await?
+        .ok_or(ApiError::NotFound("webhook endpoint"))
+}
+
+pub async fn get(app: &App, req: Request) -> ApiResult {
+    let caller = authenticate(app, &req).await?;
+    Reply::ok(&WebhookEndpointView::new(&load(app, &caller, &req).await?))
+}
+
+pub async fn update(app: &App, req: Request) -> ApiResult {
+    let caller = authenticate(app, &req).await?;
+    let patch: WebhookEndpointPatch = json_body(app, &req)?;
+    patch.validate(app.settings.webhook_urls)?;
+    for _ in 0..3 {
+        let current = load(app, &caller, &req).await?;
+        let updated = current.apply(patch.clone(), app.settings.webhook_urls, app.clock.now())?;
+        match app.store.update_webhook_endpoint(&updated).await {
+            Ok(()) => return Reply::ok(&WebhookEndpointView::new(&updated)),
+            Err(StoreError::Conflict) => continue,
+            Err(StoreError::NotFound) => return Err(ApiError::NotFound("webhook endpoint")),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::Conflict(
+        "the webhook endpoint changed while this request was applied; retry it".into(),
+    ))
+}
+
+pub async fn delete(app: &App, req: Request) -> ApiResult {
+    let caller = authenticate(app, &req).await?;
+    let endpoint = load(app, &caller, &req).await?;
+    match app.store.delete_webhook_endpoint(&caller.org_id, &endpoint.id).await {
+        Ok(()) => Ok(Reply::no_content()),
+        Err(StoreError::NotFound) => Err(ApiError::NotFound("webhook endpoint")),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,6 @@
+use functions::api::webhooks;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    functions::lambda::serve(functions::handler!(webhooks::update)).await
+}
