@@ -10,9 +10,44 @@ use crate::app::App;
 /// that changed since it was read (completed meanwhile, say) is left to the
 /// next sweep, which re-reads it.
 pub async fn sweep(app: &App, limit: u32) -> Result<usize, StoreError> {
+    sweep_batch(app, limit).await.map(|(_, expired)| expired)
+}
+
+/// What one scheduled run did.
+#[derive(Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepReport {
+    pub due: usize,
+    pub expired: usize,
+}
+
+const BATCH: u32 = 100;
+
+/// The scheduled sweep (the `expiry-sweeper` function, on an EventBridge
+/// schedule): batches until no full batch of due sessions is left or
+/// `budget` is spent, so a backlog drains over a few runs. A store failure
+/// fails the invocation, so the schedule's retry policy sees it.
+pub async fn run(app: &App, budget: std::time::Duration) -> Result<SweepReport, StoreError> {
+    let started = std::time::Instant::now();
+    let mut report = SweepReport::default();
+    loop {
+        let (due, expired) = sweep_batch(app, BATCH).await?;
+        report.due += due;
+        report.expired += expired;
+        if due < BATCH as usize || started.elapsed() >= budget || expired == 0 {
+            tracing::info!(due = report.due, expired = report.expired, "expiry sweep");
+            return Ok(report);
+        }
+    }
+}
+
+/// One batch: (sessions found due, sessions expired).
+async fn sweep_batch(app: &App, limit: u32) -> Result<(usize, usize), StoreError> {
     let now = app.clock.now();
     let mut expired = 0;
-    for session in app.store.sessions_due(now, limit).await? {
+    let due = app.store.sessions_due(now, limit).await?;
+    let found = due.len();
+    for session in due {
         let transition = match session.expire(now, app.ids.as_ref()) {
             Ok(Some(t)) => t,
             Ok(None) => continue,
@@ -27,5 +62,5 @@ pub async fn sweep(app: &App, limit: u32) -> Result<usize, StoreError> {
             Err(e) => return Err(e),
         }
     }
-    Ok(expired)
+    Ok((found, expired))
 }

@@ -329,7 +329,7 @@ mod tests {
                 route.function
             );
         }
-        assert_eq!(template.matches("BuildMethod: rust-cargolambda").count(), all().len());
+        assert_eq!(template.matches("Type: HttpApi\n").count(), all().len());
     }
 
     #[test]

@@ -196,6 +196,10 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError>
                 attempt += 1;
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
+            // The table exists: created by an attempt whose answer was lost
+            // (the SDK's own retry after a timeout, while a just-started
+            // DynamoDB Local warms up), or by a concurrent creator.
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => break,
             Err(e) => {
                 return Err(StoreError::Unavailable(format!(
                     "cannot create table {name}: {}",

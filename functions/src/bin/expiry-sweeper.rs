@@ -1,0 +1,20 @@
+//! Expires overdue sessions, invoked by an EventBridge schedule.
+
+use std::time::Duration;
+
+use functions::app::App;
+use lambda_runtime::{LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    functions::telemetry::init();
+    let app = App::from_env().await?;
+    // A failed sweep fails the invocation, so the schedule's retries and
+    // alarms see it.
+    lambda_runtime::run(service_fn(|_: LambdaEvent<serde_json::Value>| async {
+        functions::expiry::run(&app, Duration::from_secs(20))
+            .await
+            .map_err(lambda_runtime::Error::from)
+    }))
+    .await
+}
