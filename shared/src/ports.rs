@@ -151,6 +151,14 @@ pub trait Store: Send + Sync {
     async fn list_sessions(&self, org: &OrgId, query: &SessionQuery) -> Result<SessionPage, StoreError>;
     /// The session's history, oldest first.
     async fn list_events(&self, org: &OrgId, id: &SessionId) -> Result<Vec<Event>, StoreError>;
+    /// The session and its history (oldest first) read together — one
+    /// request where the store keeps them side by side. `None` for a missing
+    /// session or another organisation's.
+    async fn get_session_with_events(
+        &self,
+        org: &OrgId,
+        id: &SessionId,
+    ) -> Result<Option<(Session, Vec<Event>)>, StoreError>;
     /// Sessions of every organisation that wait for the end user past their
     /// deadline, earliest deadline first (then by id), at most `limit`: whole
     /// sessions, as the expiry sweep commits a transition of each.

@@ -914,6 +914,18 @@ pub async fn session_history_is_every_committed_event_oldest_first(store: Arc<dy
     sorted.dedup();
     assert_eq!(order, sorted, "ordered by (version, sequence), each once");
     assert_eq!(store.get_session(&acme, id).await, Ok(Some(resolved.session.clone())));
+    assert_eq!(
+        store.get_session_with_events(&acme, id).await,
+        Ok(Some((resolved.session.clone(), events))),
+        "the session and its history, read together"
+    );
+    assert_eq!(
+        store.get_session_with_events(&org("globex"), id).await,
+        Ok(None),
+        "another organisation's session is not there"
+    );
+    let missing = korala_domain::ids::SessionId::generate(&ids);
+    assert_eq!(store.get_session_with_events(&acme, &missing).await, Ok(None));
 }
 
 pub async fn stale_commits_conflict_and_change_nothing(store: Arc<dyn Store>) {

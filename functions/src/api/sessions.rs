@@ -171,9 +171,18 @@ pub async fn get(app: &App, req: Request) -> ApiResult {
 
 pub async fn events(app: &App, req: Request) -> ApiResult {
     let caller = authenticate(app, &req).await?;
-    let id = session_id(&req)?;
-    let session = read(app, || load(app, &caller, &id)).await?;
-    let history = app.store.list_events(&caller.org_id, &session.id).await?;
+    let id = session_id(&req)?.ok_or(ApiError::NotFound("session"))?;
+    let (session, mut history) = app
+        .store
+        .get_session_with_events(&caller.org_id, &id)
+        .await?
+        .ok_or(ApiError::NotFound("session"))?;
+    // An overdue session expires on read; its history then gains the event.
+    if session.is_overdue(app.clock.now()) {
+        let id = Some(id);
+        let session = read(app, || load(app, &caller, &id)).await?;
+        history = app.store.list_events(&caller.org_id, &session.id).await?;
+    }
     let data: Vec<serde_json::Value> = history.iter().map(event).collect();
     Reply::ok(&json!({ "data": data }))
 }

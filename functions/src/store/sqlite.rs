@@ -873,6 +873,35 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn get_session_with_events(
+        &self,
+        org: &OrgId,
+        id: &SessionId,
+    ) -> Result<Option<(Session, Vec<Event>)>, StoreError> {
+        let (org, id) = (org.to_string(), id.to_string());
+        self.run(move |conn| {
+            // One read transaction, so the history matches the session.
+            let tx = conn.transaction().map_err(engine)?;
+            let Some(session) = document(
+                &tx,
+                "session",
+                "SELECT doc FROM sessions WHERE org_id = ?1 AND id = ?2",
+                params![org, id],
+            )?
+            else {
+                return Ok(None);
+            };
+            let events = documents(
+                &tx,
+                "event",
+                "SELECT doc FROM events WHERE org_id = ?1 AND session_id = ?2 ORDER BY version, sequence",
+                params![org, id],
+            )?;
+            Ok(Some((session, events)))
+        })
+        .await
+    }
+
     async fn sessions_due(&self, now: Timestamp, limit: u32) -> Result<Vec<Session>, StoreError> {
         let now = text(&now);
         self.run(move |conn| {

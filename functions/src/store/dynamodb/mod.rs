@@ -746,6 +746,31 @@ impl Store for DynamoStore {
         decode_all("event", &found)
     }
 
+    /// The session's partition holds the session and its history side by
+    /// side: one consistent Query reads both (events sort before `SESSION`).
+    async fn get_session_with_events(
+        &self,
+        org: &OrgId,
+        id: &SessionId,
+    ) -> Result<Option<(Session, Vec<Event>)>, StoreError> {
+        let request = self
+            .query_on(None)
+            .key_condition_expression("PK = :pk")
+            .filter_expression("#org = :org")
+            .expression_attribute_names("#org", ORG)
+            .expression_attribute_values(":pk", s(keys::session_pk(id)))
+            .expression_attribute_values(":org", s(org.as_str()))
+            .consistent_read(true);
+        let found = self.query(request, None, usize::MAX, true).await?;
+        let (sessions, events): (Vec<Item>, Vec<Item>) = found
+            .into_iter()
+            .partition(|item| string(item, SORT_KEY) == Some(keys::SESSION_SK));
+        let Some(session) = sessions.first() else {
+            return Ok(None);
+        };
+        Ok(Some((decode("session", session)?, decode_all("event", &events)?)))
+    }
+
     /// Every shard of the sparse, keys-only `due` index at once (each already
     /// in deadline order), merged and cut to `limit`; then the sessions
     /// themselves, read consistently with `BatchGetItem`, so the reads grow
