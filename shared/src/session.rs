@@ -366,6 +366,16 @@ impl SessionSummary {
     pub fn is_overdue(&self, now: Timestamp) -> bool {
         overdue(self.status, self.expires_at, now)
     }
+
+    /// The summary as it reads at `now`: an overdue session is expired even
+    /// before the sweep (or a read of the session) records it.
+    pub fn as_of(&self, now: Timestamp) -> SessionSummary {
+        let mut summary = self.clone();
+        if summary.is_overdue(now) {
+            summary.status = SessionStatus::Expired;
+        }
+        summary
+    }
 }
 
 fn overdue(status: SessionStatus, expires_at: Timestamp, now: Timestamp) -> bool {

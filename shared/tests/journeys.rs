@@ -2,14 +2,15 @@
 //! validated against a catalog, sessions created from them, and every action
 //! of the end user, the partner and the service played out in order.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+mod common;
 
-use chrono::{Duration, TimeZone, Utc};
+use chrono::Duration;
+use common::{Counter, t0};
 use korala_domain::builtin::{self, NAME_MATCH, NAME_MISMATCH};
 use korala_domain::catalog::Catalog;
 use korala_domain::configuration::{Configuration, ConfigurationDraft};
 use korala_domain::events::{Event, EventKind};
-use korala_domain::ids::{IdGenerator, OrgId};
+use korala_domain::ids::OrgId;
 use korala_domain::invariants;
 use korala_domain::lifecycle::Transition;
 use korala_domain::names;
@@ -24,20 +25,6 @@ use korala_domain::{DomainError, JsonMap, Timestamp};
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------- harness
-
-/// Ids `…_0000000001`, `…_0000000002`, …: deterministic and sorted.
-#[derive(Default)]
-struct Counter(AtomicU64);
-
-impl IdGenerator for Counter {
-    fn next_body(&self) -> String {
-        format!("{:010}", self.0.fetch_add(1, Ordering::SeqCst) + 1)
-    }
-}
-
-fn t0() -> Timestamp {
-    Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
-}
 
 fn org() -> OrgId {
     OrgId::parse("org_0001").unwrap()

@@ -2,13 +2,14 @@
 //! partner and service actions against a few configurations, checking after
 //! every step what must hold whatever happened before.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+mod common;
 
-use chrono::{Duration, TimeZone, Utc};
+use chrono::Duration;
+use common::{Counter, t0};
 use korala_domain::catalog::Catalog;
 use korala_domain::configuration::{Configuration, ConfigurationDraft};
 use korala_domain::events::Event;
-use korala_domain::ids::{IdGenerator, OrgId};
+use korala_domain::ids::OrgId;
 use korala_domain::invariants;
 use korala_domain::lifecycle::Transition;
 use korala_domain::session::{
@@ -17,23 +18,10 @@ use korala_domain::session::{
 };
 use korala_domain::tenancy::Actor;
 use korala_domain::workflow::{Step, WorkflowDefinition, WorkflowDraft};
-use korala_domain::{DomainError, JsonMap, Timestamp};
+use korala_domain::{DomainError, JsonMap};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use serde_json::{Value, json};
-
-#[derive(Default)]
-struct Counter(AtomicU64);
-
-impl IdGenerator for Counter {
-    fn next_body(&self) -> String {
-        format!("{:010}", self.0.fetch_add(1, Ordering::SeqCst) + 1)
-    }
-}
-
-fn t0() -> Timestamp {
-    Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
-}
 
 fn partner() -> Actor {
     Actor::Partner {

@@ -11,7 +11,7 @@ use lambda_http::Request;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::views::{SessionSummary, SessionView, event};
+use super::views::{SessionView, event, session_summary};
 use super::{catalog, mutate, read};
 use crate::app::App;
 use crate::http::auth::{Caller, authenticate};
@@ -110,7 +110,7 @@ pub async fn list(app: &App, req: Request) -> ApiResult {
         (true, Some(last)) => Some(encode_cursor(&caller.org_id, &last.id)),
         _ => None,
     };
-    let data: Vec<SessionSummary> = result.sessions.iter().map(|s| SessionSummary::at(s, now)).collect();
+    let data: Vec<serde_json::Value> = result.sessions.iter().map(|s| session_summary(s, now)).collect();
     let page = match query.position {
         Position::Page(page) => Some(page),
         Position::After(_) => None,

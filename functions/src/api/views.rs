@@ -220,52 +220,19 @@ impl<'a> SessionView<'a> {
     }
 }
 
-/// A row of the session list: enough to find the case, without its evidence.
-/// Built from the store's summary, as listings never read whole sessions.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SessionSummary<'a> {
-    id: &'a str,
-    configuration_slug: &'a str,
-    external_user_id: &'a str,
-    sandbox: bool,
-    status: SessionStatus,
-    resolution: Option<Decision>,
-    resolved_by: Option<ResolvedBy>,
-    expires_at: Timestamp,
-    workflows_total: usize,
-    workflows_completed: usize,
-    created_at: Timestamp,
-    updated_at: Timestamp,
-}
-
-impl<'a> SessionSummary<'a> {
-    /// An overdue session reads as expired even before the sweep reaches it.
-    pub fn at(s: &'a korala_domain::session::SessionSummary, now: Timestamp) -> Self {
-        Self {
-            id: s.id.as_str(),
-            configuration_slug: &s.configuration_slug,
-            external_user_id: &s.external_user_id,
-            sandbox: s.sandbox,
-            status: if s.is_overdue(now) {
-                SessionStatus::Expired
-            } else {
-                s.status
-            },
-            resolution: s.resolution,
-            resolved_by: s.resolved_by,
-            expires_at: s.expires_at,
-            workflows_total: s.workflows_total,
-            workflows_completed: s.workflows_completed,
-            created_at: s.created_at,
-            updated_at: s.updated_at,
-        }
-    }
+/// A row of the session list: the store's summary as it reads now, enough to
+/// find the case without its evidence (the organisation id is implied).
+pub fn session_summary(s: &korala_domain::session::SessionSummary, now: Timestamp) -> serde_json::Value {
+    without_org(serde_json::to_value(s.as_of(now)))
 }
 
 /// An entry of the session's history (the organisation id is implied).
 pub fn event(e: &Event) -> serde_json::Value {
-    let mut value = serde_json::to_value(e).unwrap_or_default();
+    without_org(serde_json::to_value(e))
+}
+
+fn without_org(value: Result<serde_json::Value, serde_json::Error>) -> serde_json::Value {
+    let mut value = value.unwrap_or_default();
     if let Some(map) = value.as_object_mut() {
         map.remove("orgId");
     }
