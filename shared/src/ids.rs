@@ -63,6 +63,16 @@ id_type!(
     /// retries and redeliveries.
     WebhookDeliveryId, "whd");
 
+impl WebhookDeliveryId {
+    /// The one delivery of `event` to `endpoint`: the same however often the
+    /// event is fanned out (a redelivered queue message finds it taken).
+    /// Both bodies are time-ordered, so deliveries sort by their event.
+    pub fn for_event(event: &EventId, endpoint: &WebhookEndpointId) -> Self {
+        let body = |id: &str| id.split_once('_').map_or("", |(_, body)| body).to_owned();
+        Self(format!("{}_{}{}", Self::PREFIX, body(&event.0), body(&endpoint.0)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@ pub mod builtin;
 pub mod capture;
 pub mod catalog;
 pub mod configuration;
+pub mod delivery;
 pub mod error;
 pub mod events;
 pub mod ids;

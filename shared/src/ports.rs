@@ -6,8 +6,9 @@ use async_trait::async_trait;
 
 use crate::Timestamp;
 use crate::configuration::Configuration;
+use crate::delivery::WebhookDelivery;
 use crate::events::Event;
-use crate::ids::{OrgId, SessionId, WebhookEndpointId};
+use crate::ids::{EventId, OrgId, SessionId, WebhookDeliveryId, WebhookEndpointId};
 use crate::lifecycle::Transition;
 use crate::session::{Session, SessionStatus, SessionSummary};
 use crate::tenancy::{ApiKey, Organization};
@@ -80,6 +81,21 @@ pub const IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS: i64 = 60;
 /// Idempotency records are kept this long, then the key is new again.
 pub const IDEMPOTENCY_RETENTION_HOURS: i64 = 24;
 
+/// Which of an endpoint's deliveries to list, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryQuery {
+    pub limit: u32,
+    /// The deliveries older than this one (the previous page's last).
+    pub after: Option<WebhookDeliveryId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryPage {
+    pub deliveries: Vec<WebhookDelivery>,
+    /// Older deliveries follow this page.
+    pub has_more: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdempotencyClaim {
     /// The key is new: the caller runs the request and then completes it.
@@ -138,6 +154,28 @@ pub trait Store: Send + Sync {
     /// `NotFound` if the organisation has no endpoint with this id.
     async fn delete_webhook_endpoint(&self, org: &OrgId, id: &WebhookEndpointId) -> Result<(), StoreError>;
 
+    // Webhook deliveries, scoped to the organisation like the endpoints.
+    /// Stores a new delivery; `AlreadyExists` if its id is taken (the same
+    /// event fanned out to the same endpoint before).
+    async fn insert_webhook_delivery(&self, delivery: &WebhookDelivery) -> Result<(), StoreError>;
+    /// Replaces the delivery if it is still at `delivery.version - 1`:
+    /// `Conflict` if it holds another version, `NotFound` if the
+    /// organisation has no delivery with this id.
+    async fn update_webhook_delivery(&self, delivery: &WebhookDelivery) -> Result<(), StoreError>;
+    async fn get_webhook_delivery(
+        &self,
+        org: &OrgId,
+        id: &WebhookDeliveryId,
+    ) -> Result<Option<WebhookDelivery>, StoreError>;
+    /// An endpoint's deliveries, newest (highest id) first. Deleting an
+    /// endpoint does not delete its deliveries.
+    async fn list_webhook_deliveries(
+        &self,
+        org: &OrgId,
+        endpoint: &WebhookEndpointId,
+        query: &DeliveryQuery,
+    ) -> Result<DeliveryPage, StoreError>;
+
     // Sessions and their history.
     /// Writes the transition's session and events together: the session is
     /// new (`expected_version() == None`), or still at the version the
@@ -180,4 +218,74 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Forgets a claim whose request failed, so a retry can run again.
     async fn release_idempotency_key(&self, org: &OrgId, key: &str) -> Result<(), StoreError>;
+}
+
+/// The embedded store's side of the transactional outbox: events committed
+/// with their transition and not yet handed to the bus. (On DynamoDB the
+/// table's stream plays this part.)
+#[async_trait]
+pub trait Outbox: Send + Sync {
+    /// Committed events not yet published, oldest first, at most `limit`.
+    async fn unpublished_events(&self, limit: u32) -> Result<Vec<Event>, StoreError>;
+    /// Marks events published; unknown or already published ids are ignored.
+    async fn mark_published(&self, ids: &[EventId], at: Timestamp) -> Result<(), StoreError>;
+}
+
+/// Hands committed events to the event bus (EventBridge, or in process).
+#[async_trait]
+pub trait EventBus: Send + Sync {
+    /// Publishes every event, at least once: on error, the events in
+    /// [`PublishError::failed`] were not published (the others were) and
+    /// the caller publishes those again later.
+    async fn publish(&self, events: &[Event]) -> Result<(), PublishError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} event(s) not published: {reason}", failed.len())]
+pub struct PublishError {
+    pub failed: Vec<EventId>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueueError {
+    #[error("the queue is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A message to send, visible after `delay_seconds` (at most 900, as SQS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub body: String,
+    pub delay_seconds: u32,
+}
+
+/// A received message: hidden from other consumers until it is deleted or
+/// its visibility timeout passes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// Names this receipt of the message, for delete and retry.
+    pub receipt: String,
+    pub body: String,
+    /// How many times the message has been received, this time included.
+    pub receive_count: u32,
+}
+
+/// The longest a message can be hidden (SQS's limit): 12 hours.
+pub const MAX_VISIBILITY_SECONDS: u32 = 12 * 3600;
+
+/// A work queue (SQS, or a table in the embedded store), at least once:
+/// consumers must be idempotent.
+#[async_trait]
+pub trait Queue: Send + Sync {
+    /// Sends every message, or fails; after a failure some may have been
+    /// sent, and sending again duplicates them.
+    async fn send(&self, messages: &[Outgoing]) -> Result<(), QueueError>;
+    /// Up to `max` visible messages, each then hidden for `visibility_seconds`.
+    async fn receive(&self, max: u32, visibility_seconds: u32) -> Result<Vec<Received>, QueueError>;
+    /// Done with the message.
+    async fn delete(&self, receipt: &str) -> Result<(), QueueError>;
+    /// The message comes back after `seconds` (at most
+    /// [`MAX_VISIBILITY_SECONDS`]) instead of its visibility timeout.
+    async fn retry_after(&self, receipt: &str, seconds: u32) -> Result<(), QueueError>;
 }

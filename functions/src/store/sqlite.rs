@@ -819,6 +819,29 @@ impl Store for SqliteStore {
             .await
     }
 
+    // TEMPORARY (being implemented): webhook deliveries.
+    async fn insert_webhook_delivery(&self, _d: &korala_domain::delivery::WebhookDelivery) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable("deliveries: pending".into()))
+    }
+    async fn update_webhook_delivery(&self, _d: &korala_domain::delivery::WebhookDelivery) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable("deliveries: pending".into()))
+    }
+    async fn get_webhook_delivery(
+        &self,
+        _org: &OrgId,
+        _id: &korala_domain::ids::WebhookDeliveryId,
+    ) -> Result<Option<korala_domain::delivery::WebhookDelivery>, StoreError> {
+        Err(StoreError::Unavailable("deliveries: pending".into()))
+    }
+    async fn list_webhook_deliveries(
+        &self,
+        _org: &OrgId,
+        _endpoint: &WebhookEndpointId,
+        _query: &korala_domain::ports::DeliveryQuery,
+    ) -> Result<korala_domain::ports::DeliveryPage, StoreError> {
+        Err(StoreError::Unavailable("deliveries: pending".into()))
+    }
+
     async fn commit(&self, transition: &Transition) -> Result<(), StoreError> {
         let session = SessionRow::of(transition)?;
         let events = transition
