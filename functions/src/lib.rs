@@ -5,13 +5,16 @@
 pub mod admin;
 pub mod api;
 pub mod app;
+pub mod bus;
 pub mod crypto;
 pub mod expiry;
 pub mod http;
 pub mod lambda;
 pub mod local;
+pub mod queue;
 pub mod routes;
 pub mod store;
 pub mod system;
 pub mod telemetry;
+pub mod topology;
 pub mod webhooks;

@@ -1,0 +1,1 @@
+//! EventBridge as the event bus (being written).

@@ -1,0 +1,4 @@
+//! The event bus port's adapters: EventBridge on AWS, in process on this
+//! machine.
+
+pub mod eventbridge;

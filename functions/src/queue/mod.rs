@@ -1,0 +1,5 @@
+//! The queue port's adapters: SQS on AWS, a table of the embedded store on
+//! this machine.
+
+pub mod sqlite;
+pub mod sqs;

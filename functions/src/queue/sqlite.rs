@@ -1,0 +1,1 @@
+//! A work queue in the embedded store (being written).

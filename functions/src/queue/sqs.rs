@@ -1,0 +1,1 @@
+//! SQS as a work queue (being written).

@@ -1,0 +1,1 @@
+//! The messaging topology (being written).
