@@ -12,19 +12,23 @@ use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
 
+use korala_domain::Timestamp;
 use korala_domain::catalog::Catalog;
 use korala_domain::configuration::{Configuration, ConfigurationPatch};
+use korala_domain::delivery::{AttemptOutcome, DeliveryState, WebhookDelivery};
 use korala_domain::events::{Event, WebhookEvent};
-use korala_domain::ids::{OrgId, SessionId, WebhookEndpointId};
+use korala_domain::ids::{OrgId, SessionId, WebhookDeliveryId, WebhookEndpointId};
 use korala_domain::lifecycle::Transition;
-use korala_domain::ports::{IdempotencyClaim, Position, SessionQuery, Store, StoreError, StoredResponse};
+use korala_domain::ports::{
+    DeliveryPage, DeliveryQuery, IdempotencyClaim, Position, SessionQuery, Store, StoreError, StoredResponse,
+};
 use korala_domain::session::{Decision, Session, SessionStatus, SessionSummary};
 use korala_domain::webhooks::{UrlPolicy, WebhookEndpoint, WebhookEndpointDraft, WebhookEndpointPatch};
 use korala_domain::workflow::StoredWorkflow;
 
 use crate::support::{
-    SequentialIds, api_key, configuration, create_session, minutes, org, organization, partner, reviewed_configuration,
-    seconds, start, stored_workflow, submit, t0, webhook_endpoint,
+    SequentialIds, api_key, completed_session, configuration, create_session, minutes, org, organization, partner,
+    reviewed_configuration, seconds, start, stored_workflow, submit, t0, webhook_endpoint,
 };
 
 /// What a test needs from whatever set a store up: the store itself. A
@@ -62,6 +66,10 @@ macro_rules! __conformance_cases {
             webhook_endpoints_are_isolated_by_organization,
             deleted_webhook_endpoints_are_gone,
             webhook_endpoints_list_in_creation_order,
+            webhook_deliveries_round_trip,
+            webhook_delivery_updates_are_conditional,
+            webhook_deliveries_are_isolated_by_organization,
+            webhook_deliveries_list_newest_first_in_pages,
             session_commits_round_trip,
             session_history_is_every_committed_event_oldest_first,
             stale_commits_conflict_and_change_nothing,
@@ -794,6 +802,384 @@ pub async fn webhook_endpoints_list_in_creation_order(store: Arc<dyn Store>) {
     store.delete_webhook_endpoint(&acme, &created[7].id).await.unwrap();
     expected.remove(7);
     assert_eq!(store.list_webhook_endpoints(&acme).await, Ok(expected));
+}
+
+// ---------------------------------------------------------------------------
+// Webhook deliveries: org-scoped documents under a global id that begins with
+// their event's (so ids are time-ordered), replaced version by version, and
+// listed per endpoint newest first.
+
+/// A delivery whose log holds every kind of attempt over two rounds, ending
+/// dead-lettered: every field of the document set.
+fn attempted(delivery: &WebhookDelivery, from: Timestamp) -> WebhookDelivery {
+    let at = |s: i64| from + chrono::Duration::seconds(s);
+    let (d, _) = delivery.record(AttemptOutcome::Responded { status_code: 503 }, 1_200, at(0));
+    let (d, _) = d.record(
+        AttemptOutcome::unreachable("TLS handshake failed: «ünïcode» ✓"),
+        30_000,
+        at(5),
+    );
+    let (d, _) = d.record(AttemptOutcome::Responded { status_code: 204 }, 85, at(305));
+    let d = d.redeliver(at(3_600)).expect("a delivered delivery can be redelivered");
+    let (d, _) = d.record(
+        AttemptOutcome::Skipped {
+            reason: "the endpoint is disabled".into(),
+        },
+        0,
+        at(3_600),
+    );
+    d
+}
+
+/// The next version of a delivery: one more failed attempt.
+fn retried(delivery: &WebhookDelivery, at: Timestamp) -> WebhookDelivery {
+    delivery
+        .record(AttemptOutcome::Responded { status_code: 500 }, 40, at)
+        .0
+}
+
+/// The same delivery claiming another version (a stale or skipping write).
+fn delivery_at_version(delivery: &WebhookDelivery, version: u64) -> WebhookDelivery {
+    WebhookDelivery {
+        version,
+        ..retried(delivery, delivery.updated_at)
+    }
+}
+
+fn page(limit: u32, after: Option<&WebhookDelivery>) -> DeliveryQuery {
+    DeliveryQuery {
+        limit,
+        after: after.map(|d| d.id.clone()),
+    }
+}
+
+/// An endpoint's log page as the ids it shows, and whether more follow.
+async fn log(
+    store: &dyn Store,
+    org: &OrgId,
+    endpoint: &WebhookEndpointId,
+    query: DeliveryQuery,
+) -> (Vec<WebhookDeliveryId>, bool) {
+    let DeliveryPage { deliveries, has_more } = store
+        .list_webhook_deliveries(org, endpoint, &query)
+        .await
+        .expect("the delivery log reads");
+    (deliveries.into_iter().map(|d| d.id).collect(), has_more)
+}
+
+fn delivery_ids(deliveries: &[&WebhookDelivery]) -> Vec<WebhookDeliveryId> {
+    deliveries.iter().map(|d| d.id.clone()).collect()
+}
+
+pub async fn webhook_deliveries_round_trip(store: Arc<dyn Store>) {
+    let store = &*store;
+    let ids = SequentialIds::new();
+    let acme = org("acme");
+    let endpoint = webhook_endpoint(&acme, "https://hooks.acme.example/a", t0(), &ids);
+    store.insert_webhook_endpoint(&endpoint).await.unwrap();
+    // The organisation's session, whose events a store may keep near its
+    // deliveries (DynamoDB lists both from one index).
+    let [created, completed] = completed_session(&configuration(&acme, "kyc"), "user-1", t0(), &ids);
+    commit(store, &created).await;
+    commit(store, &completed).await;
+    let event = completed
+        .events
+        .iter()
+        .find(|e| e.kind.webhook().is_some())
+        .expect("a completed session has events partners receive");
+
+    let fresh = WebhookDelivery::for_event(event, &endpoint, minutes(2)).expect("a webhook event");
+    let tried = attempted(&WebhookDelivery::test(&endpoint, &ids, minutes(3)), minutes(3));
+    assert!(matches!(tried.state, DeliveryState::Failed { .. }));
+    assert_eq!((tried.round, tried.attempts.len()), (2, 4));
+    store.insert_webhook_delivery(&fresh).await.unwrap();
+    store.insert_webhook_delivery(&tried).await.unwrap();
+
+    assert_eq!(
+        store.get_webhook_delivery(&acme, &fresh.id).await,
+        Ok(Some(fresh.clone())),
+        "a delivery reads back"
+    );
+    assert_eq!(
+        store.get_webhook_delivery(&acme, &tried.id).await,
+        Ok(Some(tried.clone())),
+        "every field of its log reads back"
+    );
+    assert_eq!(
+        store
+            .get_webhook_delivery(&acme, &WebhookDeliveryId::generate(&ids))
+            .await,
+        Ok(None)
+    );
+    assert_eq!(
+        store
+            .list_webhook_deliveries(&acme, &endpoint.id, &page(10, None))
+            .await,
+        Ok(DeliveryPage {
+            deliveries: vec![tried.clone(), fresh.clone()],
+            has_more: false,
+        }),
+        "the log lists whole deliveries"
+    );
+    assert_eq!(
+        store
+            .list_sessions(&acme, &query(10, Position::Page(1)))
+            .await
+            .map(|p| p.sessions),
+        Ok(vec![SessionSummary::from(&completed.session)]),
+        "sessions list, and no delivery"
+    );
+    assert_eq!(
+        store.list_webhook_endpoints(&acme).await,
+        Ok(vec![endpoint.clone()]),
+        "endpoints list, and no delivery"
+    );
+
+    assert_eq!(
+        store.insert_webhook_delivery(&fresh).await,
+        Err(StoreError::AlreadyExists),
+        "the same event fanned out to the same endpoint again"
+    );
+    assert_eq!(
+        store.insert_webhook_delivery(&retried(&fresh, minutes(4))).await,
+        Err(StoreError::AlreadyExists),
+        "an insert never replaces a delivery, whatever its version"
+    );
+    assert_eq!(
+        store.get_webhook_delivery(&acme, &fresh.id).await,
+        Ok(Some(fresh)),
+        "a refused insert leaves the delivery as it was"
+    );
+}
+
+pub async fn webhook_delivery_updates_are_conditional(store: Arc<dyn Store>) {
+    let store = &*store;
+    let ids = SequentialIds::new();
+    let acme = org("acme");
+    let endpoint = webhook_endpoint(&acme, "https://hooks.acme.example/", t0(), &ids);
+    let v1 = WebhookDelivery::test(&endpoint, &ids, t0());
+    assert_eq!(v1.version, 1);
+    store.insert_webhook_delivery(&v1).await.unwrap();
+
+    let v2 = retried(&v1, seconds(1));
+    assert_eq!(v2.version, 2);
+    assert_eq!(
+        store.update_webhook_delivery(&v2).await,
+        Ok(()),
+        "updating from the version read"
+    );
+    assert_eq!(store.get_webhook_delivery(&acme, &v1.id).await, Ok(Some(v2.clone())));
+
+    let lost = v1.record(AttemptOutcome::unreachable("timed out"), 10, seconds(2)).0;
+    assert_eq!(
+        store.update_webhook_delivery(&lost).await,
+        Err(StoreError::Conflict),
+        "a second attempt recorded from version 1"
+    );
+    for (version, what) in [
+        (4, "an update that skips a version"),
+        (2, "an update that does not advance the version"),
+        (0, "version 0 follows no version"),
+    ] {
+        assert_eq!(
+            store.update_webhook_delivery(&delivery_at_version(&v2, version)).await,
+            Err(StoreError::Conflict),
+            "{what}"
+        );
+    }
+    assert_eq!(
+        store.get_webhook_delivery(&acme, &v1.id).await,
+        Ok(Some(v2.clone())),
+        "refused updates leave the delivery as it was"
+    );
+
+    let (v3, _) = v2.record(AttemptOutcome::Responded { status_code: 200 }, 12, seconds(6));
+    assert_eq!(store.update_webhook_delivery(&v3).await, Ok(()));
+    let v4 = v3
+        .redeliver(minutes(10))
+        .expect("a delivered delivery can be redelivered");
+    assert_eq!(store.update_webhook_delivery(&v4).await, Ok(()), "a redelivery");
+    assert_eq!(store.get_webhook_delivery(&acme, &v1.id).await, Ok(Some(v4.clone())));
+
+    let ghost = WebhookDelivery::test(&endpoint, &ids, t0());
+    assert_eq!(
+        store.update_webhook_delivery(&retried(&ghost, seconds(1))).await,
+        Err(StoreError::NotFound),
+        "updating a delivery that was never stored"
+    );
+    assert_eq!(
+        store.get_webhook_delivery(&acme, &ghost.id).await,
+        Ok(None),
+        "a refused update creates nothing"
+    );
+    assert_eq!(
+        store
+            .list_webhook_deliveries(&acme, &endpoint.id, &page(10, None))
+            .await,
+        Ok(DeliveryPage {
+            deliveries: vec![v4],
+            has_more: false,
+        }),
+        "the log holds the latest version, once"
+    );
+}
+
+pub async fn webhook_deliveries_are_isolated_by_organization(store: Arc<dyn Store>) {
+    let store = &*store;
+    let ids = SequentialIds::new();
+    let acme = org("acme");
+    let globex = org("globex");
+    let ours_endpoint = webhook_endpoint(&acme, "https://hooks.acme.example/", t0(), &ids);
+    let theirs_endpoint = webhook_endpoint(&globex, "https://hooks.globex.example/", t0(), &ids);
+    let ours = WebhookDelivery::test(&ours_endpoint, &ids, t0());
+    let also_ours = WebhookDelivery::test(&ours_endpoint, &ids, seconds(1));
+    let theirs = WebhookDelivery::test(&theirs_endpoint, &ids, seconds(2));
+    for delivery in [&ours, &also_ours, &theirs] {
+        store.insert_webhook_delivery(delivery).await.unwrap();
+    }
+
+    assert_eq!(
+        store.get_webhook_delivery(&globex, &ours.id).await,
+        Ok(None),
+        "another organisation's delivery is invisible"
+    );
+    assert_eq!(store.get_webhook_delivery(&acme, &theirs.id).await, Ok(None));
+    assert_eq!(
+        log(store, &acme, &ours_endpoint.id, page(10, None)).await,
+        (delivery_ids(&[&also_ours, &ours]), false)
+    );
+    assert_eq!(
+        log(store, &globex, &ours_endpoint.id, page(10, None)).await,
+        (vec![], false),
+        "another organisation's endpoint has no log"
+    );
+    assert_eq!(
+        log(store, &acme, &theirs_endpoint.id, page(10, None)).await,
+        (vec![], false)
+    );
+
+    let hijacked = WebhookDelivery {
+        org_id: globex.clone(),
+        ..retried(&ours, seconds(5))
+    };
+    assert_eq!(
+        store.update_webhook_delivery(&hijacked).await,
+        Err(StoreError::NotFound),
+        "updating another organisation's delivery"
+    );
+    assert_eq!(
+        store.get_webhook_delivery(&acme, &ours.id).await,
+        Ok(Some(ours.clone())),
+        "the owner's delivery is untouched"
+    );
+    assert_eq!(store.get_webhook_delivery(&globex, &ours.id).await, Ok(None));
+    assert_eq!(
+        log(store, &globex, &ours_endpoint.id, page(10, None)).await,
+        (vec![], false),
+        "the refused write added nothing to the other organisation"
+    );
+    assert_eq!(
+        log(store, &globex, &theirs_endpoint.id, page(10, None)).await,
+        (delivery_ids(&[&theirs]), false)
+    );
+}
+
+pub async fn webhook_deliveries_list_newest_first_in_pages(store: Arc<dyn Store>) {
+    let store = &*store;
+    let ids = SequentialIds::new();
+    let acme = org("acme");
+    let endpoint = webhook_endpoint(&acme, "https://hooks.acme.example/a", t0(), &ids);
+    let other = webhook_endpoint(&acme, "https://hooks.acme.example/b", t0(), &ids);
+    store.insert_webhook_endpoint(&endpoint).await.unwrap();
+    store.insert_webhook_endpoint(&other).await.unwrap();
+    // Made in turns for the two endpoints, so their ids interleave.
+    let (mut ours, mut others) = (Vec::new(), Vec::new());
+    for i in 0..7 {
+        ours.push(WebhookDelivery::test(&endpoint, &ids, seconds(i)));
+        others.push(WebhookDelivery::test(&other, &ids, seconds(i)));
+    }
+    // Writes arrive in another order: the id decides.
+    for i in [4, 0, 6, 2, 5, 1, 3] {
+        store.insert_webhook_delivery(&ours[i]).await.unwrap();
+        store.insert_webhook_delivery(&others[6 - i]).await.unwrap();
+    }
+    let newest: Vec<&WebhookDelivery> = ours.iter().rev().collect();
+    let expected = delivery_ids(&newest);
+
+    let mut pages = Vec::new();
+    let mut after = None;
+    loop {
+        let (shown, more) = log(store, &acme, &endpoint.id, page(3, after)).await;
+        after = shown.last().and_then(|id| ours.iter().find(|d| &d.id == id));
+        pages.push((shown, more));
+        if !more || pages.len() > 5 {
+            break;
+        }
+    }
+    assert_eq!(
+        pages,
+        vec![
+            (expected[0..3].to_vec(), true),
+            (expected[3..6].to_vec(), true),
+            (expected[6..7].to_vec(), false),
+        ],
+        "pages of three, newest first, each after the previous page's last"
+    );
+    assert_eq!(
+        log(store, &acme, &endpoint.id, page(7, None)).await,
+        (expected.clone(), false),
+        "nothing follows a page that holds the oldest delivery"
+    );
+    assert_eq!(
+        log(store, &acme, &endpoint.id, page(6, None)).await,
+        (expected[0..6].to_vec(), true)
+    );
+    assert_eq!(
+        log(store, &acme, &endpoint.id, page(3, Some(&ours[0]))).await,
+        (vec![], false),
+        "nothing is older than the oldest"
+    );
+    assert_eq!(
+        log(store, &acme, &endpoint.id, page(10, Some(&others[3]))).await,
+        (expected[3..7].to_vec(), false),
+        "a cursor from another endpoint's log positions by id"
+    );
+    assert_eq!(
+        log(store, &acme, &other.id, page(10, None)).await,
+        (delivery_ids(&others.iter().rev().collect::<Vec<_>>()), false),
+        "each endpoint lists its own deliveries"
+    );
+    assert_eq!(
+        log(store, &acme, &WebhookEndpointId::generate(&ids), page(10, None)).await,
+        (vec![], false)
+    );
+
+    // An update keeps a delivery in its place.
+    let updated = retried(&ours[2], minutes(5));
+    store.update_webhook_delivery(&updated).await.unwrap();
+    let mut whole: Vec<WebhookDelivery> = newest.into_iter().cloned().collect();
+    whole[4] = updated;
+    assert_eq!(
+        store
+            .list_webhook_deliveries(&acme, &endpoint.id, &page(10, None))
+            .await,
+        Ok(DeliveryPage {
+            deliveries: whole.clone(),
+            has_more: false,
+        })
+    );
+
+    store.delete_webhook_endpoint(&acme, &endpoint.id).await.unwrap();
+    assert_eq!(
+        store
+            .list_webhook_deliveries(&acme, &endpoint.id, &page(10, None))
+            .await,
+        Ok(DeliveryPage {
+            deliveries: whole,
+            has_more: false,
+        }),
+        "deleting an endpoint keeps its log"
+    );
 }
 
 // ---------------------------------------------------------------------------

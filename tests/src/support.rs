@@ -210,6 +210,15 @@ pub fn submit(session: &Session, now: Timestamp, ids: &dyn IdGenerator) -> Trans
         .expect("the submission is accepted")
 }
 
+/// A session created at `now` and submitted a minute later, so that it
+/// completes: its two transitions, whose events include ones that partners
+/// receive as webhooks.
+pub fn completed_session(config: &Configuration, user: &str, now: Timestamp, ids: &dyn IdGenerator) -> [Transition; 2] {
+    let created = create_session(config, user, now, 60, ids);
+    let completed = submit(&created.session, now + chrono::Duration::minutes(1), ids);
+    [created, completed]
+}
+
 /// A directory under the system's temporary directory, removed (with its
 /// contents) when dropped, so file-backed stores clean up even when a case
 /// panics.

@@ -20,12 +20,13 @@ use async_trait::async_trait;
 use chrono::SecondsFormat;
 use korala_domain::Timestamp;
 use korala_domain::configuration::Configuration;
+use korala_domain::delivery::WebhookDelivery;
 use korala_domain::events::Event;
-use korala_domain::ids::{OrgId, SessionId, WebhookEndpointId};
+use korala_domain::ids::{EventId, OrgId, SessionId, WebhookDeliveryId, WebhookEndpointId};
 use korala_domain::lifecycle::Transition;
 use korala_domain::ports::{
-    IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS, IDEMPOTENCY_RETENTION_HOURS, IdempotencyClaim, Position, SessionPage,
-    SessionQuery, Store, StoreError, StoredResponse,
+    DeliveryPage, DeliveryQuery, IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS, IDEMPOTENCY_RETENTION_HOURS, IdempotencyClaim,
+    Outbox, Position, SessionPage, SessionQuery, Store, StoreError, StoredResponse,
 };
 use korala_domain::session::{Session, SessionSummary};
 use korala_domain::tenancy::{ApiKey, KeyMode, Organization};
@@ -138,6 +139,38 @@ CREATE TABLE webhook_endpoints (
     PRIMARY KEY (org_id, id)
 ) STRICT, WITHOUT ROWID;
 "#,
+    r#"
+-- Webhook deliveries. A delivery id begins with its event's time-ordered id,
+-- so (org, endpoint, id) read backwards is an endpoint's log newest first.
+CREATE TABLE webhook_deliveries (
+    org_id       TEXT NOT NULL,
+    id           TEXT NOT NULL,
+    endpoint_id  TEXT NOT NULL,
+    version      INTEGER NOT NULL,
+    updated_at   TEXT NOT NULL,
+    doc          TEXT NOT NULL,
+    PRIMARY KEY (org_id, id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX webhook_deliveries_by_endpoint ON webhook_deliveries (org_id, endpoint_id, id);
+
+-- The embedded work queues (`SqliteQueue`), several by name in one table.
+-- The rowid is the send order. Each receive hands out a new receipt, so only
+-- the latest receiver can delete or delay a message; a message received too
+-- often is dead-lettered (dead_at set) and kept for an operator to look at.
+CREATE TABLE queue_messages (
+    id             INTEGER PRIMARY KEY,
+    queue          TEXT NOT NULL,
+    body           TEXT NOT NULL,
+    sent_at        TEXT NOT NULL,
+    visible_at     TEXT NOT NULL,
+    receive_count  INTEGER NOT NULL DEFAULT 0,
+    receipt        TEXT,
+    dead_at        TEXT
+) STRICT;
+CREATE INDEX queue_messages_ready ON queue_messages (queue, visible_at) WHERE dead_at IS NULL;
+CREATE INDEX queue_messages_by_receipt ON queue_messages (receipt) WHERE receipt IS NOT NULL;
+CREATE INDEX queue_messages_dead ON queue_messages (queue, id) WHERE dead_at IS NOT NULL;
+"#,
 ];
 
 /// The `Store` on SQLite. Cloning shares the connection.
@@ -187,8 +220,9 @@ impl SqliteStore {
         })
     }
 
-    /// Runs `work` on the blocking pool with the connection to itself.
-    async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
+    /// Runs `work` on the blocking pool with the connection to itself (the
+    /// queues of this store share it).
+    pub(crate) async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
@@ -228,12 +262,12 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 /// Takes the write lock up front: a deferred transaction that reads first
 /// and writes later can fail with `SQLITE_BUSY` without waiting, when another
 /// process wrote in between.
-fn write(conn: &mut Connection) -> Result<Transaction<'_>, StoreError> {
+pub(crate) fn write(conn: &mut Connection) -> Result<Transaction<'_>, StoreError> {
     conn.transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(engine)
 }
 
-fn engine(e: rusqlite::Error) -> StoreError {
+pub(crate) fn engine(e: rusqlite::Error) -> StoreError {
     match &e {
         rusqlite::Error::SqliteFailure(failure, _) => match failure.code {
             ErrorCode::ConstraintViolation
@@ -257,7 +291,7 @@ fn engine(e: rusqlite::Error) -> StoreError {
     }
 }
 
-fn text(t: &Timestamp) -> String {
+pub(crate) fn text(t: &Timestamp) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
@@ -320,10 +354,14 @@ const WEBHOOK_ENDPOINTS: Table = Table {
     name: "webhook_endpoints",
     key: "id",
 };
+const WEBHOOK_DELIVERIES: Table = Table {
+    name: "webhook_deliveries",
+    key: "id",
+};
 
-/// Configurations, workflow definitions and webhook endpoints share one
-/// shape in the store: an org-scoped document unique by its key (a slug, an
-/// id), replaced version by version.
+/// Configurations, workflow definitions, webhook endpoints and their
+/// deliveries share one shape in the store: an org-scoped document unique by
+/// its key (a slug, an id), replaced version by version.
 struct Versioned {
     table: Table,
     org_id: String,
@@ -364,6 +402,17 @@ impl Versioned {
             version: integer("webhook endpoint version", endpoint.version)?,
             updated_at: text(&endpoint.updated_at),
             doc: encode("webhook endpoint", endpoint)?,
+        })
+    }
+
+    fn of_webhook_delivery(delivery: &WebhookDelivery) -> Result<Self, StoreError> {
+        Ok(Self {
+            table: WEBHOOK_DELIVERIES,
+            org_id: delivery.org_id.to_string(),
+            key: delivery.id.to_string(),
+            version: integer("webhook delivery version", delivery.version)?,
+            updated_at: text(&delivery.updated_at),
+            doc: encode("webhook delivery", delivery)?,
         })
     }
 
@@ -437,6 +486,41 @@ fn list_versioned<T: DeserializeOwned>(
     let Table { name, key } = table;
     let sql = format!("SELECT doc FROM {name} WHERE org_id = ?1 ORDER BY {key}");
     documents(conn, what, &sql, params![org])
+}
+
+/// A delivery is a versioned document that also carries its endpoint, which
+/// its log is listed by.
+fn insert_delivery(conn: &Connection, row: Versioned, endpoint_id: String) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO webhook_deliveries (org_id, id, endpoint_id, version, updated_at, doc) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![row.org_id, row.key, endpoint_id, row.version, row.updated_at, row.doc],
+    )
+    .map_err(engine)?;
+    Ok(())
+}
+
+fn list_deliveries(
+    conn: &Connection,
+    org: String,
+    endpoint: String,
+    query: DeliveryQuery,
+) -> Result<DeliveryPage, StoreError> {
+    let mut sql = String::from("SELECT doc FROM webhook_deliveries WHERE org_id = ? AND endpoint_id = ?");
+    let mut args = vec![Value::Text(org), Value::Text(endpoint)];
+    if let Some(after) = query.after {
+        sql.push_str(" AND id < ?");
+        args.push(Value::Text(after.to_string()));
+    }
+    // One row more than asked tells whether another page follows.
+    sql.push_str(" ORDER BY id DESC LIMIT ?");
+    let limit = i64::from(query.limit);
+    args.push(Value::Integer(limit + 1));
+    let mut deliveries: Vec<WebhookDelivery> =
+        documents(conn, "webhook delivery", &sql, rusqlite::params_from_iter(args))?;
+    let has_more = deliveries.len() as i64 > limit;
+    deliveries.truncate(query.limit as usize);
+    Ok(DeliveryPage { deliveries, has_more })
 }
 
 fn delete_versioned(conn: &Connection, table: Table, org: &str, key_value: &str) -> Result<(), StoreError> {
@@ -819,27 +903,37 @@ impl Store for SqliteStore {
             .await
     }
 
-    // TEMPORARY (being implemented): webhook deliveries.
-    async fn insert_webhook_delivery(&self, _d: &korala_domain::delivery::WebhookDelivery) -> Result<(), StoreError> {
-        Err(StoreError::Unavailable("deliveries: pending".into()))
+    async fn insert_webhook_delivery(&self, delivery: &WebhookDelivery) -> Result<(), StoreError> {
+        let row = Versioned::of_webhook_delivery(delivery)?;
+        let endpoint_id = delivery.endpoint_id.to_string();
+        self.run(move |conn| insert_delivery(conn, row, endpoint_id)).await
     }
-    async fn update_webhook_delivery(&self, _d: &korala_domain::delivery::WebhookDelivery) -> Result<(), StoreError> {
-        Err(StoreError::Unavailable("deliveries: pending".into()))
+
+    async fn update_webhook_delivery(&self, delivery: &WebhookDelivery) -> Result<(), StoreError> {
+        // The endpoint column is left as inserted: a delivery never moves to
+        // another endpoint.
+        let row = Versioned::of_webhook_delivery(delivery)?;
+        self.run(move |conn| row.update(conn)).await
     }
+
     async fn get_webhook_delivery(
         &self,
-        _org: &OrgId,
-        _id: &korala_domain::ids::WebhookDeliveryId,
-    ) -> Result<Option<korala_domain::delivery::WebhookDelivery>, StoreError> {
-        Err(StoreError::Unavailable("deliveries: pending".into()))
+        org: &OrgId,
+        id: &WebhookDeliveryId,
+    ) -> Result<Option<WebhookDelivery>, StoreError> {
+        let (org, id) = (org.to_string(), id.to_string());
+        self.run(move |conn| get_versioned(conn, WEBHOOK_DELIVERIES, "webhook delivery", &org, &id))
+            .await
     }
+
     async fn list_webhook_deliveries(
         &self,
-        _org: &OrgId,
-        _endpoint: &WebhookEndpointId,
-        _query: &korala_domain::ports::DeliveryQuery,
-    ) -> Result<korala_domain::ports::DeliveryPage, StoreError> {
-        Err(StoreError::Unavailable("deliveries: pending".into()))
+        org: &OrgId,
+        endpoint: &WebhookEndpointId,
+        query: &DeliveryQuery,
+    ) -> Result<DeliveryPage, StoreError> {
+        let (org, endpoint, query) = (org.to_string(), endpoint.to_string(), query.clone());
+        self.run(move |conn| list_deliveries(conn, org, endpoint, query)).await
     }
 
     async fn commit(&self, transition: &Transition) -> Result<(), StoreError> {
@@ -989,6 +1083,44 @@ impl Store for SqliteStore {
     }
 }
 
+/// Read through the partial index `events_unpublished`, so a poll costs the
+/// unpublished events, not the whole history.
+const UNPUBLISHED_EVENTS: &str = "SELECT doc FROM events WHERE published_at IS NULL ORDER BY occurred_at, id LIMIT ?1";
+
+/// The events table is the outbox: `commit` writes each event with its
+/// session, unpublished, and the publisher marks it once the bus has it.
+#[async_trait]
+impl Outbox for SqliteStore {
+    async fn unpublished_events(&self, limit: u32) -> Result<Vec<Event>, StoreError> {
+        self.run(move |conn| documents(conn, "event", UNPUBLISHED_EVENTS, params![i64::from(limit)]))
+            .await
+    }
+
+    async fn mark_published(&self, ids: &[EventId], at: Timestamp) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        let at = text(&at);
+        self.run(move |conn| mark_published(conn, &ids, &at)).await
+    }
+}
+
+/// Keeps the first publication's time: an event published twice (at least
+/// once delivery) was first out at the earlier instant.
+fn mark_published(conn: &mut Connection, ids: &[String], at: &str) -> Result<(), StoreError> {
+    let tx = write(conn)?;
+    {
+        let mut mark = tx
+            .prepare_cached("UPDATE events SET published_at = ?1 WHERE id = ?2 AND published_at IS NULL")
+            .map_err(engine)?;
+        for id in ids {
+            mark.execute(params![at, id]).map_err(engine)?;
+        }
+    }
+    tx.commit().map_err(engine)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1015,6 +1147,23 @@ mod tests {
         drop(conn);
         drop(store);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn unpublished_events_are_read_through_their_index() {
+        let store = SqliteStore::in_memory().unwrap();
+        let conn = store.conn.lock().unwrap();
+        let mut explain = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {UNPUBLISHED_EVENTS}"))
+            .unwrap();
+        let plan: Vec<String> = explain
+            .query_map([1], |row| row.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let plan = plan.join("\n");
+        assert!(plan.contains("events_unpublished"), "{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "the index gives the order: {plan}");
     }
 
     /// A database made by an earlier build gains the tables added since, and

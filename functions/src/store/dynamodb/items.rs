@@ -3,6 +3,11 @@
 //! few attributes the keys, indexes and conditions need — for a session, its
 //! summary as JSON in `summary`, which is what the listing indexes keep.
 //!
+//! A webhook delivery keeps its JSON in `summary` instead of `doc`: the
+//! listing index copies `summary`, so an endpoint's log reads whole
+//! deliveries from the index with one query, and the item holds the
+//! document once.
+//!
 //! A session's `doc` is stored deflated (zlib, binary): it carries its
 //! workflow definitions and the submitted data, and DynamoDB bills every
 //! write — to the table and to the token index that copies it — per
@@ -15,15 +20,16 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use flate2::Compression;
 use flate2::read::ZlibDecoder;
 use flate2::write::ZlibEncoder;
+use korala_domain::delivery::WebhookDelivery;
 use korala_domain::events::Event;
-use korala_domain::ids::SessionId;
+use korala_domain::ids::{OrgId, SessionId, WebhookDeliveryId};
 use korala_domain::ports::StoreError;
 use korala_domain::session::{Session, SessionSummary};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::keys;
-use super::table::{BY_ORG, BY_STATUS, BY_TOKEN, BY_USER, DUE, Index, PARTITION_KEY, SORT_KEY};
+use super::table::{BY_ORG, BY_STATUS, BY_TOKEN, BY_USER, DUE, Index, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
 pub use super::table::{STATUS, SUMMARY};
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -35,6 +41,13 @@ pub const VERSION: &str = "version";
 /// whose first attempt landed but whose answer was lost, the condition fails
 /// on our own item, and this tells that apart from someone else's.
 pub const WRITE_ID: &str = "writeId";
+
+/// DynamoDB deletes a webhook delivery this long after its last change (the
+/// table's TTL), so the log of a busy endpoint does not grow forever. It is
+/// far longer than a round of retries (about 27 hours), so a delivery still
+/// being attempted is never deleted; one that lingers past its expiration
+/// (TTL deletion can lag by days) is simply shown a little longer.
+pub const DELIVERY_RETENTION_DAYS: i64 = 30;
 
 pub fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
@@ -186,4 +199,103 @@ pub fn event(event: &Event) -> Result<Item, StoreError> {
     item.insert(ORG.to_owned(), s(event.org_id.as_str()));
     item.insert(DOC.to_owned(), s(encode("event", event)?));
     Ok(item)
+}
+
+/// The delivery item: the document in `summary` (see the module's doc), the
+/// org that scopes reads and updates, the version that guards them, its
+/// expiration, and its place in its endpoint's log.
+pub fn delivery(delivery: &WebhookDelivery) -> Result<Item, StoreError> {
+    let org = &delivery.org_id;
+    let expiration = delivery.updated_at.timestamp() + DELIVERY_RETENTION_DAYS * 24 * 3600;
+    let mut item = key(keys::delivery_pk(&delivery.id), keys::DELIVERY_SK);
+    item.insert(ORG.to_owned(), s(org.as_str()));
+    item.insert(VERSION.to_owned(), n(delivery.version));
+    item.insert(SUMMARY.to_owned(), s(encode("webhook delivery", delivery)?));
+    item.insert(TTL_ATTRIBUTE.to_owned(), n(expiration));
+    index(
+        &mut item,
+        BY_ORG,
+        keys::delivery_log_pk(org, &delivery.endpoint_id),
+        Some(delivery.id.to_string()),
+    );
+    Ok(item)
+}
+
+/// The delivery a delivery item (or its copy in the `by_org` index) holds.
+pub fn decode_delivery(item: &Item) -> Result<WebhookDelivery, StoreError> {
+    decode_attribute("webhook delivery", item, SUMMARY)
+}
+
+pub fn decode_deliveries(items: &[Item]) -> Result<Vec<WebhookDelivery>, StoreError> {
+    items.iter().map(decode_delivery).collect()
+}
+
+/// Where an endpoint's log resumes after delivery `id` (see
+/// [`session_start_key`]; the delivery need not exist either).
+pub fn delivery_start_key(log: &str, id: &WebhookDeliveryId) -> Item {
+    let mut item = key(keys::delivery_pk(id), keys::DELIVERY_SK);
+    item.insert(BY_ORG.partition_key.to_owned(), s(log));
+    if let Some(sort_key) = BY_ORG.sort_key {
+        item.insert(sort_key.to_owned(), s(id.as_str()));
+    }
+    item
+}
+
+/// Whether a delivery item belongs to `org`: ids are global, so another
+/// organisation's delivery must read as missing.
+pub fn owned_by(item: &Item, org: &OrgId) -> bool {
+    string(item, ORG) == Some(org.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use korala_domain::events::WebhookEvent;
+    use korala_domain::ids::{IdGenerator, WebhookEndpointId};
+    use korala_domain::webhooks::WebhookEndpoint;
+
+    struct Fixed;
+    impl IdGenerator for Fixed {
+        fn next_body(&self) -> String {
+            "0192abcd".into()
+        }
+    }
+
+    /// The layout the README and the `by_org` listing rely on: the document
+    /// once, in `summary` (which the index copies), keyed by its own id, and
+    /// an expiration 30 days after the last change.
+    #[test]
+    fn a_delivery_item_is_listed_by_its_endpoint_and_expires() {
+        let now = chrono::Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+        let endpoint = WebhookEndpoint {
+            id: WebhookEndpointId::generate(&Fixed),
+            org_id: OrgId::parse("org_1").unwrap(),
+            url: "https://hooks.example.com/".into(),
+            events: vec![WebhookEvent::SessionCompleted],
+            enabled: true,
+            sealed_secret: "sealed".into(),
+            description: None,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        let delivery = WebhookDelivery::test(&endpoint, &Fixed, now);
+        let item = self::delivery(&delivery).unwrap();
+        let text = |name: &str| string(&item, name).map(str::to_owned);
+        let id = delivery.id.to_string();
+        assert_eq!(text(PARTITION_KEY), Some(format!("DELIVERY#{id}")));
+        assert_eq!(text(SORT_KEY).as_deref(), Some("DELIVERY"));
+        assert_eq!(text(ORG).as_deref(), Some("org_1"));
+        assert_eq!(item.get(VERSION), Some(&n(1)));
+        assert_eq!(
+            text(BY_ORG.partition_key).as_deref(),
+            Some("ORG#org_1#ENDPOINT#whe_0192abcd")
+        );
+        assert_eq!(BY_ORG.sort_key.and_then(text), Some(id));
+        let expiration = now.timestamp() + 30 * 24 * 3600;
+        assert_eq!(item.get(TTL_ATTRIBUTE), Some(&n(expiration)));
+        assert!(!item.contains_key(DOC), "the document is stored once");
+        assert_eq!(decode_delivery(&item), Ok(delivery));
+    }
 }

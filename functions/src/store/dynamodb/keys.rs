@@ -7,7 +7,7 @@
 
 use chrono::SecondsFormat;
 use korala_domain::Timestamp;
-use korala_domain::ids::{OrgId, SessionId, WebhookEndpointId};
+use korala_domain::ids::{OrgId, SessionId, WebhookDeliveryId, WebhookEndpointId};
 use korala_domain::session::SessionStatus;
 
 /// The sweep index is split over this many partitions, so the write traffic
@@ -19,6 +19,7 @@ pub const ORG_SK: &str = "ORG";
 pub const KEY_SK: &str = "KEY";
 pub const SESSION_SK: &str = "SESSION";
 pub const IDEMPOTENCY_SK: &str = "IDEMPOTENCY";
+pub const DELIVERY_SK: &str = "DELIVERY";
 pub const CONFIG_PREFIX: &str = "CONFIG#";
 pub const WORKFLOW_PREFIX: &str = "WORKFLOW#";
 pub const WEBHOOK_PREFIX: &str = "WEBHOOK#";
@@ -102,6 +103,20 @@ pub fn due_shard(id: &SessionId) -> u32 {
     hash % DUE_SHARDS
 }
 
+/// A delivery's own partition: its id is global (made from its event's and
+/// endpoint's), so a read by id needs no organisation in the key; the item's
+/// `org` attribute scopes it.
+pub fn delivery_pk(id: &WebhookDeliveryId) -> String {
+    format!("DELIVERY#{id}")
+}
+
+/// An endpoint's delivery log in the `by_org` index, sorted by delivery id
+/// (time-ordered by event). It never equals an [`org_pk`], which the
+/// session listing queries by equality in the same index.
+pub fn delivery_log_pk(org: &OrgId, endpoint: &WebhookEndpointId) -> String {
+    format!("ORG#{org}#ENDPOINT#{endpoint}")
+}
+
 pub fn idempotency_pk(org: &OrgId, key: &str) -> String {
     format!("IDEMPOTENCY#{org}#{key}")
 }
@@ -144,6 +159,16 @@ mod tests {
         }
         assert_eq!(org_pk(&org), "ORG#org_1");
         assert_eq!(webhook_sk(&id), "WEBHOOK#whe_0192abcd");
+    }
+
+    #[test]
+    fn a_delivery_log_is_its_own_partition_of_the_org_index() {
+        let org = OrgId::parse("org_1").unwrap();
+        let endpoint = WebhookEndpointId::parse("whe_0192abcd").unwrap();
+        assert_eq!(delivery_log_pk(&org, &endpoint), "ORG#org_1#ENDPOINT#whe_0192abcd");
+        assert_ne!(delivery_log_pk(&org, &endpoint), org_pk(&org));
+        let id = WebhookDeliveryId::parse("whd_0192abcd").unwrap();
+        assert_eq!(delivery_pk(&id), "DELIVERY#whd_0192abcd");
     }
 
     #[test]

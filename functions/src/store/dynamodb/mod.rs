@@ -15,6 +15,10 @@
 //! - the listing indexes keep each session's summary only, the token index
 //!   the whole session, and the sweep's index the keys only: the sweep reads
 //!   the due sessions themselves from the table, consistently;
+//! - webhook deliveries expire 30 days after their last change (the table's
+//!   TTL, [`items::DELIVERY_RETENTION_DAYS`]), where the embedded store keeps
+//!   them; an endpoint's log is read from the `by_org` index, so a delivery
+//!   written a moment ago may be missing from it;
 //! - the SDK retries throttling, timeouts and 5xx answers; a write whose
 //!   answer was lost is recognised on retry (the `writeId` attribute, the
 //!   transaction's client token), so a retry does not report its own write as a
@@ -47,12 +51,13 @@ use aws_sdk_dynamodb::types::{
 };
 use korala_domain::Timestamp;
 use korala_domain::configuration::Configuration;
+use korala_domain::delivery::WebhookDelivery;
 use korala_domain::events::Event;
-use korala_domain::ids::{OrgId, SessionId, WebhookEndpointId};
+use korala_domain::ids::{OrgId, SessionId, WebhookDeliveryId, WebhookEndpointId};
 use korala_domain::lifecycle::Transition;
 use korala_domain::ports::{
-    IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS, IDEMPOTENCY_RETENTION_HOURS, IdempotencyClaim, Position, SessionPage,
-    SessionQuery, Store, StoreError, StoredResponse,
+    DeliveryPage, DeliveryQuery, IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS, IDEMPOTENCY_RETENTION_HOURS, IdempotencyClaim,
+    Position, SessionPage, SessionQuery, Store, StoreError, StoredResponse,
 };
 use korala_domain::session::Session;
 use korala_domain::tenancy::{ApiKey, Organization};
@@ -62,6 +67,8 @@ use serde::de::DeserializeOwned;
 
 pub use calls::{Call, CallLog};
 use calls::{Consumed, failure};
+/// The attribute of an event item that holds the event (the stream publisher reads it).
+pub use items::DOC as EVENT_DOCUMENT;
 use items::{DOC, Item, ORG, VERSION, WRITE_ID, decode, decode_all, encode, n, s, string};
 use table::{BY_ORG, BY_STATUS, BY_TOKEN, BY_USER, DUE, Index, SORT_KEY};
 pub use table::{cloudformation_yaml, create_table, delete_table};
@@ -579,27 +586,71 @@ impl Store for DynamoStore {
         self.delete_versioned(org, keys::webhook_sk(id)).await
     }
 
-    // TEMPORARY (being implemented): webhook deliveries.
-    async fn insert_webhook_delivery(&self, _d: &korala_domain::delivery::WebhookDelivery) -> Result<(), StoreError> {
-        Err(StoreError::Unavailable("deliveries: pending".into()))
+    // Webhook deliveries: `DELIVERY#{id}` / `DELIVERY`, with the document
+    // in `summary` and a place in its endpoint's log in `by_org`.
+
+    async fn insert_webhook_delivery(&self, delivery: &WebhookDelivery) -> Result<(), StoreError> {
+        self.insert(items::delivery(delivery)?).await
     }
-    async fn update_webhook_delivery(&self, _d: &korala_domain::delivery::WebhookDelivery) -> Result<(), StoreError> {
-        Err(StoreError::Unavailable("deliveries: pending".into()))
+
+    /// One conditional put on the version and the organisation; the refused
+    /// item tells a lost race (ours, at another version: `Conflict`) from a
+    /// missing delivery or another organisation's (`NotFound`).
+    async fn update_webhook_delivery(&self, delivery: &WebhookDelivery) -> Result<(), StoreError> {
+        let org = &delivery.org_id;
+        // Version 0 has no predecessor: -1 matches nothing, as it should.
+        let expected = i128::from(delivery.version) - 1;
+        let outcome = self
+            .put(
+                items::delivery(delivery)?,
+                "#version = :expected AND #org = :org",
+                &[("#version", VERSION), ("#org", ORG)],
+                vec![(":expected", n(expected)), (":org", s(org.as_str()))],
+            )
+            .await?;
+        match outcome {
+            Written::Yes => Ok(()),
+            Written::Refused(Some(old)) if items::owned_by(&old, org) => Err(StoreError::Conflict),
+            Written::Refused(_) => Err(StoreError::NotFound),
+        }
     }
+
     async fn get_webhook_delivery(
         &self,
-        _org: &OrgId,
-        _id: &korala_domain::ids::WebhookDeliveryId,
-    ) -> Result<Option<korala_domain::delivery::WebhookDelivery>, StoreError> {
-        Err(StoreError::Unavailable("deliveries: pending".into()))
+        org: &OrgId,
+        id: &WebhookDeliveryId,
+    ) -> Result<Option<WebhookDelivery>, StoreError> {
+        match self.get(items::key(keys::delivery_pk(id), keys::DELIVERY_SK)).await? {
+            Some(item) if items::owned_by(&item, org) => items::decode_delivery(&item).map(Some),
+            _ => Ok(None),
+        }
     }
+
+    /// One query on the endpoint's log in `by_org`, newest first, one
+    /// delivery more than the page to tell whether another follows; the
+    /// index keeps the whole delivery, so nothing else is read.
     async fn list_webhook_deliveries(
         &self,
-        _org: &OrgId,
-        _endpoint: &WebhookEndpointId,
-        _query: &korala_domain::ports::DeliveryQuery,
-    ) -> Result<korala_domain::ports::DeliveryPage, StoreError> {
-        Err(StoreError::Unavailable("deliveries: pending".into()))
+        org: &OrgId,
+        endpoint: &WebhookEndpointId,
+        query: &DeliveryQuery,
+    ) -> Result<DeliveryPage, StoreError> {
+        let log = keys::delivery_log_pk(org, endpoint);
+        let request = self
+            .query_on(Some(BY_ORG))
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", BY_ORG.partition_key)
+            .expression_attribute_values(":pk", s(log.clone()))
+            .scan_index_forward(false);
+        let start = query.after.as_ref().map(|id| items::delivery_start_key(&log, id));
+        let limit = query.limit as usize;
+        let found = self.query(request, start, limit.saturating_add(1), false).await?;
+        let has_more = found.len() > limit;
+        let page: Vec<Item> = found.into_iter().take(limit).collect();
+        Ok(DeliveryPage {
+            deliveries: items::decode_deliveries(&page)?,
+            has_more,
+        })
     }
 
     /// One `TransactWriteItems`: the session, conditional on being new or on
