@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use korala_domain::ids::IdGenerator;
-use korala_domain::ports::{Clock, Store};
+use korala_domain::ports::{Clock, Queue, Store};
 use korala_domain::webhooks::UrlPolicy;
 
 use crate::crypto::Sealer;
@@ -60,6 +60,9 @@ pub struct App {
     pub sealer: Arc<Sealer>,
     pub settings: Arc<Settings>,
     pub keys: Arc<KeyCache>,
+    /// Where redeliveries and test events are queued for the dispatcher;
+    /// only the functions that queue them have one.
+    pub deliveries: Option<Arc<dyn Queue>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -70,8 +73,25 @@ pub enum StartupError {
     Crypto(#[from] crate::crypto::CryptoError),
     #[error("cannot open the store: {0}")]
     Store(#[from] korala_domain::ports::StoreError),
+    #[error("{0} is not set: the deployment must name the resource this function uses")]
+    MissingVariable(&'static str),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+}
+
+/// The SQS queue of webhook deliveries (the dispatcher's).
+pub const DELIVERIES_QUEUE_ENV: &str = "WEBHOOK_DELIVERIES_QUEUE_URL";
+/// The SQS queue the EventBridge rule fills with webhook events (the fan-out's).
+pub const EVENTS_QUEUE_ENV: &str = "WEBHOOK_EVENTS_QUEUE_URL";
+/// The EventBridge bus the outbox publisher puts events on.
+pub const EVENT_BUS_ENV: &str = "EVENT_BUS_NAME";
+
+/// A variable the function cannot run without.
+pub fn required_env(name: &'static str) -> Result<String, StartupError> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or(StartupError::MissingVariable(name))
 }
 
 /// Where the embedded store lives unless `SESSIONS_DB_PATH` says otherwise.
@@ -86,6 +106,7 @@ impl App {
             sealer: Arc::new(sealer),
             settings: Arc::new(Settings::default()),
             keys: Arc::new(KeyCache::default()),
+            deliveries: None,
         }
     }
 
@@ -96,6 +117,12 @@ impl App {
         let sealer = Sealer::from_base64(&key)?;
         let mut app = Self::new(open_store().await?, sealer);
         app.settings = Arc::new(Settings::from_env(UrlPolicy::Production));
+        // Only the functions that queue deliveries are given the queue, so
+        // the others build no SQS client.
+        if let Ok(url) = required_env(DELIVERIES_QUEUE_ENV) {
+            let (sqs, _) = crate::topology::clients().await;
+            app.deliveries = Some(Arc::new(crate::queue::sqs::SqsQueue::new(sqs, url)));
+        }
         Ok(app)
     }
 }

@@ -1,6 +1,7 @@
 //! The whole API on this machine: the same handlers as the Lambda functions,
 //! routed as API Gateway routes them, over the embedded store, with the expiry
-//! sweep running in process.
+//! sweep and the event relay (outbox → bus → fan-out → dispatcher) running in
+//! process.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -16,10 +17,14 @@ use lambda_http::{Body, Response};
 use tokio::net::TcpListener;
 
 use crate::admin::{self, Credentials};
-use crate::app::App;
+use crate::app::{App, Settings};
 use crate::http::{ApiError, problem_response};
+use crate::relay::Relay;
 use crate::routes::Router;
+use crate::store::dynamodb::DynamoStore;
+use crate::store::sqlite::SqliteStore;
 use korala_domain::tenancy::KeyMode;
+use korala_domain::webhooks::UrlPolicy;
 
 /// Binds `addr` and serves until the task is dropped; returns the bound
 /// address (pass port 0 for any free port).
@@ -84,6 +89,43 @@ pub fn spawn_expiry_ticker(app: App, every: Duration) -> tokio::task::JoinHandle
             }
         }
     })
+}
+
+/// Whether this process relays events (`KORALA_EVENTS`, default `on`).
+/// Several servers may share one database; `off` leaves the events in the
+/// outbox for the one that relays them.
+pub fn relays_events() -> bool {
+    !matches!(std::env::var("KORALA_EVENTS").as_deref(), Ok("off"))
+}
+
+/// The application of the local server and its event relay: the embedded
+/// store at `SESSIONS_DB_PATH`, or DynamoDB when `SESSIONS_TABLE` is set.
+pub async fn application() -> Result<(App, Option<Relay>), Box<dyn std::error::Error>> {
+    ensure_table().await?;
+    let sealer = crate::app::local_sealer()?;
+    let settings = Arc::new(Settings::from_env(UrlPolicy::Development));
+    match crate::app::table_name() {
+        None => {
+            let store = Arc::new(SqliteStore::open(&crate::app::db_path())?);
+            let mut app = App::new(store.clone(), sealer);
+            app.settings = settings;
+            let relay = Relay::embedded(&mut app, &store)?;
+            Ok((app, Some(relay)))
+        }
+        Some(table) => {
+            let mut app = App::new(Arc::new(DynamoStore::connect(&table).await), sealer);
+            app.settings = settings;
+            // The emulated AWS path, where SQS and EventBridge are reachable
+            // (moto: scripts/moto); without them the API still serves.
+            match Relay::emulated_aws(&mut app, &table, crate::topology::PREFIX).await {
+                Ok(relay) => Ok((app, Some(relay))),
+                Err(e) => {
+                    eprintln!("not relaying events: no SQS/EventBridge ({e}); start moto with scripts/moto");
+                    Ok((app, None))
+                }
+            }
+        }
+    }
 }
 
 /// The key the local server prints at start: `DEV_API_KEY_ID` and

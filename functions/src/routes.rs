@@ -8,7 +8,7 @@ use std::pin::Pin;
 use http::Method;
 use lambda_http::{Body, Request, Response};
 
-use crate::api::{access, configurations, sessions, webhooks, workflows};
+use crate::api::{access, configurations, deliveries, sessions, webhooks, workflows};
 use crate::app::App;
 use crate::http::respond;
 
@@ -180,6 +180,24 @@ pub fn all() -> Vec<Route> {
             crate::handler!(webhooks::delete),
         ),
         route(
+            "webhook-endpoints-test",
+            Method::POST,
+            "/webhook-endpoints/{id}/test",
+            crate::handler!(deliveries::test),
+        ),
+        route(
+            "webhook-deliveries-list",
+            Method::GET,
+            "/webhook-endpoints/{id}/deliveries",
+            crate::handler!(deliveries::list),
+        ),
+        route(
+            "webhook-deliveries-redeliver",
+            Method::POST,
+            "/webhook-deliveries/{id}/redeliver",
+            crate::handler!(deliveries::redeliver),
+        ),
+        route(
             "access-get",
             Method::GET,
             "/access/{accessToken}",
@@ -337,8 +355,8 @@ mod tests {
         for route in all() {
             let path = format!("{}/src/bin/{}.rs", env!("CARGO_MANIFEST_DIR"), route.function);
             let source = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("missing {path}"));
-            let module = route.function.split('-').next().unwrap();
-            assert!(source.contains(module), "{path} should serve {}", route.function);
+            let call = format!("serve_route(\"{}\")", route.function);
+            assert!(source.contains(&call), "{path} should serve {}", route.function);
         }
     }
 }

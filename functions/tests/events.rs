@@ -1,6 +1,8 @@
-//! Every function's sample event (events/<function>.json, API Gateway HTTP API
-//! payload v2) drives that function's handler, in an order that builds state,
-//! after re-signing it with a key of a fresh organisation.
+//! Every function's sample event drives that function's handler: the API
+//! functions' (API Gateway HTTP API payload v2) in an order that builds
+//! state, after re-signing each with a key of a fresh organisation; the event
+//! functions' (a DynamoDB stream batch, SQS batches) in the order the events
+//! flow, outbox to delivery.
 
 use std::sync::Arc;
 
@@ -32,6 +34,9 @@ const PLAN: &[(&str, u16)] = &[
     ("webhook-endpoints-get", 404),
     ("webhook-endpoints-update", 404),
     ("webhook-endpoints-delete", 404),
+    ("webhook-endpoints-test", 404),
+    ("webhook-deliveries-list", 404),
+    ("webhook-deliveries-redeliver", 404),
     ("access-get", 404),
     ("access-start", 404),
     ("access-submit", 404),
@@ -81,4 +86,98 @@ async fn every_sample_event_drives_its_handler() {
         let body = String::from_utf8_lossy(response.body().as_ref()).into_owned();
         assert_eq!(response.status().as_u16(), *expected, "{function}: {body}");
     }
+}
+
+/// The stream batch publishes its two events; the fan-out's message (the
+/// first of them, as EventBridge delivers it) makes one delivery for the
+/// endpoint that subscribes; the dispatcher's message (that delivery) sends
+/// it to a receiver on this machine.
+#[tokio::test]
+async fn the_event_functions_handle_their_sample_events() {
+    use functions::app::Settings;
+    use functions::bus::InProcessBus;
+    use functions::webhooks::dispatch::Dispatcher;
+    use functions::webhooks::fanout::FanOut;
+    use functions::webhooks::signature::SigningSecret;
+    use functions::workers::{Consumer, sqs_batch};
+    use korala_domain::delivery::DeliveryState;
+    use korala_domain::events::WebhookEvent;
+    use korala_domain::ids::{OrgId, WebhookDeliveryId, WebhookEndpointId};
+    use korala_domain::ports::Queue;
+    use korala_domain::webhooks::{UrlPolicy, WebhookEndpoint};
+
+    let read = |name: &str| {
+        let path = format!("{}/../events/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("missing {path}"))
+    };
+    let receiver = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = receiver.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut socket, _)) = receiver.accept().await {
+            let mut buffer = vec![0; 64 * 1024];
+            let _ = socket.read(&mut buffer).await;
+            let _ = socket
+                .write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n")
+                .await;
+        }
+    });
+
+    let store = Arc::new(SqliteStore::in_memory().unwrap());
+    let mut app = App::new(store.clone(), Sealer::from_base64(&Sealer::generate_key()).unwrap());
+    app.settings = Arc::new(Settings {
+        webhook_urls: UrlPolicy::Development,
+        ..Settings::default()
+    });
+    let org = OrgId::parse("org_0192f0a1b2c37d4e8f90a1b2c3d4e5f6").unwrap();
+    let now = app.clock.now();
+    let endpoint = WebhookEndpoint {
+        id: WebhookEndpointId::parse("whe_0195f2c4a3b27c1e9d3a7b5c6d7e8f92").unwrap(),
+        org_id: org.clone(),
+        url: format!("http://127.0.0.1:{port}/hooks"),
+        events: vec![WebhookEvent::SessionCompleted],
+        enabled: true,
+        sealed_secret: app.sealer.seal(&SigningSecret::generate()),
+        description: None,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    app.store.insert_webhook_endpoint(&endpoint).await.unwrap();
+    let events = Arc::new(store.queue("webhook-events", app.clock.clone()));
+    let deliveries = Arc::new(store.queue("webhook-deliveries", app.clock.clone()));
+
+    let stream = serde_json::from_str(&read("outbox-publisher")).unwrap();
+    let response = functions::outbox::publish_stream(&InProcessBus::new(events.clone()), stream).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(events.receive(10, 30).await.unwrap().len(), 2, "both events routed");
+
+    let fanout: Arc<dyn Consumer> = Arc::new(FanOut::new(app.store.clone(), app.clock.clone(), deliveries.clone()));
+    let batch = serde_json::from_str(&read("webhook-fanout")).unwrap();
+    let response = sqs_batch(fanout, events.as_ref(), batch).await;
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "{:?}",
+        response.batch_item_failures
+    );
+    assert_eq!(
+        deliveries.receive(10, 30).await.unwrap().len(),
+        1,
+        "one delivery queued"
+    );
+
+    let dispatcher: Arc<dyn Consumer> = Arc::new(Dispatcher::new(&app).unwrap());
+    let batch = serde_json::from_str(&read("webhook-dispatcher")).unwrap();
+    let response = sqs_batch(dispatcher, deliveries.as_ref(), batch).await;
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "{:?}",
+        response.batch_item_failures
+    );
+    let id = WebhookDeliveryId::parse("whd_0192f0a1b2c37d4e8f90a1b2c3d4e6010195f2c4a3b27c1e9d3a7b5c6d7e8f92").unwrap();
+    let delivery = app.store.get_webhook_delivery(&org, &id).await.unwrap().unwrap();
+    assert!(
+        matches!(delivery.state, DeliveryState::Delivered { .. }),
+        "{delivery:?}"
+    );
 }

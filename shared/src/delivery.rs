@@ -29,6 +29,10 @@ pub const ATTEMPTS_PER_ROUND: u32 = RETRY_DELAYS_SECONDS.len() as u32 + 1;
 /// The log keeps this many attempts of a delivery, the latest: redeliveries
 /// must not grow a stored item without bound.
 pub const MAX_LOGGED_ATTEMPTS: usize = 40;
+/// A pending delivery this far past its due time has lost its queue message
+/// (the queue refused it, or an operator purged it): it may be redelivered
+/// like a finished one. Far above any message delay or visibility timeout.
+pub const STALLED_AFTER_SECONDS: i64 = 15 * 60;
 /// How much of an error message an attempt keeps.
 pub const MAX_ERROR_CHARS: usize = 500;
 
@@ -262,9 +266,11 @@ impl WebhookDelivery {
     }
 
     /// A new round of attempts, the first due now: for a delivery that was
-    /// delivered (the partner lost it) or dead-lettered.
+    /// delivered (the partner lost it), dead-lettered, or stalled.
     pub fn redeliver(&self, now: Timestamp) -> Result<WebhookDelivery, RedeliveryRefused> {
-        if matches!(self.state, DeliveryState::Pending { .. }) {
+        if let DeliveryState::Pending { next_attempt_at } = self.state
+            && (now - next_attempt_at).num_seconds() < STALLED_AFTER_SECONDS
+        {
             return Err(RedeliveryRefused::StillPending);
         }
         let mut next = self.clone();
@@ -475,6 +481,8 @@ mod tests {
         let event = event(&ids, &endpoint.org_id, resolved());
         let delivery = WebhookDelivery::for_event(&event, &endpoint, at(0)).unwrap();
         assert_eq!(delivery.redeliver(at(1)), Err(RedeliveryRefused::StillPending));
+        let stalled = delivery.redeliver(at(STALLED_AFTER_SECONDS)).unwrap();
+        assert_eq!((stalled.round, stalled.due(at(STALLED_AFTER_SECONDS))), (2, None));
         let (failed_once, _) = delivery.record(AttemptOutcome::unreachable("connection refused"), 3, at(0));
         let (delivered, step) = failed_once.record(AttemptOutcome::Responded { status_code: 204 }, 8, at(5));
         assert_eq!(step, Next::Done);
@@ -510,7 +518,9 @@ mod tests {
         let mut delivery = WebhookDelivery::test(&endpoint, &ids, at(0));
         for round in 0..10 {
             for _ in 0..ATTEMPTS_PER_ROUND {
-                delivery = delivery.record(AttemptOutcome::unreachable("x".repeat(2000)), 1, at(round)).0;
+                delivery = delivery
+                    .record(AttemptOutcome::unreachable("x".repeat(2000)), 1, at(round))
+                    .0;
             }
             delivery = delivery.redeliver(at(round)).unwrap();
         }

@@ -17,12 +17,14 @@ use functions::admin::{self, Credentials};
 use functions::app::App;
 use functions::crypto::Sealer;
 use functions::http::auth::{sign, signing_payload};
+use functions::relay::Relay;
 use functions::routes::{PREFIX, Router};
 use functions::store::sqlite::SqliteStore;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use korala_domain::Timestamp;
 use korala_domain::ports::{Clock, Store};
 use korala_domain::tenancy::KeyMode;
+use korala_domain::webhooks::UrlPolicy;
 use lambda_http::Body;
 use serde_json::{Value, json};
 
@@ -143,6 +145,8 @@ pub struct Api {
     pub other: Credentials,
     /// The DynamoDB Local table behind the store, kept for the test's life.
     pub table: Option<Arc<crate::dynamodb::Table>>,
+    /// The embedded store, when it is the one behind the application.
+    pub sqlite: Option<Arc<SqliteStore>>,
 }
 
 impl Api {
@@ -158,8 +162,10 @@ impl Api {
                 api
             }
             Ok("sqlite") | Err(_) => {
-                let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().expect("an in-memory store"));
-                Self::with_store(store).await
+                let store = Arc::new(SqliteStore::in_memory().expect("an in-memory store"));
+                let mut api = Self::with_store(store.clone()).await;
+                api.sqlite = Some(store);
+                api
             }
             Ok(other) => panic!("KORALA_TEST_STORE must be sqlite or dynamodb, not {other}"),
         }
@@ -193,6 +199,22 @@ impl Api {
             live,
             other,
             table: None,
+            sqlite: None,
+        }
+    }
+
+    /// The event relay of this application (outbox, bus, fan-out, dispatcher),
+    /// for the test to step, with webhook URLs on this machine allowed. Over
+    /// the embedded store it runs in process; over DynamoDB Local it is the
+    /// emulated AWS path: the table's stream, EventBridge and SQS on moto.
+    pub async fn relay(&mut self) -> Relay {
+        let mut settings = (*self.app.settings).clone();
+        settings.webhook_urls = UrlPolicy::Development;
+        self.app.settings = Arc::new(settings);
+        match (&self.sqlite, &self.table) {
+            (Some(store), _) => Relay::embedded(&mut self.app, store).expect("the relay builds"),
+            (None, Some(table)) => crate::aws::relay(&mut self.app, table).await,
+            (None, None) => panic!("the application has no store the relay knows"),
         }
     }
 

@@ -1,6 +1,9 @@
-//! The store conformance suite, and test support shared by the acceptance tests.
+//! The store and queue conformance suites, and test support shared by the acceptance tests.
 
 pub mod api;
+pub mod aws;
 pub mod conformance;
 pub mod dynamodb;
+pub mod queues;
+pub mod receiver;
 pub mod support;

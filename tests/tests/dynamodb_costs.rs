@@ -34,6 +34,9 @@ impl Meter {
         let store = table.store.clone().with_call_log(Arc::clone(&log));
         let mut api = Api::with_store(Arc::new(store)).await;
         api.table = Some(table);
+        // Test events and redeliveries are queued; the queue is not DynamoDB.
+        let queues = functions::store::sqlite::SqliteStore::in_memory().expect("an in-memory store");
+        api.app.deliveries = Some(Arc::new(queues.queue("webhook-deliveries", api.app.clock.clone())));
         // Loads the partner's key into the process's cache.
         api.expect(200, "GET", "/workflows", None).await;
         log.take();
@@ -260,6 +263,45 @@ async fn every_api_operation_stays_within_its_request_budget() {
                 None,
             )
             .await
+        },
+    )
+    .await;
+    // Webhook endpoints and their delivery log. Creating an endpoint counts
+    // the organisation's (the per-organisation limit) and writes once; the
+    // delivery calls first check the endpoint is the caller's.
+    let endpoint = m
+        .measure("POST /webhook-endpoints", &["Query", "PutItem"], async {
+            api.expect(
+                201,
+                "POST",
+                "/webhook-endpoints",
+                Some(json!({"url": "https://hooks.example.com/korala", "events": ["session_completed"]})),
+            )
+            .await
+        })
+        .await;
+    let endpoint = str_of(&endpoint, "id").to_owned();
+    let delivery = m
+        .measure("POST /webhook-endpoints/{id}/test", &["GetItem", "PutItem"], async {
+            api.expect(202, "POST", &format!("/webhook-endpoints/{endpoint}/test"), None)
+                .await
+        })
+        .await;
+    m.measure("GET /webhook-endpoints/{id}/deliveries", &["GetItem", "Query"], async {
+        api.expect(200, "GET", &format!("/webhook-endpoints/{endpoint}/deliveries"), None)
+            .await
+    })
+    .await;
+    let delivery = str_of(&delivery, "id").to_owned();
+    m.measure(
+        "POST /webhook-deliveries/{id}/redeliver (refused: pending)",
+        &["GetItem"],
+        async {
+            ok(
+                api.partner("POST", &format!("/webhook-deliveries/{delivery}/redeliver"), None)
+                    .await,
+                409,
+            )
         },
     )
     .await;

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod configurations;
+pub mod deliveries;
 pub mod sessions;
 pub mod views;
 pub mod webhooks;

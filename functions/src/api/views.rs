@@ -386,3 +386,40 @@ impl<'a> WebhookEndpointView<'a> {
         }
     }
 }
+
+/// A delivery in the endpoint's log: everything but the organisation and
+/// the write guard; the body as the JSON it is.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookDeliveryView<'a> {
+    id: &'a str,
+    webhook_endpoint_id: &'a str,
+    event_id: &'a str,
+    event: korala_domain::delivery::DeliveredEvent,
+    #[serde(flatten)]
+    state: korala_domain::delivery::DeliveryState,
+    round: u32,
+    attempts: &'a [korala_domain::delivery::Attempt],
+    payload: serde_json::Value,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+}
+
+impl<'a> WebhookDeliveryView<'a> {
+    pub fn new(d: &'a korala_domain::delivery::WebhookDelivery) -> Self {
+        Self {
+            id: d.id.as_str(),
+            webhook_endpoint_id: d.endpoint_id.as_str(),
+            event_id: d.event_id.as_str(),
+            event: d.event,
+            state: d.state,
+            round: d.round,
+            attempts: &d.attempts,
+            // The body was rendered from our own types; shown as a string
+            // should it ever not parse.
+            payload: serde_json::from_str(&d.payload).unwrap_or_else(|_| serde_json::Value::String(d.payload.clone())),
+            created_at: d.created_at,
+            updated_at: d.updated_at,
+        }
+    }
+}

@@ -1,6 +1,4 @@
-use functions::api::access;
-
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    functions::lambda::serve(functions::handler!(access::submit)).await
+    functions::lambda::serve_route("access-submit").await
 }

@@ -1,6 +1,4 @@
-use functions::api::configurations;
-
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    functions::lambda::serve(functions::handler!(configurations::get)).await
+    functions::lambda::serve_route("configurations-get").await
 }

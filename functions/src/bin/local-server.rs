@@ -1,16 +1,13 @@
 //! The whole API on this machine, over the embedded store: no AWS account,
 //! no Java. `LISTEN_ADDR` (default 127.0.0.1:3000), `SESSIONS_DB_PATH`
 //! (default .data/sessions.db), or DynamoDB when `SESSIONS_TABLE` is set;
-//! `DEV_API_KEY_ID` + `DEV_API_SECRET` seed a key.
+//! `DEV_API_KEY_ID` + `DEV_API_SECRET` seed a key; `KORALA_EVENTS=off`
+//! serves the API without relaying events.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use std::sync::Arc;
-
-use functions::app::{App, Settings, local_sealer, open_store};
 use functions::local;
-use korala_domain::webhooks::UrlPolicy;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -18,12 +15,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr: SocketAddr = std::env::var("LISTEN_ADDR")
         .unwrap_or_else(|_| "127.0.0.1:3000".into())
         .parse()?;
-    local::ensure_table().await?;
-    let mut app = App::new(open_store().await?, local_sealer()?);
-    app.settings = Arc::new(Settings::from_env(UrlPolicy::Development));
+    let (app, relay) = local::application().await?;
     let credentials = local::dev_credentials(&app).await?;
     let (bound, server) = local::spawn(app.clone(), addr).await?;
     local::spawn_expiry_ticker(app, Duration::from_secs(15));
+    match relay {
+        Some(relay) if local::relays_events() => {
+            relay.spawn(Duration::from_millis(200));
+            println!("Relaying session events to webhook endpoints");
+        }
+        _ => println!("Not relaying events: they wait in the outbox"),
+    }
     println!("Sessions API listening on http://{bound}/api/v1");
     println!("  organisation  {}", credentials.org_id);
     println!("  API key id    {}", credentials.api_key_id);

@@ -1,6 +1,4 @@
-use functions::api::sessions;
-
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    functions::lambda::serve(functions::handler!(sessions::list)).await
+    functions::lambda::serve_route("sessions-list").await
 }

@@ -1,6 +1,4 @@
-use functions::api::sessions;
-
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    functions::lambda::serve(functions::handler!(sessions::resubmit)).await
+    functions::lambda::serve_route("sessions-resubmit").await
 }

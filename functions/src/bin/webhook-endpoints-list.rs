@@ -1,6 +1,4 @@
-use functions::api::webhooks;
-
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    functions::lambda::serve(functions::handler!(webhooks::list)).await
+    functions::lambda::serve_route("webhook-endpoints-list").await
 }

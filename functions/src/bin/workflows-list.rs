@@ -1,6 +1,4 @@
-use functions::api::workflows;
-
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    functions::lambda::serve(functions::handler!(workflows::list)).await
+    functions::lambda::serve_route("workflows-list").await
 }

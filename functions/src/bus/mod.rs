@@ -1,4 +1,69 @@
 //! The event bus port's adapters: EventBridge on AWS, in process on this
-//! machine.
+//! machine. Either way the webhook events queue receives the same message:
+//! an EventBridge envelope whose `detail` is the event.
 
 pub mod eventbridge;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use korala_domain::events::Event;
+use korala_domain::ports::{EventBus, Outgoing, PublishError, Queue};
+use serde::{Deserialize, Serialize};
+
+pub use eventbridge::SOURCE;
+
+/// The envelope EventBridge wraps an event in when a rule sends it to a
+/// queue: the fields the consumers read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    #[serde(rename = "detail-type")]
+    pub detail_type: String,
+    pub source: String,
+    pub detail: Event,
+}
+
+impl Envelope {
+    pub fn of(event: &Event) -> Self {
+        Self {
+            detail_type: event.kind.name(),
+            source: SOURCE.to_owned(),
+            detail: event.clone(),
+        }
+    }
+}
+
+/// The bus of the local server: what the EventBridge rule does on AWS,
+/// in process — the six webhook types go to the webhook events queue, the
+/// others nowhere.
+pub struct InProcessBus {
+    webhook_events: Arc<dyn Queue>,
+}
+
+impl InProcessBus {
+    pub fn new(webhook_events: Arc<dyn Queue>) -> Self {
+        Self { webhook_events }
+    }
+}
+
+#[async_trait]
+impl EventBus for InProcessBus {
+    async fn publish(&self, events: &[Event]) -> Result<(), PublishError> {
+        let routed: Vec<&Event> = events.iter().filter(|e| e.kind.webhook().is_some()).collect();
+        let mut messages = Vec::with_capacity(routed.len());
+        for event in &routed {
+            let body = serde_json::to_string(&Envelope::of(event)).map_err(|e| PublishError {
+                failed: vec![event.id.clone()],
+                reason: e.to_string(),
+            })?;
+            messages.push(Outgoing { body, delay_seconds: 0 });
+        }
+        if messages.is_empty() {
+            return Ok(());
+        }
+        self.webhook_events.send(&messages).await.map_err(|e| PublishError {
+            failed: routed.iter().map(|e| e.id.clone()).collect(),
+            reason: e.to_string(),
+        })
+    }
+}

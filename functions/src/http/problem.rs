@@ -38,6 +38,11 @@ pub enum ApiError {
     #[error("a request with this Idempotency-Key is still being processed")]
     IdempotencyInProgress,
     #[error(transparent)]
+    Redelivery(#[from] korala_domain::delivery::RedeliveryRefused),
+    /// The deliveries queue did not take a message.
+    #[error("the deliveries queue is unavailable: {0}")]
+    QueueUnavailable(String),
+    #[error(transparent)]
     Domain(#[from] DomainError),
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -80,7 +85,10 @@ impl ApiError {
             E::Domain(D::NotAwaitingReview(_)) => (StatusCode::CONFLICT, "workflow_not_pending_review"),
             E::Domain(D::NothingToResubmit(_)) => (StatusCode::CONFLICT, "workflow_not_started"),
             E::Domain(D::ResolutionDisabled) => (StatusCode::CONFLICT, "resolution_disabled"),
-            E::Store(StoreError::Unavailable(_)) => (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable"),
+            E::Redelivery(_) => (StatusCode::CONFLICT, "delivery_pending"),
+            E::Store(StoreError::Unavailable(_)) | E::QueueUnavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable")
+            }
             E::Domain(D::InvariantViolated(_)) | E::Store(StoreError::Corrupt(_)) | E::Internal(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
             }
@@ -93,7 +101,7 @@ impl ApiError {
         let (status, code) = self.status_and_code();
         let detail = if status.is_server_error() {
             match self {
-                ApiError::Store(StoreError::Unavailable(_)) => {
+                ApiError::Store(StoreError::Unavailable(_)) | ApiError::QueueUnavailable(_) => {
                     "The service is briefly unavailable; retry shortly.".to_owned()
                 }
                 _ => "Something went wrong on our side; it has been logged.".to_owned(),

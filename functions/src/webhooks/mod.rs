@@ -1,3 +1,41 @@
-//! Webhook deliveries to partners.
+//! Webhook deliveries to partners: the fan-out of session events into one
+//! delivery per subscribed endpoint, and the dispatcher that signs and sends
+//! each one until it is delivered or dead-lettered.
 
+pub mod client;
+pub mod dispatch;
+pub mod fanout;
 pub mod signature;
+
+use korala_domain::delivery::WebhookDelivery;
+use korala_domain::ids::{OrgId, WebhookDeliveryId};
+use korala_domain::ports::Outgoing;
+use serde::{Deserialize, Serialize};
+
+/// A message of the deliveries queue: which delivery to attempt. The
+/// delivery itself (body, attempts, when it is due) lives in the store, so a
+/// duplicate or late message only re-reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryMessage {
+    pub org_id: OrgId,
+    pub delivery_id: WebhookDeliveryId,
+}
+
+impl DeliveryMessage {
+    pub fn of(delivery: &WebhookDelivery) -> Self {
+        Self {
+            org_id: delivery.org_id.clone(),
+            delivery_id: delivery.id.clone(),
+        }
+    }
+
+    /// The message to send now.
+    pub fn outgoing(&self) -> Outgoing {
+        Outgoing {
+            // Two ids serialise without fail.
+            body: serde_json::to_string(self).unwrap_or_default(),
+            delay_seconds: 0,
+        }
+    }
+}

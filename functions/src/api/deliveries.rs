@@ -1,0 +1,125 @@
+//! The delivery log: `GET /webhook-endpoints/{id}/deliveries`, and the two
+//! ways a partner asks for a send — `POST /webhook-deliveries/{id}/redeliver`
+//! and `POST /webhook-endpoints/{id}/test`. Both store the delivery first and
+//! then queue it; should the queue refuse, the answer is 503 and the stored
+//! delivery stalls, and a redelivery (allowed once it is
+//! [stalled](korala_domain::delivery::STALLED_AFTER_SECONDS)) or another test
+//! picks it up.
+
+use korala_domain::delivery::WebhookDelivery;
+use korala_domain::ids::{WebhookDeliveryId, WebhookEndpointId};
+use korala_domain::ports::{DeliveryQuery, StoreError};
+use korala_domain::validation::FieldErrors;
+use lambda_http::Request;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::views::WebhookDeliveryView;
+use crate::app::App;
+use crate::http::auth::{Caller, authenticate};
+use crate::http::{ApiError, ApiResult, Reply, path_param, query};
+use crate::webhooks::DeliveryMessage;
+
+const DEFAULT_LIMIT: u32 = 20;
+const MAX_LIMIT: u32 = 100;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ListParams {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+pub async fn list(app: &App, req: Request) -> ApiResult {
+    let caller = authenticate(app, &req).await?;
+    let params: ListParams = query(&req)?;
+    let mut errors = FieldErrors::new();
+    let limit = match params.limit.as_deref().map(str::parse::<u32>) {
+        None => DEFAULT_LIMIT,
+        Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
+        Some(_) => {
+            errors.push("limit", format!("must be a whole number from 1 to {MAX_LIMIT}"));
+            DEFAULT_LIMIT
+        }
+    };
+    // The cursor is the last delivery of the previous page: deliveries are
+    // read within the caller's organisation, so it needs no binding to it.
+    let after = params.cursor.as_deref().and_then(|cursor| {
+        let id = WebhookDeliveryId::parse(cursor);
+        if id.is_none() {
+            errors.push("cursor", "is not a cursor this API returned");
+        }
+        id
+    });
+    let query = errors.finish(DeliveryQuery { limit, after })?;
+    let endpoint = endpoint(app, &caller, &req).await?;
+    let page = app
+        .store
+        .list_webhook_deliveries(&caller.org_id, &endpoint, &query)
+        .await?;
+    let next_cursor = match (page.has_more, page.deliveries.last()) {
+        (true, Some(last)) => Some(last.id.as_str()),
+        _ => None,
+    };
+    let data: Vec<WebhookDeliveryView> = page.deliveries.iter().map(WebhookDeliveryView::new).collect();
+    Reply::ok(&json!({ "data": data, "limit": limit, "hasMore": page.has_more, "nextCursor": next_cursor }))
+}
+
+/// The endpoint in the path, which must be the caller's.
+async fn endpoint(app: &App, caller: &Caller, req: &Request) -> Result<WebhookEndpointId, ApiError> {
+    let id = WebhookEndpointId::parse(&path_param(req, "id")?).ok_or(ApiError::NotFound("webhook endpoint"))?;
+    match app.store.get_webhook_endpoint(&caller.org_id, &id).await? {
+        Some(endpoint) => Ok(endpoint.id),
+        None => Err(ApiError::NotFound("webhook endpoint")),
+    }
+}
+
+pub async fn redeliver(app: &App, req: Request) -> ApiResult {
+    let caller = authenticate(app, &req).await?;
+    let id = WebhookDeliveryId::parse(&path_param(&req, "id")?).ok_or(ApiError::NotFound("webhook delivery"))?;
+    for _ in 0..3 {
+        let current = app
+            .store
+            .get_webhook_delivery(&caller.org_id, &id)
+            .await?
+            .ok_or(ApiError::NotFound("webhook delivery"))?;
+        let next = current.redeliver(app.clock.now())?;
+        match app.store.update_webhook_delivery(&next).await {
+            Ok(()) => return queued(app, &next).await,
+            Err(StoreError::Conflict) => continue,
+            Err(StoreError::NotFound) => return Err(ApiError::NotFound("webhook delivery")),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::Conflict(
+        "the delivery changed while this request was applied; retry it".into(),
+    ))
+}
+
+pub async fn test(app: &App, req: Request) -> ApiResult {
+    let caller = authenticate(app, &req).await?;
+    let id = WebhookEndpointId::parse(&path_param(&req, "id")?).ok_or(ApiError::NotFound("webhook endpoint"))?;
+    let endpoint = app
+        .store
+        .get_webhook_endpoint(&caller.org_id, &id)
+        .await?
+        .ok_or(ApiError::NotFound("webhook endpoint"))?;
+    let delivery = WebhookDelivery::test(&endpoint, app.ids.as_ref(), app.clock.now());
+    app.store.insert_webhook_delivery(&delivery).await?;
+    queued(app, &delivery).await
+}
+
+/// Queues the delivery for the dispatcher and answers `202 Accepted` with
+/// it: the attempts show up in the delivery log.
+async fn queued(app: &App, delivery: &WebhookDelivery) -> ApiResult {
+    let queue = app.deliveries.as_ref().ok_or_else(|| {
+        ApiError::Internal("this function has no deliveries queue (WEBHOOK_DELIVERIES_QUEUE_URL)".into())
+    })?;
+    queue
+        .send(&[DeliveryMessage::of(delivery).outgoing()])
+        .await
+        .map_err(|e| ApiError::QueueUnavailable(e.to_string()))?;
+    let mut reply = Reply::json(http::StatusCode::ACCEPTED, &WebhookDeliveryView::new(delivery))?;
+    reply.location = Some(format!("/api/v1/webhook-endpoints/{}/deliveries", delivery.endpoint_id));
+    Ok(reply)
+}

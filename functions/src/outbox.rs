@@ -1,0 +1,199 @@
+//! The transactional outbox's publisher. Every transition commits its events
+//! with the session (one SQLite transaction, one DynamoDB transaction); this
+//! hands them to the event bus afterwards, at least once, so an event a
+//! committed change produced is never lost — a crash between the commit and
+//! the publish only delays it.
+//!
+//! On AWS the table's stream is the outbox: the `outbox-publisher` function
+//! receives its records ([`publish_stream`]). On this machine a loop reads
+//! the embedded store's unpublished events ([`publish_pending`]).
+
+use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use korala_domain::events::Event;
+use korala_domain::ports::{Clock, EventBus, Outbox, PublishError, StoreError};
+
+use crate::store::dynamodb::EVENT_DOCUMENT as DOC;
+use crate::store::dynamodb::keys::EVENT_PREFIX;
+use crate::store::dynamodb::table::SORT_KEY;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+}
+
+/// Publishes up to `limit` of the embedded store's unpublished events and
+/// marks those the bus took; returns how many. Events the bus refused stay
+/// unpublished for the next call.
+pub async fn publish_pending(
+    outbox: &dyn Outbox,
+    bus: &dyn EventBus,
+    clock: &dyn Clock,
+    limit: u32,
+) -> Result<usize, OutboxError> {
+    let events = outbox.unpublished_events(limit).await?;
+    if events.is_empty() {
+        return Ok(0);
+    }
+    let result = bus.publish(&events).await;
+    let failed = match &result {
+        Ok(()) => &[][..],
+        Err(error) => &error.failed[..],
+    };
+    let published: Vec<_> = events
+        .iter()
+        .map(|e| e.id.clone())
+        .filter(|id| !failed.contains(id))
+        .collect();
+    outbox.mark_published(&published, clock.now()).await?;
+    result?;
+    Ok(published.len())
+}
+
+/// What a stream record holds for the publisher.
+#[derive(Debug)]
+enum Change {
+    /// A new event item.
+    Event(Event),
+    /// Any other change (sessions, endpoints, deliveries, removals).
+    Other,
+    /// An event item that does not decode: a bug, reported rather than
+    /// skipped so the stream stops there (and its failure destination gets
+    /// it) instead of losing the event.
+    Unreadable(String),
+}
+
+fn change(record: &EventRecord) -> Change {
+    let is_event = matches!(
+        record.change.keys.get(SORT_KEY),
+        Some(serde_dynamo::AttributeValue::S(sk)) if sk.starts_with(EVENT_PREFIX)
+    );
+    if !is_event || record.event_name != "INSERT" {
+        return Change::Other;
+    }
+    match record.change.new_image.get(DOC) {
+        Some(serde_dynamo::AttributeValue::S(doc)) => match serde_json::from_str(doc) {
+            Ok(event) => Change::Event(event),
+            Err(e) => Change::Unreadable(format!("the event item does not decode: {e}")),
+        },
+        _ => Change::Unreadable(format!(
+            "the event item has no `{DOC}` string (is the stream NEW_IMAGE?)"
+        )),
+    }
+}
+
+/// The `outbox-publisher` function: publishes the event items among the
+/// stream records and reports the first record not published, so Lambda
+/// retries the batch from there (the stream keeps order; the events after it
+/// are published again, which at least once allows).
+pub async fn publish_stream(bus: &dyn EventBus, stream: StreamEvent) -> DynamoDbEventResponse {
+    let mut events = Vec::new();
+    // (sequence number, event id) of each event, in stream order.
+    let mut positions = Vec::new();
+    let mut first_failure: Option<String> = None;
+    for record in &stream.records {
+        let sequence = record.change.sequence_number.clone().unwrap_or_default();
+        match change(record) {
+            Change::Event(event) => {
+                positions.push((sequence, event.id.clone()));
+                events.push(event);
+            }
+            Change::Other => {}
+            Change::Unreadable(reason) => {
+                tracing::error!(sequence = %sequence, reason, "unreadable outbox record");
+                first_failure = Some(sequence);
+                break;
+            }
+        }
+    }
+    if !events.is_empty()
+        && let Err(error) = bus.publish(&events).await
+    {
+        tracing::warn!(error = %error, "publishing outbox events failed");
+        if let Some((sequence, _)) = positions.iter().find(|(_, id)| error.failed.contains(id)) {
+            first_failure = Some(sequence.clone());
+        }
+    }
+    let mut response = DynamoDbEventResponse::default();
+    if let Some(sequence) = first_failure {
+        let mut failure = DynamoDbBatchItemFailure::default();
+        failure.item_identifier = Some(sequence);
+        response.batch_item_failures.push(failure);
+    }
+    tracing::info!(
+        events = events.len(),
+        records = stream.records.len(),
+        "outbox stream batch"
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_trait::async_trait;
+    use korala_domain::ids::EventId;
+    use std::sync::Mutex;
+
+    /// A bus that refuses the events whose type is listed.
+    #[derive(Default)]
+    struct Recording {
+        published: Mutex<Vec<EventId>>,
+        refuse: Vec<&'static str>,
+    }
+
+    #[async_trait]
+    impl EventBus for Recording {
+        async fn publish(&self, events: &[Event]) -> Result<(), PublishError> {
+            let (refused, taken): (Vec<&Event>, Vec<&Event>) = events
+                .iter()
+                .partition(|e| self.refuse.contains(&e.kind.name().as_str()));
+            self.published
+                .lock()
+                .unwrap()
+                .extend(taken.iter().map(|e| e.id.clone()));
+            if refused.is_empty() {
+                Ok(())
+            } else {
+                Err(PublishError {
+                    failed: refused.iter().map(|e| e.id.clone()).collect(),
+                    reason: "refused".into(),
+                })
+            }
+        }
+    }
+
+    fn stream() -> StreamEvent {
+        serde_json::from_str(include_str!("../../events/outbox-publisher.json")).unwrap()
+    }
+
+    #[tokio::test]
+    async fn only_event_inserts_are_published() {
+        let bus = Recording::default();
+        let response = publish_stream(&bus, stream()).await;
+        assert!(response.batch_item_failures.is_empty());
+        let published = bus.published.lock().unwrap().clone();
+        assert_eq!(published.len(), 2, "{published:?}");
+    }
+
+    #[tokio::test]
+    async fn the_first_refused_event_is_the_failure_reported() {
+        let bus = Recording {
+            refuse: vec!["session_completed"],
+            ..Default::default()
+        };
+        let stream = stream();
+        let completed = stream
+            .records
+            .iter()
+            .find(|r| matches!(change(r), Change::Event(e) if e.kind.name() == "session_completed"))
+            .and_then(|r| r.change.sequence_number.clone())
+            .unwrap();
+        let response = publish_stream(&bus, stream).await;
+        assert_eq!(response.batch_item_failures.len(), 1);
+        assert_eq!(response.batch_item_failures[0].item_identifier, Some(completed));
+    }
+}

@@ -1,0 +1,207 @@
+//! The event relay, in process: what the outbox publisher, the EventBridge
+//! rule and the two queue-triggered functions do on AWS, run as one loop by
+//! the local server (and step by step by the tests).
+//!
+//! Each step publishes what the outbox holds to the bus, then lets the
+//! fan-out and the dispatcher take what their queues hold. The adapters decide
+//! where it runs: the embedded store's outbox, the in-process bus and queues
+//! in its tables; or the emulated AWS path — DynamoDB Local's stream, read as
+//! the event source mapping reads it and handed to the same
+//! [`publish_stream`] the `outbox-publisher` function runs, then EventBridge
+//! and SQS (moto's).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use korala_domain::ports::{EventBus, Outbox, Queue, QueueError};
+
+use crate::app::App;
+use crate::bus::InProcessBus;
+use crate::outbox::{OutboxError, publish_pending, publish_stream};
+use crate::store::sqlite::SqliteStore;
+use crate::stream::{StreamError, StreamReader};
+use crate::webhooks::dispatch::Dispatcher;
+use crate::webhooks::fanout::FanOut;
+use crate::workers::{Consumer, poll_once};
+
+/// The queue names in the embedded store.
+pub const WEBHOOK_EVENTS_QUEUE: &str = "webhook-events";
+pub const WEBHOOK_DELIVERIES_QUEUE: &str = "webhook-deliveries";
+
+/// Events (or stream records) read from the outbox per step.
+const OUTBOX_BATCH: usize = 100;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error(transparent)]
+    Outbox(#[from] OutboxError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error(transparent)]
+    Stream(#[from] StreamError),
+    #[error("the outbox publisher did not publish record {0}; it is read again next step")]
+    NotPublished(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AwsRelayError {
+    #[error(transparent)]
+    Provision(#[from] crate::topology::ProvisionError),
+    #[error(transparent)]
+    Stream(#[from] StreamError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Where the relay reads committed events from.
+enum Source {
+    /// The embedded store's unpublished events.
+    Outbox(Arc<dyn Outbox>),
+    /// A DynamoDB table's stream.
+    Stream(Box<StreamReader>),
+}
+
+pub struct Relay {
+    app: App,
+    source: Source,
+    bus: Arc<dyn EventBus>,
+    webhook_events: Arc<dyn Queue>,
+    deliveries: Arc<dyn Queue>,
+    fanout: Arc<dyn Consumer>,
+    dispatcher: Arc<dyn Consumer>,
+}
+
+impl Relay {
+    /// The relay over the embedded store: its outbox, the in-process bus and
+    /// two queues in its tables. Also sets `app.deliveries`, so the API's
+    /// redeliveries and test events go to the same queue.
+    pub fn embedded(app: &mut App, store: &Arc<SqliteStore>) -> std::io::Result<Self> {
+        let webhook_events: Arc<dyn Queue> = Arc::new(store.queue(WEBHOOK_EVENTS_QUEUE, app.clock.clone()));
+        let deliveries: Arc<dyn Queue> = Arc::new(store.queue(WEBHOOK_DELIVERIES_QUEUE, app.clock.clone()));
+        let bus = Arc::new(InProcessBus::new(webhook_events.clone()));
+        let outbox: Arc<dyn Outbox> = store.clone();
+        Self::new(app, Source::Outbox(outbox), bus, webhook_events, deliveries)
+    }
+
+    /// The emulated AWS path: the table's stream, EventBridge, SQS. Also
+    /// sets `app.deliveries`.
+    pub fn aws(
+        app: &mut App,
+        stream: StreamReader,
+        bus: Arc<dyn EventBus>,
+        webhook_events: Arc<dyn Queue>,
+        deliveries: Arc<dyn Queue>,
+    ) -> std::io::Result<Self> {
+        Self::new(app, Source::Stream(Box::new(stream)), bus, webhook_events, deliveries)
+    }
+
+    /// The emulated AWS path over `table` (the store of `app`): reads its
+    /// stream and provisions a bus, rule and queues named after `prefix`
+    /// wherever the SQS and EventBridge endpoints point (moto, or a
+    /// development account), as `topology` defines them for the stack.
+    pub async fn emulated_aws(app: &mut App, table: &str, prefix: &str) -> Result<Self, AwsRelayError> {
+        let (sqs, eventbridge) = crate::topology::clients().await;
+        let provisioned = crate::topology::provision(&sqs, &eventbridge, prefix).await?;
+        let dynamodb = crate::store::dynamodb::DynamoStore::connect(table).await;
+        let reader = StreamReader::connect(dynamodb.client(), crate::stream::streams_client().await, table).await?;
+        let bus = Arc::new(crate::bus::eventbridge::EventBridgeBus::new(
+            eventbridge,
+            provisioned.bus_name,
+        ));
+        let events = Arc::new(crate::queue::sqs::SqsQueue::new(
+            sqs.clone(),
+            provisioned.webhook_events.url,
+        ));
+        let deliveries = Arc::new(crate::queue::sqs::SqsQueue::new(
+            sqs,
+            provisioned.webhook_deliveries.url,
+        ));
+        Ok(Self::aws(app, reader, bus, events, deliveries)?)
+    }
+
+    fn new(
+        app: &mut App,
+        source: Source,
+        bus: Arc<dyn EventBus>,
+        webhook_events: Arc<dyn Queue>,
+        deliveries: Arc<dyn Queue>,
+    ) -> std::io::Result<Self> {
+        app.deliveries = Some(deliveries.clone());
+        let fanout = FanOut::new(app.store.clone(), app.clock.clone(), deliveries.clone());
+        let dispatcher = Dispatcher::new(app)?;
+        Ok(Self {
+            app: app.clone(),
+            source,
+            bus,
+            webhook_events,
+            deliveries,
+            fanout: Arc::new(fanout),
+            dispatcher: Arc::new(dispatcher),
+        })
+    }
+
+    /// One pass: publish, fan out, dispatch. Returns how many events and
+    /// messages it handled (0: nothing is due).
+    pub async fn step(&self) -> Result<usize, RelayError> {
+        let mut handled = self.publish().await?;
+        handled += poll_once(&self.fanout, self.webhook_events.as_ref()).await?;
+        handled += poll_once(&self.dispatcher, self.deliveries.as_ref()).await?;
+        Ok(handled)
+    }
+
+    /// Hands the committed events to the bus; returns how many records it
+    /// took from the source.
+    async fn publish(&self) -> Result<usize, RelayError> {
+        match &self.source {
+            Source::Outbox(outbox) => {
+                let clock = self.app.clock.as_ref();
+                Ok(publish_pending(outbox.as_ref(), self.bus.as_ref(), clock, OUTBOX_BATCH as u32).await?)
+            }
+            Source::Stream(reader) => {
+                let batch = reader.next_batch(OUTBOX_BATCH).await?;
+                if batch.records.is_empty() {
+                    return Ok(0);
+                }
+                let taken = batch.records.len();
+                let response = publish_stream(self.bus.as_ref(), batch.clone()).await;
+                reader.commit(&batch, &response);
+                match response.batch_item_failures.first() {
+                    None => Ok(taken),
+                    Some(failure) => Err(RelayError::NotPublished(
+                        failure.item_identifier.clone().unwrap_or_default(),
+                    )),
+                }
+            }
+        }
+    }
+
+    /// Steps until a step finds nothing to do (or `max_steps` ran): what is
+    /// due now is delivered, and what waits for a retry still waits.
+    pub async fn run_until_idle(&self, max_steps: usize) -> Result<usize, RelayError> {
+        let mut handled = 0;
+        for _ in 0..max_steps {
+            match self.step().await? {
+                0 => break,
+                n => handled += n,
+            }
+        }
+        Ok(handled)
+    }
+
+    /// Runs until the task is dropped, pausing `idle` whenever a step found
+    /// nothing to do.
+    pub fn spawn(self, idle: Duration) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                match self.step().await {
+                    Ok(0) => tokio::time::sleep(idle).await,
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "event relay step failed");
+                        tokio::time::sleep(idle).await;
+                    }
+                }
+            }
+        })
+    }
+}
