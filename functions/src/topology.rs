@@ -424,6 +424,61 @@ async fn event_bus(eventbridge: &aws_sdk_eventbridge::Client, name: &str) -> Res
 mod tests {
     use super::*;
 
+    /// The resource `logical` of the SAM template, up to the next blank line.
+    fn template_block(logical: &str) -> String {
+        let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/template.yaml")).unwrap();
+        let start = template
+            .find(&format!("\n  {logical}:\n"))
+            .unwrap_or_else(|| panic!("the template has no {logical}"));
+        let rest = &template[start + 1..];
+        rest[..rest.find("\n\n").unwrap_or(rest.len())].to_owned()
+    }
+
+    /// The stack declares the topology the tests provision on moto.
+    #[test]
+    fn the_sam_template_declares_this_topology() {
+        let topology = Topology::new(PREFIX);
+        for (logical, dead_letter, spec) in [
+            (
+                "WebhookEventsQueue",
+                "WebhookEventsDeadLetterQueue",
+                &topology.webhook_events,
+            ),
+            (
+                "WebhookDeliveriesQueue",
+                "WebhookDeliveriesDeadLetterQueue",
+                &topology.webhook_deliveries,
+            ),
+        ] {
+            let queue = template_block(logical);
+            for line in [
+                format!("VisibilityTimeout: {}", spec.visibility_timeout_seconds),
+                format!("MessageRetentionPeriod: {}", spec.retention_seconds),
+                format!("deadLetterTargetArn: !GetAtt {dead_letter}.Arn"),
+                format!("maxReceiveCount: {}", spec.max_receive_count),
+            ] {
+                assert!(queue.contains(&line), "{logical} lacks `{line}`:\n{queue}");
+            }
+            let line = format!("MessageRetentionPeriod: {}", spec.dead_letter_retention_seconds);
+            assert!(
+                template_block(dead_letter).contains(&line),
+                "{dead_letter} lacks `{line}`"
+            );
+        }
+        let rule = template_block("WebhookEventsRule");
+        let types: Vec<String> = WEBHOOK_EVENTS
+            .iter()
+            .map(|e| serde_json::to_value(e).unwrap().as_str().unwrap().to_owned())
+            .collect();
+        for line in [
+            format!("source: [{SOURCE}]"),
+            format!("detail-type: [{}]", types.join(", ")),
+            "Arn: !GetAtt WebhookEventsQueue.Arn".to_owned(),
+        ] {
+            assert!(rule.contains(&line), "the rule lacks `{line}`:\n{rule}");
+        }
+    }
+
     /// Adding a webhook type breaks this match: list the type in
     /// [`WEBHOOK_EVENTS`] too, or the rule will never route it.
     fn position(event: WebhookEvent) -> usize {

@@ -545,4 +545,90 @@ mod tests {
         assert_eq!(value["attempts"][0]["statusCode"], 500);
         assert_eq!(value["attempts"][1]["error"], "timed out");
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        #[derive(Debug, Clone)]
+        enum Step {
+            /// An attempt when the delivery is next due, answered so (or
+            /// unreachable with `None`).
+            Attempt(Option<u16>),
+            /// The endpoint was found deleted or disabled.
+            Skip,
+            /// The partner asks for a redelivery, this many seconds later.
+            Redeliver(i64),
+        }
+
+        fn step() -> impl Strategy<Value = Step> {
+            prop_oneof![
+                6 => prop_oneof![Just(None), (100u16..600).prop_map(Some)].prop_map(Step::Attempt),
+                1 => Just(Step::Skip),
+                2 => (0i64..2 * STALLED_AFTER_SECONDS).prop_map(Step::Redeliver),
+            ]
+        }
+
+        proptest! {
+            /// Whatever happens, as the dispatcher and the API drive it: each
+            /// change is one version; a round holds at most its attempts;
+            /// the state agrees with the round's last attempt; the log stays
+            /// bounded; nothing is due before the latest attempt.
+            #[test]
+            fn any_history_keeps_a_delivery_consistent(steps in prop::collection::vec(step(), 0..80)) {
+                let ids = Counter(AtomicU32::new(1));
+                let endpoint = endpoint(&ids);
+                let mut delivery = WebhookDelivery::test(&endpoint, &ids, at(0));
+                let mut now = at(0);
+                let mut changes = 0u64;
+                for step in steps {
+                    let outcome = match step {
+                        Step::Redeliver(later) => {
+                            now += chrono::Duration::seconds(later);
+                            if let Ok(next) = delivery.redeliver(now) {
+                                delivery = next;
+                                changes += 1;
+                            }
+                            None
+                        }
+                        Step::Skip => Some(AttemptOutcome::Skipped { reason: "gone".into() }),
+                        Step::Attempt(Some(status_code)) => Some(AttemptOutcome::Responded { status_code }),
+                        Step::Attempt(None) => Some(AttemptOutcome::unreachable("refused")),
+                    };
+                    if let Some(outcome) = outcome {
+                        match delivery.due(now) {
+                            Some(Next::Done) => {}
+                            wait => {
+                                if let Some(Next::RetryIn(seconds)) = wait {
+                                    now += chrono::Duration::seconds(seconds);
+                                }
+                                prop_assert_eq!(delivery.due(now), None);
+                                delivery = delivery.record(outcome, 1, now).0;
+                                changes += 1;
+                            }
+                        }
+                    }
+                    prop_assert_eq!(delivery.version, 1 + changes);
+                    prop_assert!(delivery.attempts.len() <= MAX_LOGGED_ATTEMPTS);
+                    let made = delivery.attempts_this_round();
+                    prop_assert!(made <= ATTEMPTS_PER_ROUND);
+                    let last = delivery.attempts.last().filter(|a| a.round == delivery.round);
+                    match delivery.state {
+                        DeliveryState::Delivered { .. } => {
+                            prop_assert!(last.is_some_and(|a| a.outcome.succeeded()));
+                        }
+                        DeliveryState::Failed { .. } => {
+                            let skipped = last.is_some_and(|a| matches!(a.outcome, AttemptOutcome::Skipped { .. }));
+                            prop_assert!(made == ATTEMPTS_PER_ROUND || skipped);
+                        }
+                        DeliveryState::Pending { next_attempt_at } => {
+                            prop_assert!(made < ATTEMPTS_PER_ROUND);
+                            prop_assert!(last.is_none_or(|a| !a.outcome.succeeded()));
+                            prop_assert!(last.is_none_or(|a| next_attempt_at >= a.attempted_at));
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -328,10 +328,20 @@ async fn a_receiver_down_for_the_whole_schedule_is_dead_lettered_then_redelivere
 #[tokio::test]
 async fn the_test_event_is_signed_and_logged() {
     let w = world(&["session_completed"]).await;
-    let accepted = w
-        .api
-        .expect(202, "POST", &format!("/webhook-endpoints/{}/test", w.endpoint), None)
-        .await;
+    // Sent twice with one Idempotency-Key: one test event.
+    let path = format!("/webhook-endpoints/{}/test", w.endpoint);
+    let mut replies = Vec::new();
+    for _ in 0..2 {
+        let raw = w
+            .api
+            .signed(&w.api.key, "POST", &path, None)
+            .header("Idempotency-Key", "test-1");
+        let (status, body, _) = w.api.send(raw).await;
+        assert_eq!(status, 202, "{body}");
+        replies.push(body);
+    }
+    assert_eq!(replies[0], replies[1]);
+    let accepted = replies.remove(0);
     assert_eq!(accepted["event"], "webhook_test");
     assert_eq!(accepted["status"], "pending");
     w.relay().await;

@@ -17,7 +17,7 @@ use serde_json::json;
 use super::views::WebhookDeliveryView;
 use crate::app::App;
 use crate::http::auth::{Caller, authenticate};
-use crate::http::{ApiError, ApiResult, Reply, path_param, query};
+use crate::http::{ApiError, ApiResult, Reply, idempotency, path_param, query};
 use crate::webhooks::DeliveryMessage;
 
 const DEFAULT_LIMIT: u32 = 20;
@@ -98,15 +98,19 @@ pub async fn redeliver(app: &App, req: Request) -> ApiResult {
 
 pub async fn test(app: &App, req: Request) -> ApiResult {
     let caller = authenticate(app, &req).await?;
-    let id = WebhookEndpointId::parse(&path_param(&req, "id")?).ok_or(ApiError::NotFound("webhook endpoint"))?;
-    let endpoint = app
-        .store
-        .get_webhook_endpoint(&caller.org_id, &id)
-        .await?
-        .ok_or(ApiError::NotFound("webhook endpoint"))?;
-    let delivery = WebhookDelivery::test(&endpoint, app.ids.as_ref(), app.clock.now());
-    app.store.insert_webhook_delivery(&delivery).await?;
-    queued(app, &delivery).await
+    // A retried request with the same Idempotency-Key sends no second event.
+    idempotency::once(app, &caller, &req, || async {
+        let id = WebhookEndpointId::parse(&path_param(&req, "id")?).ok_or(ApiError::NotFound("webhook endpoint"))?;
+        let endpoint = app
+            .store
+            .get_webhook_endpoint(&caller.org_id, &id)
+            .await?
+            .ok_or(ApiError::NotFound("webhook endpoint"))?;
+        let delivery = WebhookDelivery::test(&endpoint, app.ids.as_ref(), app.clock.now());
+        app.store.insert_webhook_delivery(&delivery).await?;
+        queued(app, &delivery).await
+    })
+    .await
 }
 
 /// Queues the delivery for the dispatcher and answers `202 Accepted` with
