@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod api;
 pub mod app;
+pub mod aws;
 pub mod bus;
 pub mod crypto;
 pub mod expiry;

@@ -13,11 +13,7 @@
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
-use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
 use aws_lambda_events::event::dynamodb::{
     Event, EventRecord, StreamRecord, StreamViewType as LambdaViewType, UserIdentity,
 };
@@ -85,17 +81,7 @@ where
 /// same name on AWS (or fail for want of credentials). On AWS none of these
 /// is set and both clients use the region's endpoints.
 pub async fn streams_client() -> Client {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::standard().with_max_attempts(3))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .operation_timeout(Duration::from_secs(5))
-                .operation_attempt_timeout(Duration::from_secs(2))
-                .connect_timeout(Duration::from_secs(1))
-                .build(),
-        )
-        .load()
-        .await;
+    let config = crate::aws::sdk_config().await;
     let mut builder = aws_sdk_dynamodbstreams::config::Builder::from(&config);
     if let Some(endpoint) = endpoint_override(|name| std::env::var(name).ok()) {
         builder = builder.endpoint_url(endpoint);
@@ -549,6 +535,7 @@ fn view_type(view: &StreamViewType) -> Option<LambdaViewType> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_config::BehaviorVersion;
     use aws_lambda_events::event::streams::DynamoDbBatchItemFailure;
 
     #[test]

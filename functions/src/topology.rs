@@ -8,11 +8,7 @@
 //! the same resources with these names and settings.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
-use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
 use aws_sdk_eventbridge::types::{RuleState, Target};
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::operation::create_queue::CreateQueueError;
@@ -171,17 +167,7 @@ where
 /// retries, as the DynamoDB store's: three attempts of at most 2 s each, 5 s
 /// in all.
 pub async fn clients() -> (aws_sdk_sqs::Client, aws_sdk_eventbridge::Client) {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::standard().with_max_attempts(3))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .operation_timeout(Duration::from_secs(5))
-                .operation_attempt_timeout(Duration::from_secs(2))
-                .connect_timeout(Duration::from_secs(1))
-                .build(),
-        )
-        .load()
-        .await;
+    let config = crate::aws::sdk_config().await;
     (
         aws_sdk_sqs::Client::new(&config),
         aws_sdk_eventbridge::Client::new(&config),

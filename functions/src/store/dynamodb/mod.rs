@@ -35,9 +35,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
@@ -147,17 +144,7 @@ impl DynamoStore {
     /// functions' 10 s budget with its retries: three attempts of at most
     /// 2 s each, 5 s in all.
     pub async fn connect(table: &str) -> DynamoStore {
-        let config = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(RetryConfig::standard().with_max_attempts(3))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .operation_timeout(Duration::from_secs(5))
-                    .operation_attempt_timeout(Duration::from_secs(2))
-                    .connect_timeout(Duration::from_secs(1))
-                    .build(),
-            )
-            .load()
-            .await;
+        let config = crate::aws::sdk_config().await;
         Self::new(Client::new(&config), table)
     }
 

@@ -1,0 +1,29 @@
+//! The AWS SDK configuration every client is built from, with the retries
+//! and timeouts that keep a request inside a function's budget. A process
+//! loads it once per client it builds at start (clients are built once, in
+//! `main`); it is not cached in a static, as the SDK's connection pool
+//! belongs to the runtime that first used it, and tests run many runtimes.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+
+/// The environment's account and region, or the endpoints the standard
+/// variables name (`AWS_ENDPOINT_URL_DYNAMODB`, `…_SQS`, `…_EVENTBRIDGE`).
+/// Three attempts of at most 2 s each, 5 s in all, so a request and its
+/// retries fit the API functions' 10 s.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(2))
+                .connect_timeout(Duration::from_secs(1))
+                .build(),
+        )
+        .load()
+        .await
+}
