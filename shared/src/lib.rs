@@ -8,6 +8,7 @@
 pub mod builtin;
 pub mod capture;
 pub mod catalog;
+pub mod checks;
 pub mod configuration;
 pub mod delivery;
 pub mod error;
@@ -22,6 +23,7 @@ pub mod ports;
 pub mod resolution;
 pub mod resubmission;
 pub mod rules;
+pub mod screening;
 pub mod session;
 pub mod tenancy;
 pub mod validation;
