@@ -83,6 +83,8 @@ pub enum StartupError {
 pub const DELIVERIES_QUEUE_ENV: &str = "WEBHOOK_DELIVERIES_QUEUE_URL";
 /// The SQS queue the EventBridge rule fills with webhook events (the fan-out's).
 pub const EVENTS_QUEUE_ENV: &str = "WEBHOOK_EVENTS_QUEUE_URL";
+/// The SQS queue the EventBridge rule fills with check requests (the checks worker's).
+pub const CHECKS_QUEUE_ENV: &str = "CHECKS_QUEUE_URL";
 /// The EventBridge bus the outbox publisher puts events on.
 pub const EVENT_BUS_ENV: &str = "EVENT_BUS_NAME";
 

@@ -1,6 +1,6 @@
 //! Running the functions on Lambda: one API handler behind API Gateway, or
 //! one of the event functions (the outbox publisher on the table's stream,
-//! the fan-out and the dispatcher on their SQS queues). Each builds its
+//! the checks worker, the fan-out and the dispatcher on their SQS queues). Each builds its
 //! clients once per execution environment.
 
 use std::sync::Arc;
@@ -10,8 +10,12 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_http::{Error, Request, service_fn};
 use lambda_runtime::LambdaEvent;
 
-use crate::app::{App, DELIVERIES_QUEUE_ENV, EVENT_BUS_ENV, EVENTS_QUEUE_ENV, StartupError, required_env};
+use crate::app::{
+    App, CHECKS_QUEUE_ENV, DELIVERIES_QUEUE_ENV, EVENT_BUS_ENV, EVENTS_QUEUE_ENV, StartupError, required_env,
+};
 use crate::bus::eventbridge::EventBridgeBus;
+use crate::checks::ChecksWorker;
+use crate::checks::provider::Providers;
 use crate::queue::sqs::SqsQueue;
 use crate::routes::Handler;
 use crate::webhooks::dispatch::Dispatcher;
@@ -79,6 +83,18 @@ pub async fn serve_dispatcher() -> Result<(), Error> {
         .ok_or(StartupError::MissingVariable(DELIVERIES_QUEUE_ENV))?;
     let dispatcher: Arc<dyn Consumer> = Arc::new(Dispatcher::new(&app)?);
     serve_queue(dispatcher, deliveries).await
+}
+
+/// The checks worker, on the checks queue; its providers (the screening
+/// list) are loaded once per execution environment.
+pub async fn serve_checks_worker() -> Result<(), Error> {
+    crate::telemetry::init();
+    let app = App::from_env().await?;
+    let providers = Arc::new(Providers::from_env()?);
+    let (sqs, _) = crate::topology::clients().await;
+    let checks = SqsQueue::new(sqs, required_env(CHECKS_QUEUE_ENV)?);
+    let worker: Arc<dyn Consumer> = Arc::new(ChecksWorker::new(&app, providers));
+    serve_queue(worker, Arc::new(checks)).await
 }
 
 /// An SQS-triggered consumer, answering with the batch's item failures.

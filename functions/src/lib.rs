@@ -7,6 +7,7 @@ pub mod api;
 pub mod app;
 pub mod aws;
 pub mod bus;
+pub mod checks;
 pub mod crypto;
 pub mod expiry;
 pub mod http;

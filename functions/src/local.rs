@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 
 use crate::admin::{self, Credentials};
 use crate::app::{App, Settings};
+use crate::checks::provider::Providers;
 use crate::http::{ApiError, problem_response};
 use crate::relay::Relay;
 use crate::routes::Router;
@@ -104,12 +105,13 @@ pub async fn application() -> Result<(App, Option<Relay>), Box<dyn std::error::E
     ensure_table().await?;
     let sealer = crate::app::local_sealer()?;
     let settings = Arc::new(Settings::from_env(UrlPolicy::Development));
+    let providers = Arc::new(Providers::from_env().map_err(|e| e.to_string())?);
     match crate::app::table_name() {
         None => {
             let store = Arc::new(SqliteStore::open(&crate::app::db_path())?);
             let mut app = App::new(store.clone(), sealer);
             app.settings = settings;
-            let relay = Relay::embedded(&mut app, &store)?;
+            let relay = Relay::embedded(&mut app, &store, providers)?;
             Ok((app, Some(relay)))
         }
         Some(table) => {
@@ -117,7 +119,7 @@ pub async fn application() -> Result<(App, Option<Relay>), Box<dyn std::error::E
             app.settings = settings;
             // The emulated AWS path, where SQS and EventBridge are reachable
             // (moto: scripts/moto); without them the API still serves.
-            match Relay::emulated_aws(&mut app, &table, crate::topology::PREFIX).await {
+            match Relay::emulated_aws(&mut app, &table, crate::topology::PREFIX, providers).await {
                 Ok(relay) => Ok((app, Some(relay))),
                 Err(e) => {
                     eprintln!("not relaying events: no SQS/EventBridge ({e}); start moto with scripts/moto");

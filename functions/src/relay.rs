@@ -17,7 +17,11 @@ use korala_domain::ports::{EventBus, Outbox, Queue, QueueError};
 
 use crate::app::App;
 use crate::bus::InProcessBus;
+use crate::bus::eventbridge::EventBridgeBus;
+use crate::checks::ChecksWorker;
+use crate::checks::provider::Providers;
 use crate::outbox::{OutboxError, publish_pending, publish_stream};
+use crate::queue::sqs::SqsQueue;
 use crate::store::sqlite::SqliteStore;
 use crate::stream::{StreamError, StreamReader};
 use crate::webhooks::dispatch::Dispatcher;
@@ -27,6 +31,7 @@ use crate::workers::{Consumer, poll_once};
 /// The queue names in the embedded store.
 pub const WEBHOOK_EVENTS_QUEUE: &str = "webhook-events";
 pub const WEBHOOK_DELIVERIES_QUEUE: &str = "webhook-deliveries";
+pub const CHECKS_QUEUE: &str = "checks";
 
 /// Events (or stream records) read from the outbox per step.
 const OUTBOX_BATCH: usize = 100;
@@ -67,83 +72,94 @@ pub struct Relay {
     bus: Arc<dyn EventBus>,
     webhook_events: Arc<dyn Queue>,
     deliveries: Arc<dyn Queue>,
+    checks: Arc<dyn Queue>,
     fanout: Arc<dyn Consumer>,
     dispatcher: Arc<dyn Consumer>,
+    checks_worker: Arc<dyn Consumer>,
+}
+
+/// The queues a relay consumes.
+pub struct Queues {
+    pub webhook_events: Arc<dyn Queue>,
+    pub deliveries: Arc<dyn Queue>,
+    pub checks: Arc<dyn Queue>,
 }
 
 impl Relay {
     /// The relay over the embedded store: its outbox, the in-process bus and
-    /// two queues in its tables. Also sets `app.deliveries`, so the API's
+    /// queues in its tables. Also sets `app.deliveries`, so the API's
     /// redeliveries and test events go to the same queue.
-    pub fn embedded(app: &mut App, store: &Arc<SqliteStore>) -> std::io::Result<Self> {
-        let webhook_events: Arc<dyn Queue> = Arc::new(store.queue(WEBHOOK_EVENTS_QUEUE, app.clock.clone()));
-        let deliveries: Arc<dyn Queue> = Arc::new(store.queue(WEBHOOK_DELIVERIES_QUEUE, app.clock.clone()));
-        let bus = Arc::new(InProcessBus::new(webhook_events.clone()));
+    pub fn embedded(app: &mut App, store: &Arc<SqliteStore>, providers: Arc<Providers>) -> std::io::Result<Self> {
+        let queue = |name| -> Arc<dyn Queue> { Arc::new(store.queue(name, app.clock.clone())) };
+        let queues = Queues {
+            webhook_events: queue(WEBHOOK_EVENTS_QUEUE),
+            deliveries: queue(WEBHOOK_DELIVERIES_QUEUE),
+            checks: queue(CHECKS_QUEUE),
+        };
+        let bus = Arc::new(InProcessBus::new(queues.webhook_events.clone()).with_checks(queues.checks.clone()));
         let outbox: Arc<dyn Outbox> = store.clone();
-        Self::new(app, Source::Outbox(outbox), bus, webhook_events, deliveries)
-    }
-
-    /// The emulated AWS path: the table's stream, EventBridge, SQS. Also
-    /// sets `app.deliveries`.
-    pub fn aws(
-        app: &mut App,
-        stream: StreamReader,
-        bus: Arc<dyn EventBus>,
-        webhook_events: Arc<dyn Queue>,
-        deliveries: Arc<dyn Queue>,
-    ) -> std::io::Result<Self> {
-        Self::new(app, Source::Stream(Box::new(stream)), bus, webhook_events, deliveries)
+        Self::new(app, Source::Outbox(outbox), bus, queues, providers)
     }
 
     /// The emulated AWS path over `table` (the store of `app`): reads its
-    /// stream and provisions a bus, rule and queues named after `prefix`
+    /// stream and provisions a bus, rules and queues named after `prefix`
     /// wherever the SQS and EventBridge endpoints point (moto, or a
     /// development account), as `topology` defines them for the stack.
-    pub async fn emulated_aws(app: &mut App, table: &str, prefix: &str) -> Result<Self, AwsRelayError> {
+    pub async fn emulated_aws(
+        app: &mut App,
+        table: &str,
+        prefix: &str,
+        providers: Arc<Providers>,
+    ) -> Result<Self, AwsRelayError> {
         let (sqs, eventbridge) = crate::topology::clients().await;
         let provisioned = crate::topology::provision(&sqs, &eventbridge, prefix).await?;
         let dynamodb = crate::store::dynamodb::DynamoStore::connect(table).await;
         let reader = StreamReader::connect(dynamodb.client(), crate::stream::streams_client().await, table).await?;
-        let bus = Arc::new(crate::bus::eventbridge::EventBridgeBus::new(
-            eventbridge,
-            provisioned.bus_name,
-        ));
-        let events = Arc::new(crate::queue::sqs::SqsQueue::new(
-            sqs.clone(),
-            provisioned.webhook_events.url,
-        ));
-        let deliveries = Arc::new(crate::queue::sqs::SqsQueue::new(
-            sqs,
-            provisioned.webhook_deliveries.url,
-        ));
-        Ok(Self::aws(app, reader, bus, events, deliveries)?)
+        let bus = Arc::new(EventBridgeBus::new(eventbridge, provisioned.bus_name));
+        let queue = |url: String| -> Arc<dyn Queue> { Arc::new(SqsQueue::new(sqs.clone(), url)) };
+        let queues = Queues {
+            webhook_events: queue(provisioned.webhook_events.url),
+            deliveries: queue(provisioned.webhook_deliveries.url),
+            checks: queue(provisioned.checks.url),
+        };
+        Ok(Self::new(
+            app,
+            Source::Stream(Box::new(reader)),
+            bus,
+            queues,
+            providers,
+        )?)
     }
 
     fn new(
         app: &mut App,
         source: Source,
         bus: Arc<dyn EventBus>,
-        webhook_events: Arc<dyn Queue>,
-        deliveries: Arc<dyn Queue>,
+        queues: Queues,
+        providers: Arc<Providers>,
     ) -> std::io::Result<Self> {
-        app.deliveries = Some(deliveries.clone());
-        let fanout = FanOut::new(app.store.clone(), app.clock.clone(), deliveries.clone());
+        app.deliveries = Some(queues.deliveries.clone());
+        let fanout = FanOut::new(app.store.clone(), app.clock.clone(), queues.deliveries.clone());
         let dispatcher = Dispatcher::new(app)?;
+        let checks_worker = ChecksWorker::new(app, providers);
         Ok(Self {
             app: app.clone(),
             source,
             bus,
-            webhook_events,
-            deliveries,
+            webhook_events: queues.webhook_events,
+            deliveries: queues.deliveries,
+            checks: queues.checks,
             fanout: Arc::new(fanout),
             dispatcher: Arc::new(dispatcher),
+            checks_worker: Arc::new(checks_worker),
         })
     }
 
-    /// One pass: publish, fan out, dispatch. Returns how many events and
-    /// messages it handled (0: nothing is due).
+    /// One pass: publish, run checks, fan out, dispatch. Returns how many
+    /// events and messages it handled (0: nothing is due).
     pub async fn step(&self) -> Result<usize, RelayError> {
         let mut handled = self.publish().await?;
+        handled += poll_once(&self.checks_worker, self.checks.as_ref()).await?;
         handled += poll_once(&self.fanout, self.webhook_events.as_ref()).await?;
         handled += poll_once(&self.dispatcher, self.deliveries.as_ref()).await?;
         Ok(handled)

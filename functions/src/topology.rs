@@ -32,6 +32,9 @@ pub const WEBHOOK_EVENTS: [WebhookEvent; 6] = [
     WebhookEvent::SessionWorkflowFailed,
 ];
 
+/// The detail type of a check request.
+pub const CHECK_REQUESTED: &str = "session_check_requested";
+
 const DAY_SECONDS: u32 = 24 * 3600;
 /// SQS's default, stated so the stack and the emulator agree.
 const DEFAULT_RETENTION_SECONDS: u32 = 4 * DAY_SECONDS;
@@ -65,6 +68,10 @@ pub struct Topology {
     pub webhook_events: QueueSpec,
     /// One message per (event, endpoint), for the dispatcher.
     pub webhook_deliveries: QueueSpec,
+    /// Routes `session_check_requested` from the bus to `checks`.
+    pub check_rule: String,
+    /// The check requests, as EventBridge delivers them, for the checks worker.
+    pub checks: QueueSpec,
 }
 
 impl Topology {
@@ -96,7 +103,24 @@ impl Topology {
                 retention_seconds: MAX_RETENTION_SECONDS,
                 dead_letter_retention_seconds: MAX_RETENTION_SECONDS,
             },
+            check_rule: format!("{prefix}-check-requests"),
+            checks: QueueSpec {
+                name: format!("{prefix}-checks"),
+                dead_letter_name: format!("{prefix}-checks-dlq"),
+                // One provider call (with its timeout) and one commit.
+                visibility_timeout_seconds: 60,
+                // The worker gives up by its own count (it fails the check);
+                // the dead-letter queue catches what crashes it every time.
+                max_receive_count: 10,
+                retention_seconds: DEFAULT_RETENTION_SECONDS,
+                dead_letter_retention_seconds: MAX_RETENTION_SECONDS,
+            },
         }
+    }
+
+    /// The check rule's event pattern: the service's check requests.
+    pub fn check_pattern() -> Value {
+        json!({ "source": [SOURCE], "detail-type": [CHECK_REQUESTED] })
     }
 
     /// The rule's event pattern: the service's events of the webhook types.
@@ -126,6 +150,9 @@ pub struct Provisioned {
     pub webhook_events_dlq: ProvisionedQueue,
     pub webhook_deliveries: ProvisionedQueue,
     pub webhook_deliveries_dlq: ProvisionedQueue,
+    pub check_rule_arn: String,
+    pub checks: ProvisionedQueue,
+    pub checks_dlq: ProvisionedQueue,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -185,14 +212,62 @@ pub async fn provision(
     let (webhook_events, webhook_events_dlq) = queue_pair(sqs, &topology.webhook_events).await?;
     let (webhook_deliveries, webhook_deliveries_dlq) = queue_pair(sqs, &topology.webhook_deliveries).await?;
 
+    let (checks, checks_dlq) = queue_pair(sqs, &topology.checks).await?;
+
     let bus_arn = event_bus(eventbridge, &topology.bus).await?;
+    let rule_arn = route(
+        sqs,
+        eventbridge,
+        &topology.bus,
+        &topology.rule,
+        Topology::event_pattern(),
+        &webhook_events,
+        "The webhook event types, to the webhook events queue",
+    )
+    .await?;
+    let check_rule_arn = route(
+        sqs,
+        eventbridge,
+        &topology.bus,
+        &topology.check_rule,
+        Topology::check_pattern(),
+        &checks,
+        "Check requests, to the checks queue",
+    )
+    .await?;
+
+    Ok(Provisioned {
+        bus_name: topology.bus,
+        bus_arn,
+        rule_arn,
+        webhook_events,
+        webhook_events_dlq,
+        webhook_deliveries,
+        webhook_deliveries_dlq,
+        check_rule_arn,
+        checks,
+        checks_dlq,
+    })
+}
+
+/// A rule on the bus sending what `pattern` matches to `queue`, and the
+/// queue policy that lets EventBridge (for this rule only) send there.
+async fn route(
+    sqs: &aws_sdk_sqs::Client,
+    eventbridge: &aws_sdk_eventbridge::Client,
+    bus: &str,
+    rule: &str,
+    pattern: Value,
+    queue: &ProvisionedQueue,
+    description: &str,
+) -> Result<String, ProvisionError> {
     let rule_arn = eventbridge
         .put_rule()
-        .name(&topology.rule)
-        .event_bus_name(&topology.bus)
-        .event_pattern(Topology::event_pattern().to_string())
+        .name(rule)
+        .event_bus_name(bus)
+        .event_pattern(pattern.to_string())
         .state(RuleState::Enabled)
-        .description("The webhook event types, to the webhook events queue")
+        .description(description)
         .send()
         .await
         .map_err(eventbridge_error("PutRule"))?
@@ -207,24 +282,24 @@ pub async fn provision(
     let policy = json!({
         "Version": "2012-10-17",
         "Statement": [{
-            "Sid": "WebhookEventsFromEventBridge",
+            "Sid": "FromEventBridgeRule",
             "Effect": "Allow",
             "Principal": { "Service": "events.amazonaws.com" },
             "Action": "sqs:SendMessage",
-            "Resource": webhook_events.arn,
+            "Resource": queue.arn,
             "Condition": { "ArnEquals": { "aws:SourceArn": rule_arn } },
         }],
     });
     sqs.set_queue_attributes()
-        .queue_url(&webhook_events.url)
+        .queue_url(&queue.url)
         .attributes(QueueAttributeName::Policy, policy.to_string())
         .send()
         .await
         .map_err(sqs_error("SetQueueAttributes"))?;
 
     let target = Target::builder()
-        .id("webhook-events-queue")
-        .arn(&webhook_events.arn)
+        .id("queue")
+        .arn(&queue.arn)
         .build()
         .map_err(|e| ProvisionError::EventBridge {
             operation: "PutTargets",
@@ -232,8 +307,8 @@ pub async fn provision(
         })?;
     let targets = eventbridge
         .put_targets()
-        .rule(&topology.rule)
-        .event_bus_name(&topology.bus)
+        .rule(rule)
+        .event_bus_name(bus)
         .targets(target)
         .send()
         .await
@@ -255,16 +330,7 @@ pub async fn provision(
             detail: format!("the target was refused: {}", reasons.join("; ")),
         });
     }
-
-    Ok(Provisioned {
-        bus_name: topology.bus,
-        bus_arn,
-        rule_arn,
-        webhook_events,
-        webhook_events_dlq,
-        webhook_deliveries,
-        webhook_deliveries_dlq,
-    })
+    Ok(rule_arn)
 }
 
 /// The queue and its dead-letter queue, the latter first since the queue's
@@ -435,6 +501,7 @@ mod tests {
                 "WebhookDeliveriesDeadLetterQueue",
                 &topology.webhook_deliveries,
             ),
+            ("ChecksQueue", "ChecksDeadLetterQueue", &topology.checks),
         ] {
             let queue = template_block(logical);
             for line in [
@@ -462,6 +529,14 @@ mod tests {
             "Arn: !GetAtt WebhookEventsQueue.Arn".to_owned(),
         ] {
             assert!(rule.contains(&line), "the rule lacks `{line}`:\n{rule}");
+        }
+        let rule = template_block("ChecksRule");
+        for line in [
+            format!("source: [{SOURCE}]"),
+            format!("detail-type: [{CHECK_REQUESTED}]"),
+            "Arn: !GetAtt ChecksQueue.Arn".to_owned(),
+        ] {
+            assert!(rule.contains(&line), "the check rule lacks `{line}`:\n{rule}");
         }
     }
 

@@ -21,23 +21,31 @@ use crate::webhooks::fanout::FanOut;
 /// delivery attempt's timeout, with room to record it.
 pub const VISIBILITY_SECONDS: u32 = 60;
 
-/// A queue's consumer: what to do with one message body.
+/// A received message, as a consumer sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub body: String,
+    /// How many times the queue has handed it out, this time included.
+    pub receive_count: u32,
+}
+
+/// A queue's consumer: what to do with one message.
 #[async_trait]
 pub trait Consumer: Send + Sync + 'static {
-    async fn handle(&self, body: &str) -> Result<Next, String>;
+    async fn handle(&self, message: &Message) -> Result<Next, String>;
 }
 
 #[async_trait]
 impl Consumer for Dispatcher {
-    async fn handle(&self, body: &str) -> Result<Next, String> {
-        Dispatcher::handle(self, body).await.map_err(|e| e.to_string())
+    async fn handle(&self, message: &Message) -> Result<Next, String> {
+        Dispatcher::handle(self, &message.body).await.map_err(|e| e.to_string())
     }
 }
 
 #[async_trait]
 impl Consumer for FanOut {
-    async fn handle(&self, body: &str) -> Result<Next, String> {
-        FanOut::handle(self, body)
+    async fn handle(&self, message: &Message) -> Result<Next, String> {
+        FanOut::handle(self, &message.body)
             .await
             .map(|_| Next::Done)
             .map_err(|e| e.to_string())
@@ -52,13 +60,13 @@ fn visibility(seconds: i64) -> u32 {
 /// One message's outcome, by its receipt.
 async fn handle_all(
     consumer: &Arc<dyn Consumer>,
-    messages: Vec<(String, String)>,
+    messages: Vec<(String, Message)>,
 ) -> Vec<(String, Result<Next, String>)> {
     let mut tasks = JoinSet::new();
-    for (receipt, body) in messages {
+    for (receipt, message) in messages {
         let consumer = consumer.clone();
         tasks.spawn(async move {
-            let outcome = consumer.handle(&body).await;
+            let outcome = consumer.handle(&message).await;
             (receipt, outcome)
         });
     }
@@ -85,7 +93,13 @@ pub async fn sqs_batch(consumer: Arc<dyn Consumer>, queue: &dyn Queue, event: Sq
             continue;
         };
         ids.push((receipt.clone(), id));
-        messages.push((receipt, record.body.unwrap_or_default()));
+        let receive_count = record
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1);
+        let body = record.body.unwrap_or_default();
+        messages.push((receipt, Message { body, receive_count }));
     }
     let mut response = SqsBatchResponse::default();
     for (receipt, outcome) in handle_all(&consumer, messages).await {
@@ -114,7 +128,16 @@ pub async fn sqs_batch(consumer: Arc<dyn Consumer>, queue: &dyn Queue, event: Sq
 pub async fn poll_once(consumer: &Arc<dyn Consumer>, queue: &dyn Queue) -> Result<usize, QueueError> {
     let received = queue.receive(10, VISIBILITY_SECONDS).await?;
     let count = received.len();
-    let messages = received.into_iter().map(|m| (m.receipt, m.body)).collect();
+    let messages = received
+        .into_iter()
+        .map(|m| {
+            let message = Message {
+                body: m.body,
+                receive_count: m.receive_count,
+            };
+            (m.receipt, message)
+        })
+        .collect();
     for (receipt, outcome) in handle_all(consumer, messages).await {
         match outcome {
             Ok(Next::Done) => queue.delete(&receipt).await?,

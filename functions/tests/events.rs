@@ -175,6 +175,22 @@ async fn the_event_functions_handle_their_sample_events() {
         response.batch_item_failures
     );
     let id = WebhookDeliveryId::parse("whd_0192f0a1b2c37d4e8f90a1b2c3d4e6010195f2c4a3b27c1e9d3a7b5c6d7e8f92").unwrap();
+
+    // A check request whose session this store does not have: handled
+    // (acknowledged), nothing run.
+    let list = korala_domain::screening::ScreeningList::parse(korala_domain::screening::SAMPLE_LIST).unwrap();
+    let providers = functions::checks::provider::Providers::new(Arc::new(
+        functions::checks::provider::ScreeningProvider::new(list),
+    ));
+    let worker: Arc<dyn Consumer> = Arc::new(functions::checks::ChecksWorker::new(&app, Arc::new(providers)));
+    let checks = Arc::new(store.queue("checks", app.clock.clone()));
+    let batch = serde_json::from_str(&read("checks-worker")).unwrap();
+    let response = sqs_batch(worker, checks.as_ref(), batch).await;
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "{:?}",
+        response.batch_item_failures
+    );
     let delivery = app.store.get_webhook_delivery(&org, &id).await.unwrap().unwrap();
     assert!(
         matches!(delivery.state, DeliveryState::Delivered { .. }),

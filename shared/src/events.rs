@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::Timestamp;
+use crate::checks::CheckVerdict;
 use crate::ids::{CheckId, EventId, OrgId, SessionId, SessionWorkflowId};
 use crate::session::{Decision, ResolvedBy, SessionStatus, ValidationOutcome};
 use crate::tenancy::Actor;
@@ -76,6 +77,12 @@ pub enum EventKind {
         check_id: CheckId,
         kind: CheckKind,
     },
+    SessionCheckCompleted {
+        session_workflow_id: SessionWorkflowId,
+        check_id: CheckId,
+        kind: CheckKind,
+        verdict: CheckVerdict,
+    },
     SessionWorkflowWebhookRequested {
         session_workflow_id: SessionWorkflowId,
         url: String,
@@ -143,6 +150,9 @@ impl EventKind {
                 session_workflow_id, ..
             }
             | EventKind::SessionCheckRequested {
+                session_workflow_id, ..
+            }
+            | EventKind::SessionCheckCompleted {
                 session_workflow_id, ..
             }
             | EventKind::SessionWorkflowWebhookRequested {
@@ -221,6 +231,12 @@ mod tests {
                 session_workflow_id: swf(),
                 check_id: CheckId::generate(&Ids),
                 kind: CheckKind::Pep,
+            },
+            EventKind::SessionCheckCompleted {
+                session_workflow_id: swf(),
+                check_id: CheckId::generate(&Ids),
+                kind: CheckKind::Sanctions,
+                verdict: CheckVerdict::PossibleMatch,
             },
             EventKind::SessionWorkflowWebhookRequested {
                 session_workflow_id: swf(),

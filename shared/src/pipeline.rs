@@ -4,6 +4,7 @@
 
 use crate::JsonMap;
 use crate::capture;
+use crate::checks::{self, CheckOutcome, CheckVerdict, Consequence};
 use crate::error::DomainError;
 use crate::events::EventKind;
 use crate::ids::CheckId;
@@ -63,6 +64,51 @@ pub(crate) fn submit(change: &mut Change<'_>, index: usize, data: &JsonMap) -> R
     change.emit(event);
     run(change, index);
     Ok(())
+}
+
+/// A provider's answer for the check workflow `index` waits on (the
+/// session's check `check`): the check records it, and the workflow goes on,
+/// pauses for review or fails (see [`crate::checks`]).
+pub(crate) fn check_answered(change: &mut Change<'_>, index: usize, check: usize, outcome: CheckOutcome) {
+    let now = change.now;
+    let verdict = CheckVerdict::of(&outcome);
+    let record = &mut change.session.checks[check];
+    let consequence = checks::consequence(record.kind, &outcome);
+    match outcome {
+        CheckOutcome::Screened { provider, findings } => {
+            record.status = CheckStatus::Completed;
+            record.provider = Some(provider);
+            record.findings = findings;
+        }
+        CheckOutcome::Failed { provider, reason } => {
+            record.status = CheckStatus::Failed;
+            record.provider = Some(provider);
+            record.failure = Some(reason);
+        }
+    }
+    record.completed_at = Some(now);
+    let (check_id, kind, matches) = (record.id.clone(), record.kind, record.findings.len());
+    let workflow = &mut change.session.workflows[index];
+    workflow.waiting = None;
+    workflow.step += 1;
+    // What later steps and workflows see of the check: its outcome, not
+    // the findings (which stay on the check, for the partner).
+    let data = workflow.data.get_or_insert_with(JsonMap::new);
+    data.insert("checkId".into(), serde_json::json!(check_id));
+    data.insert("verdict".into(), serde_json::json!(verdict));
+    data.insert("matches".into(), serde_json::json!(matches));
+    let session_workflow_id = workflow.id.clone();
+    change.emit(EventKind::SessionCheckCompleted {
+        session_workflow_id,
+        check_id,
+        kind,
+        verdict,
+    });
+    match consequence {
+        Consequence::Continue => run(change, index),
+        Consequence::Review(reason) => pause_for_review(change, index, Some(reason)),
+        Consequence::Fail(reason) => fail(change, index, reason),
+    }
 }
 
 /// The partner's decision on a workflow paused for review.
@@ -133,6 +179,7 @@ fn run(change: &mut Change<'_>, index: usize) {
                     provider: check.provider.clone(),
                     status: CheckStatus::Pending,
                     findings: Vec::new(),
+                    failure: None,
                     requested_at: change.now,
                     completed_at: None,
                 };

@@ -269,8 +269,12 @@ pub struct Check {
     pub kind: CheckKind,
     pub provider: Option<String>,
     pub status: CheckStatus,
+    /// What the provider found, strongest first (none: clear).
     #[serde(default)]
-    pub findings: Vec<serde_json::Value>,
+    pub findings: Vec<crate::screening::Finding>,
+    /// Why the check failed (its provider never answered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
     pub requested_at: Timestamp,
     pub completed_at: Option<Timestamp>,
 }

@@ -8,13 +8,15 @@ use chrono::Duration;
 use common::{Counter, t0};
 use korala_domain::builtin::{self, NAME_MATCH, NAME_MISMATCH};
 use korala_domain::catalog::Catalog;
+use korala_domain::checks::CheckOutcome;
 use korala_domain::configuration::{Configuration, ConfigurationDraft};
 use korala_domain::events::{Event, EventKind};
-use korala_domain::ids::OrgId;
+use korala_domain::ids::{CheckId, OrgId};
 use korala_domain::invariants;
 use korala_domain::lifecycle::Transition;
 use korala_domain::names;
 use korala_domain::participant::Role;
+use korala_domain::screening::{Finding, MatchStrength, SubjectKind};
 use korala_domain::session::{
     AccessToken, CheckStatus, Decision, Origin, ResolvedBy, Session, SessionDraft, SessionStatus, SessionWorkflow,
     ValidationOutcome, Waiting, WorkflowStatus,
@@ -1364,4 +1366,203 @@ fn a_configuration_without_workflows_is_refused() {
             .validate(org(), &catalog, t0());
         assert!(result.is_err(), "{plan}: {result:?}");
     }
+}
+
+// ---------------------------------------------------------------- checks
+
+/// A KYB case waiting for its beneficial owner's PEP check.
+fn kyb_at_the_check() -> Case {
+    let catalog = Catalog::builtins();
+    let mut case = Case::new(&kyb(&catalog), &catalog, kyb_participants());
+    case.start();
+    case.submit(0, id_doc("John Smith"));
+    case.submit(1, poa("John Smith", "2026-11-01"));
+    assert_eq!(case.session.checks.len(), 1);
+    case
+}
+
+/// A plain configuration screening the subject against sanctions lists.
+fn sanctions_case() -> Case {
+    let catalog = Catalog::builtins();
+    let config = configure(
+        json!({"name": "Sanctions", "slug": "sanctions", "workflowSlugs": ["id-document", "sanctions-check"]}),
+        &catalog,
+    );
+    let mut case = Case::new(
+        &config,
+        &catalog,
+        json!([{"role": "subject", "displayName": "Ivan Example"}]),
+    );
+    case.start();
+    case.submit(0, id_doc("Ivan Example"));
+    case
+}
+
+fn finding(name: &str, strength: MatchStrength) -> Finding {
+    Finding {
+        entity_id: format!("ex-{}", name.to_lowercase().replace(' ', "-")),
+        entity_name: name.into(),
+        matched_name: name.into(),
+        score: 0.97,
+        strength,
+        topics: vec!["role.pep".into()],
+        datasets: vec!["example".into()],
+        birth_date_match: None,
+        country_match: Some(true),
+    }
+}
+
+fn screened(findings: Vec<Finding>) -> CheckOutcome {
+    CheckOutcome::Screened {
+        provider: "korala-screening".into(),
+        findings,
+    }
+}
+
+impl Case {
+    fn check_id(&self) -> CheckId {
+        self.session.checks.last().expect("a check").id.clone()
+    }
+
+    fn try_record(&self, outcome: CheckOutcome) -> Option<Transition> {
+        self.session
+            .record_check(&self.check_id(), outcome, self.now, &self.ids)
+            .expect("recording succeeds")
+    }
+
+    fn record(&mut self, outcome: CheckOutcome) -> Vec<String> {
+        let t = self.try_record(outcome).expect("the check was pending");
+        self.apply(t)
+    }
+}
+
+#[test]
+fn a_clear_check_completes_its_workflow_and_the_case_waits_for_the_final_review() {
+    let mut case = kyb_at_the_check();
+    let subject = case.session.screening_subject(&case.check_id()).expect("a subject");
+    assert_eq!(
+        subject.name, "Jane Smith",
+        "the beneficial owner is screened, not the representative"
+    );
+    assert_eq!(subject.entity, SubjectKind::Person);
+    assert_eq!(subject.birth_date, None, "John's document says nothing of Jane");
+    let events = case.record(screened(vec![]));
+    assert!(
+        ends_with(
+            &events,
+            &[
+                "session_check_completed",
+                "session_workflow_completed",
+                "session_pending_review"
+            ]
+        ),
+        "{events:?}"
+    );
+    let check = &case.session.checks[0];
+    assert_eq!(check.status, CheckStatus::Completed);
+    assert_eq!(check.provider.as_deref(), Some("korala-screening"));
+    assert_eq!(case.wf(2).output.as_ref().unwrap()["verdict"], "clear");
+    assert_eq!(case.status(), SessionStatus::PendingReview, "final manual review");
+    // Recording again (a redelivered job) records nothing.
+    assert!(case.try_record(screened(vec![])).is_none());
+}
+
+#[test]
+fn a_possible_pep_match_waits_for_the_partners_review() {
+    let mut case = kyb_at_the_check();
+    let events = case.record(screened(vec![finding("Jane Smith", MatchStrength::Possible)]));
+    assert!(
+        ends_with(
+            &events,
+            &[
+                "session_check_completed",
+                "session_workflow_pending_review",
+                "session_pending_review"
+            ]
+        ),
+        "{events:?}"
+    );
+    assert_eq!(case.wf(2).status, WorkflowStatus::PendingReview);
+    let paused = case.history.iter().rev().find_map(|e| match &e.kind {
+        EventKind::SessionWorkflowPendingReview { reason, .. } => reason.clone(),
+        _ => None,
+    });
+    assert_eq!(paused.as_deref(), Some("possible PEP match: Jane Smith"));
+    assert_eq!(case.session.checks[0].findings.len(), 1);
+    let events = case.review(2, Decision::Approved);
+    assert!(events.contains(&"session_workflow_completed".to_owned()), "{events:?}");
+    assert_eq!(case.wf(2).status, WorkflowStatus::Completed);
+    assert_eq!(case.wf(2).output.as_ref().unwrap()["verdict"], "possible_match");
+    assert_eq!(case.status(), SessionStatus::PendingReview, "now the final review");
+}
+
+#[test]
+fn a_strong_sanctions_match_fails_the_workflow_and_the_session() {
+    let mut case = sanctions_case();
+    let subject = case.session.screening_subject(&case.check_id()).expect("a subject");
+    assert_eq!(
+        subject.birth_date.as_deref(),
+        Some("1990-04-12"),
+        "from the identity document"
+    );
+    assert_eq!(subject.countries, ["gb"]);
+    let events = case.record(screened(vec![
+        finding("Ivan Example", MatchStrength::Strong),
+        finding("Ivan Exampel", MatchStrength::Possible),
+    ]));
+    assert!(
+        ends_with(
+            &events,
+            &[
+                "session_check_completed",
+                "session_workflow_failed",
+                "session_failed",
+                "session_resolved"
+            ]
+        ),
+        "{events:?}"
+    );
+    assert_eq!(case.status(), SessionStatus::Failed);
+    assert_eq!(case.resolution(), Some((Decision::Rejected, ResolvedBy::Auto)));
+    assert!(
+        case.wf(1)
+            .failure
+            .as_deref()
+            .unwrap()
+            .starts_with("strong sanctions match: Ivan Example")
+    );
+}
+
+#[test]
+fn a_strong_pep_match_is_reviewed_not_refused() {
+    let mut case = kyb_at_the_check();
+    case.record(screened(vec![finding("Jane Smith", MatchStrength::Strong)]));
+    assert_eq!(case.wf(2).status, WorkflowStatus::PendingReview);
+}
+
+#[test]
+fn a_provider_that_never_answers_fails_the_check_and_its_workflow() {
+    let mut case = sanctions_case();
+    let events = case.record(CheckOutcome::Failed {
+        provider: "korala-screening".into(),
+        reason: "the provider timed out 5 times".into(),
+    });
+    assert!(events.contains(&"session_workflow_failed".to_owned()), "{events:?}");
+    let check = &case.session.checks[0];
+    assert_eq!(check.status, CheckStatus::Failed);
+    assert_eq!(check.failure.as_deref(), Some("the provider timed out 5 times"));
+    assert_eq!(case.status(), SessionStatus::Failed);
+}
+
+#[test]
+fn an_answer_for_a_reset_check_records_nothing() {
+    let mut case = kyb_at_the_check();
+    let old = case.check_id();
+    case.resubmit(1);
+    assert!(
+        case.session.checks.iter().all(|c| c.id != old),
+        "the reset workflow's check is gone"
+    );
+    let answer = case.session.record_check(&old, screened(vec![]), case.now, &case.ids);
+    assert_eq!(answer, Ok(None));
 }

@@ -212,7 +212,7 @@ impl Api {
         settings.webhook_urls = UrlPolicy::Development;
         self.app.settings = Arc::new(settings);
         match (&self.sqlite, &self.table) {
-            (Some(store), _) => Relay::embedded(&mut self.app, store).expect("the relay builds"),
+            (Some(store), _) => Relay::embedded(&mut self.app, store, providers()).expect("the relay builds"),
             (None, Some(table)) => crate::aws::relay(&mut self.app, table).await,
             (None, None) => panic!("the application has no store the relay knows"),
         }
@@ -660,4 +660,13 @@ fn dechunk(mut rest: &[u8]) -> Vec<u8> {
         body.extend_from_slice(&rest[start..(start + size).min(rest.len())]);
         rest = &rest[(start + size + 2).min(rest.len())..];
     }
+}
+
+/// The checks' providers of the tests: the built-in screening over the
+/// domain crate's sample list.
+pub fn providers() -> Arc<functions::checks::provider::Providers> {
+    let list = korala_domain::screening::ScreeningList::parse(korala_domain::screening::SAMPLE_LIST)
+        .expect("the sample list parses");
+    let screening = functions::checks::provider::ScreeningProvider::new(list);
+    Arc::new(functions::checks::provider::Providers::new(Arc::new(screening)))
 }

@@ -18,7 +18,7 @@ pub async fn relay(app: &mut App, table: &Arc<Table>) -> Relay {
              (or `eval \"$(scripts/moto start)\"` first)."
         );
     }
-    Relay::emulated_aws(app, &table.name, &table.name)
+    Relay::emulated_aws(app, &table.name, &table.name, crate::api::providers())
         .await
         .unwrap_or_else(|e| panic!("the emulated AWS relay: {e}"))
 }

@@ -1,0 +1,144 @@
+//! The providers a check step can use, and the sandbox's magic names.
+//!
+//! - `korala-screening` (the default): the built-in PEP and sanctions
+//!   screening against a FollowTheMoney list: the file `KORALA_SCREENING_LIST`
+//!   names (a deployment points it at the OpenSanctions export it licenses),
+//!   else the small fictional sample list shipped with the domain crate.
+//!
+//! Sandbox sessions (`ak_test_` keys) screen as live ones do, except for
+//! these participant names, which force each branch so partners can test
+//! every path and every webhook:
+//!
+//! | name contains | answer |
+//! |---|---|
+//! | `Sandbox Strong Match` | one strong match |
+//! | `Sandbox Possible Match` | one possible match |
+//! | `Sandbox Provider Error` | the provider fails every time (retried, then the check fails) |
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use korala_domain::screening::{Finding, MatchStrength, SAMPLE_LIST, ScreeningList, Subject};
+use korala_domain::workflow::CheckKind;
+
+/// The built-in provider's name, recorded on its checks.
+pub const SCREENING: &str = "korala-screening";
+/// Names the list file of the built-in provider.
+pub const LIST_ENV: &str = "KORALA_SCREENING_LIST";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    /// Worth retrying: a timeout, an outage, a 5xx.
+    #[error("the provider is unavailable: {0}")]
+    Unavailable(String),
+    /// No retry will help: the check names a provider this deployment has not.
+    #[error("no provider named `{0}` is configured")]
+    Unknown(String),
+}
+
+#[async_trait]
+pub trait Provider: Send + Sync {
+    fn name(&self) -> &str;
+    async fn screen(&self, kind: CheckKind, subject: &Subject) -> Result<Vec<Finding>, ProviderError>;
+}
+
+/// The built-in screening, over a list parsed once per process.
+pub struct ScreeningProvider {
+    list: Arc<ScreeningList>,
+}
+
+impl ScreeningProvider {
+    pub fn new(list: ScreeningList) -> Self {
+        Self { list: Arc::new(list) }
+    }
+
+    /// The list `KORALA_SCREENING_LIST` names, else the sample list.
+    pub fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let list = match std::env::var_os(LIST_ENV) {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("cannot read the screening list {}: {e}", path.to_string_lossy()))?;
+                ScreeningList::parse(&text)?
+            }
+            None => ScreeningList::parse(SAMPLE_LIST)?,
+        };
+        tracing::info!(entities = list.len(), "screening list loaded");
+        Ok(Self::new(list))
+    }
+}
+
+#[async_trait]
+impl Provider for ScreeningProvider {
+    fn name(&self) -> &str {
+        SCREENING
+    }
+
+    async fn screen(&self, kind: CheckKind, subject: &Subject) -> Result<Vec<Finding>, ProviderError> {
+        Ok(self.list.screen(subject, kind))
+    }
+}
+
+/// The providers of this deployment, by name.
+pub struct Providers {
+    screening: Arc<dyn Provider>,
+}
+
+impl Providers {
+    pub fn new(screening: Arc<dyn Provider>) -> Self {
+        Self { screening }
+    }
+
+    pub fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Self::new(Arc::new(ScreeningProvider::from_env()?)))
+    }
+
+    /// The provider a check step names (`None`: the built-in screening).
+    pub fn get(&self, name: Option<&str>) -> Result<Arc<dyn Provider>, ProviderError> {
+        match name {
+            None | Some(SCREENING) => Ok(self.screening.clone()),
+            Some(other) => Err(ProviderError::Unknown(other.to_owned())),
+        }
+    }
+}
+
+/// The sandbox's forced answer for this subject, if its name asks for one.
+pub fn sandbox_answer(kind: CheckKind, subject: &Subject) -> Option<Result<Vec<Finding>, ProviderError>> {
+    let forced = |strength| {
+        Ok(vec![Finding {
+            entity_id: format!("sandbox-{}", strength_name(strength)),
+            entity_name: subject.name.clone(),
+            matched_name: subject.name.clone(),
+            score: 1.0,
+            strength,
+            topics: vec![
+                match kind {
+                    CheckKind::Pep => "role.pep",
+                    _ => "sanction",
+                }
+                .to_owned(),
+            ],
+            datasets: vec!["korala_sandbox".to_owned()],
+            birth_date_match: None,
+            country_match: None,
+        }])
+    };
+    let name = subject.name.to_ascii_lowercase();
+    if name.contains("sandbox strong match") {
+        Some(forced(MatchStrength::Strong))
+    } else if name.contains("sandbox possible match") {
+        Some(forced(MatchStrength::Possible))
+    } else if name.contains("sandbox provider error") {
+        Some(Err(ProviderError::Unavailable(
+            "the sandbox provider fails for this name".into(),
+        )))
+    } else {
+        None
+    }
+}
+
+fn strength_name(strength: MatchStrength) -> &'static str {
+    match strength {
+        MatchStrength::Strong => "strong",
+        MatchStrength::Possible => "possible",
+    }
+}
