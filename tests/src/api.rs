@@ -208,12 +208,17 @@ impl Api {
     /// the embedded store it runs in process; over DynamoDB Local it is the
     /// emulated AWS path: the table's stream, EventBridge and SQS on moto.
     pub async fn relay(&mut self) -> Relay {
+        self.relay_with(providers()).await
+    }
+
+    /// [`Api::relay`] with these check providers in the checks worker.
+    pub async fn relay_with(&mut self, providers: Arc<functions::checks::provider::Providers>) -> Relay {
         let mut settings = (*self.app.settings).clone();
         settings.webhook_urls = UrlPolicy::Development;
         self.app.settings = Arc::new(settings);
         match (&self.sqlite, &self.table) {
-            (Some(store), _) => Relay::embedded(&mut self.app, store, providers()).expect("the relay builds"),
-            (None, Some(table)) => crate::aws::relay(&mut self.app, table).await,
+            (Some(store), _) => Relay::embedded(&mut self.app, store, providers).expect("the relay builds"),
+            (None, Some(table)) => crate::aws::relay(&mut self.app, table, providers).await,
             (None, None) => panic!("the application has no store the relay knows"),
         }
     }

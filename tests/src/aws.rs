@@ -5,20 +5,22 @@
 use std::sync::Arc;
 
 use functions::app::App;
+use functions::checks::provider::Providers;
 use functions::relay::Relay;
 
 use crate::dynamodb::Table;
 
 /// A relay over the table's stream, with a bus, rule and queues of its own
-/// on moto, named after the table (unique per test).
-pub async fn relay(app: &mut App, table: &Arc<Table>) -> Relay {
+/// on moto, named after the table (unique per test), its checks worker
+/// running `providers`.
+pub async fn relay(app: &mut App, table: &Arc<Table>, providers: Arc<Providers>) -> Relay {
     if std::env::var_os("AWS_ENDPOINT_URL_SQS").is_none() {
         panic!(
             "AWS_ENDPOINT_URL_SQS is not set: the emulated AWS path needs moto. Run scripts/test, which starts it \
              (or `eval \"$(scripts/moto start)\"` first)."
         );
     }
-    Relay::emulated_aws(app, &table.name, &table.name, crate::api::providers())
+    Relay::emulated_aws(app, &table.name, &table.name, providers)
         .await
         .unwrap_or_else(|e| panic!("the emulated AWS relay: {e}"))
 }

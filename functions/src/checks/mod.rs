@@ -10,6 +10,7 @@
 //! the message's visibility timeout, not a sleep — and after the fifth
 //! failure the check fails, and with it its workflow.
 
+pub mod http;
 pub mod provider;
 
 use std::sync::Arc;
@@ -122,9 +123,20 @@ impl ChecksWorker {
         } else {
             None
         };
-        let findings = match forced {
-            Some(answer) => answer?,
-            None => provider.screen(check.kind, &subject).await?,
+        let answer = match forced {
+            Some(answer) => answer,
+            None => provider.screen(check.kind, &subject).await,
+        };
+        let findings = match answer {
+            Ok(findings) => findings,
+            // Asking again cannot help: the check fails now, not after the backoff.
+            Err(error @ (ProviderError::Refused(_) | ProviderError::Unknown(_))) => {
+                return Ok(CheckOutcome::Failed {
+                    provider: name,
+                    reason: error.to_string(),
+                });
+            }
+            Err(error) => return Err(error),
         };
         tracing::info!(check = %check.id, kind = ?check.kind, findings = findings.len(), "check screened");
         Ok(CheckOutcome::Screened {

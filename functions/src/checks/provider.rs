@@ -4,6 +4,8 @@
 //!   screening against a FollowTheMoney list: the file `KORALA_SCREENING_LIST`
 //!   names (a deployment points it at the OpenSanctions export it licenses),
 //!   else the small fictional sample list shipped with the domain crate.
+//! - any vendor `KORALA_CHECK_PROVIDERS` names, called over HTTP
+//!   ([`HttpProvider`], its contract in [`super::http`]).
 //!
 //! Sandbox sessions (`ak_test_` keys) screen as live ones do, except for
 //! these participant names, which force each branch so partners can test
@@ -15,11 +17,14 @@
 //! | `Sandbox Possible Match` | one possible match |
 //! | `Sandbox Provider Error` | the provider fails every time (retried, then the check fails) |
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use korala_domain::screening::{Finding, MatchStrength, SAMPLE_LIST, ScreeningList, Subject};
 use korala_domain::workflow::CheckKind;
+
+use super::http::{self, HttpProvider};
 
 /// The built-in provider's name, recorded on its checks.
 pub const SCREENING: &str = "korala-screening";
@@ -34,6 +39,10 @@ pub enum ProviderError {
     /// No retry will help: the check names a provider this deployment has not.
     #[error("no provider named `{0}` is configured")]
     Unknown(String),
+    /// No retry will help: the provider turned this request down (a 4xx
+    /// other than 408 and 429), so asking again would be refused again.
+    #[error("the provider refused the request: {0}")]
+    Refused(String),
 }
 
 #[async_trait]
@@ -81,22 +90,56 @@ impl Provider for ScreeningProvider {
 /// The providers of this deployment, by name.
 pub struct Providers {
     screening: Arc<dyn Provider>,
+    others: BTreeMap<String, Arc<dyn Provider>>,
 }
 
 impl Providers {
+    /// Only the built-in screening (`screening` stands in for it).
     pub fn new(screening: Arc<dyn Provider>) -> Self {
-        Self { screening }
+        Self {
+            screening,
+            others: BTreeMap::new(),
+        }
     }
 
+    /// These providers and `provider` under `name`; under [`SCREENING`] it
+    /// replaces the built-in screening.
+    pub fn with(mut self, name: impl Into<String>, provider: Arc<dyn Provider>) -> Self {
+        let name = name.into();
+        if name == SCREENING {
+            self.screening = provider;
+        } else {
+            self.others.insert(name, provider);
+        }
+        self
+    }
+
+    /// The built-in screening and the HTTP providers `KORALA_CHECK_PROVIDERS`
+    /// configures. A bad configuration stops the start: a check naming a
+    /// provider that silently failed to load would fail every session.
     pub fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(Self::new(Arc::new(ScreeningProvider::from_env()?)))
+        let mut providers = Self::new(Arc::new(ScreeningProvider::from_env()?));
+        for config in http::configs(&|var| std::env::var(var).ok())? {
+            let provider = HttpProvider::new(config)?;
+            tracing::info!(
+                provider = provider.name(),
+                host = provider.url().host().unwrap_or_default(),
+                "HTTP check provider configured"
+            );
+            providers = providers.with(provider.name().to_owned(), Arc::new(provider));
+        }
+        Ok(providers)
     }
 
     /// The provider a check step names (`None`: the built-in screening).
     pub fn get(&self, name: Option<&str>) -> Result<Arc<dyn Provider>, ProviderError> {
         match name {
             None | Some(SCREENING) => Ok(self.screening.clone()),
-            Some(other) => Err(ProviderError::Unknown(other.to_owned())),
+            Some(other) => self
+                .others
+                .get(other)
+                .cloned()
+                .ok_or_else(|| ProviderError::Unknown(other.to_owned())),
         }
     }
 }
@@ -140,5 +183,37 @@ fn strength_name(strength: MatchStrength) -> &'static str {
     match strength {
         MatchStrength::Strong => "strong",
         MatchStrength::Possible => "possible",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Named(&'static str);
+
+    #[async_trait]
+    impl Provider for Named {
+        fn name(&self) -> &str {
+            self.0
+        }
+
+        async fn screen(&self, _: CheckKind, _: &Subject) -> Result<Vec<Finding>, ProviderError> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[test]
+    fn providers_are_found_by_the_name_a_check_step_gives() {
+        let providers = Providers::new(Arc::new(Named("builtin"))).with("vendor", Arc::new(Named("vendor")));
+        assert_eq!(providers.get(None).unwrap().name(), "builtin");
+        assert_eq!(providers.get(Some(SCREENING)).unwrap().name(), "builtin");
+        assert_eq!(providers.get(Some("vendor")).unwrap().name(), "vendor");
+        assert_eq!(
+            providers.get(Some("other")).err(),
+            Some(ProviderError::Unknown("other".into()))
+        );
+        let replaced = providers.with(SCREENING, Arc::new(Named("stand-in")));
+        assert_eq!(replaced.get(None).unwrap().name(), "stand-in");
     }
 }

@@ -78,29 +78,52 @@ impl tower_service::Service<Name> for PolicyResolver {
     }
 }
 
+/// The pooled HTTP/1 client over rustls (aws-lc-rs, the system's roots) that
+/// resolves names with `R`.
+pub(crate) type HttpsClient<R> = Client<HttpsConnector<HttpConnector<R>>, Full<Bytes>>;
+
+/// Builds the outbound client: deliveries resolve through a
+/// [`PolicyResolver`], the HTTP check providers (URLs the operator
+/// configured, not a partner) through the system resolver. One stack, so TLS
+/// and connection settings cannot drift apart.
+pub(crate) fn https_client<R>(resolver: R) -> io::Result<HttpsClient<R>>
+where
+    R: tower_service::Service<
+            Name,
+            Response: Iterator<Item = SocketAddr>,
+            Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+            Future: Send,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+{
+    let mut http = HttpConnector::new_with_resolver(resolver);
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    http.set_nodelay(true);
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_native_roots(provider)?
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build(https))
+}
+
 /// Sends signed deliveries. Cheap to clone; build one per process.
 #[derive(Clone)]
 pub struct DeliveryClient {
-    client: Client<HttpsConnector<HttpConnector<PolicyResolver>>, Full<Bytes>>,
+    client: HttpsClient<PolicyResolver>,
     timeout: Duration,
 }
 
 impl DeliveryClient {
     pub fn new(policy: UrlPolicy) -> io::Result<Self> {
-        let mut http = HttpConnector::new_with_resolver(PolicyResolver { policy });
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        http.set_nodelay(true);
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(provider)?
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
         Ok(Self {
-            client: Client::builder(TokioExecutor::new())
-                .pool_idle_timeout(Duration::from_secs(30))
-                .build(https),
+            client: https_client(PolicyResolver { policy })?,
             timeout: ATTEMPT_TIMEOUT,
         })
     }
@@ -141,7 +164,7 @@ impl DeliveryClient {
 
 /// An error and its causes in one line: hyper's own message ("client error
 /// (Connect)") says little without them.
-fn chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
     let mut message = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
