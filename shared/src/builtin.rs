@@ -5,14 +5,15 @@ use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use crate::workflow::{
-    CaptureStep, CheckKind, CheckStep, DEFAULT_MAX_ATTEMPTS, FailureOutcome, Field, FieldKind, MappingStep, Rule, Step,
-    ValidateStep, WorkflowDefinition,
+    CaptureStep, CheckKind, CheckStep, DEFAULT_MAX_ATTEMPTS, FailureOutcome, Field, FieldKind, MappingStep, RiskStep,
+    Rule, Step, ValidateStep, WorkflowDefinition,
 };
 
 pub const ID_DOCUMENT: &str = "id-document";
 pub const PROOF_OF_ADDRESS: &str = "proof-of-address";
 pub const PEP_CHECK: &str = "pep-check";
 pub const SANCTIONS_CHECK: &str = "sanctions-check";
+pub const RISK_ASSESSMENT: &str = "risk-assessment";
 
 /// Name similarity at or above which two names are the same person.
 pub const NAME_MATCH: f64 = 0.93;
@@ -28,6 +29,7 @@ static BUILTINS: LazyLock<Vec<WorkflowDefinition>> = LazyLock::new(|| {
         proof_of_address(),
         check(PEP_CHECK, "PEP check", CheckKind::Pep),
         check(SANCTIONS_CHECK, "Sanctions check", CheckKind::Sanctions),
+        risk_assessment(),
     ]
 });
 
@@ -216,6 +218,29 @@ fn check(slug: &str, name: &str, kind: CheckKind) -> WorkflowDefinition {
         max_attempts: 1,
         steps: vec![
             Step::Check(CheckStep { kind, provider: None }),
+            Step::Output(MappingStep::default()),
+        ],
+    }
+}
+
+/// The native risk score over the workflows before it, with the default
+/// thresholds (review at 50, reject at 80); a partner overrides the built-in
+/// by slug to set its own.
+fn risk_assessment() -> WorkflowDefinition {
+    WorkflowDefinition {
+        slug: RISK_ASSESSMENT.into(),
+        name: "Risk assessment".into(),
+        description: Some(
+            "Scores the evidence so far (checks, validation, reviews, documents, countries) and sends high \
+             scores to review or rejects them."
+                .into(),
+        ),
+        max_attempts: 1,
+        steps: vec![
+            Step::Risk(RiskStep {
+                review_threshold: None,
+                reject_threshold: None,
+            }),
             Step::Output(MappingStep::default()),
         ],
     }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::Timestamp;
 use crate::checks::CheckVerdict;
 use crate::ids::{CheckId, EventId, OrgId, SessionId, SessionWorkflowId};
-use crate::session::{Decision, ResolvedBy, SessionStatus, ValidationOutcome};
+use crate::session::{Decision, ResolvedBy, RiskLevel, SessionStatus, ValidationOutcome};
 use crate::tenancy::Actor;
 use crate::workflow::CheckKind;
 
@@ -83,6 +83,11 @@ pub enum EventKind {
         kind: CheckKind,
         verdict: CheckVerdict,
     },
+    SessionRiskAssessed {
+        session_workflow_id: SessionWorkflowId,
+        score: u8,
+        level: RiskLevel,
+    },
     SessionWorkflowWebhookRequested {
         session_workflow_id: SessionWorkflowId,
         url: String,
@@ -153,6 +158,9 @@ impl EventKind {
                 session_workflow_id, ..
             }
             | EventKind::SessionCheckCompleted {
+                session_workflow_id, ..
+            }
+            | EventKind::SessionRiskAssessed {
                 session_workflow_id, ..
             }
             | EventKind::SessionWorkflowWebhookRequested {
@@ -237,6 +245,11 @@ mod tests {
                 check_id: CheckId::generate(&Ids),
                 kind: CheckKind::Sanctions,
                 verdict: CheckVerdict::PossibleMatch,
+            },
+            EventKind::SessionRiskAssessed {
+                session_workflow_id: swf(),
+                score: 42,
+                level: RiskLevel::Medium,
             },
             EventKind::SessionWorkflowWebhookRequested {
                 session_workflow_id: swf(),

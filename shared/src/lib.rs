@@ -22,6 +22,7 @@ pub mod pipeline;
 pub mod ports;
 pub mod resolution;
 pub mod resubmission;
+pub mod risk;
 pub mod rules;
 pub mod screening;
 pub mod session;

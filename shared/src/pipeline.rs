@@ -9,12 +9,13 @@ use crate::error::DomainError;
 use crate::events::EventKind;
 use crate::ids::CheckId;
 use crate::lifecycle::Change;
+use crate::risk::{self, CountryRisk, RiskDecision};
 use crate::rules::{self, Scope};
 use crate::session::{
     Check, CheckStatus, Decision, ReviewRecord, RuleResult, Session, ValidationOutcome, ValidationReport, Waiting,
     WorkflowStatus,
 };
-use crate::workflow::{MappingStep, Step, ValidateStep};
+use crate::workflow::{MappingStep, RiskStep, Step, ValidateStep};
 
 /// Makes workflow `index` the current one and runs it as far as it goes.
 pub(crate) fn activate(change: &mut Change<'_>, index: usize) {
@@ -218,11 +219,58 @@ fn run(change: &mut Change<'_>, index: usize) {
                 }
                 Err(e) => return fail(change, index, format!("output step: {e}")),
             },
+            Step::Risk(step) => {
+                if !assess_risk(change, index, &step) {
+                    return;
+                }
+            }
             // Definitions with these steps are refused when they are created;
             // a session holding one (from a future version) cannot run it.
-            Step::Ocr(_) | Step::Enrich(_) | Step::Risk(_) => {
+            Step::Ocr(_) | Step::Enrich(_) => {
                 return fail(change, index, format!("the `{}` step is not available", step.kind()));
             }
+        }
+    }
+}
+
+/// The native risk score of the evidence so far (see [`crate::risk`]),
+/// kept on the session; the step's thresholds pass it, send it to review
+/// or reject it. Returns whether the pipeline goes on.
+fn assess_risk(change: &mut Change<'_>, index: usize, step: &RiskStep) -> bool {
+    let countries = match CountryRisk::builtin() {
+        Ok(countries) => countries,
+        Err(e) => {
+            fail(
+                change,
+                index,
+                format!("risk step: the country table is unreadable: {e}"),
+            );
+            return false;
+        }
+    };
+    let summary = risk::assess(&change.session, index, countries, change.now);
+    let decision = risk::decide(&summary, step);
+    let workflow = &mut change.session.workflows[index];
+    workflow.step += 1;
+    let data = workflow.data.get_or_insert_with(JsonMap::new);
+    data.insert("riskScore".into(), serde_json::json!(summary.score));
+    data.insert("riskLevel".into(), serde_json::json!(summary.level));
+    let session_workflow_id = workflow.id.clone();
+    change.emit(EventKind::SessionRiskAssessed {
+        session_workflow_id,
+        score: summary.score,
+        level: summary.level,
+    });
+    change.session.risk = Some(summary);
+    match decision {
+        RiskDecision::Pass => true,
+        RiskDecision::Review(reason) => {
+            pause_for_review(change, index, Some(reason));
+            false
+        }
+        RiskDecision::Reject(reason) => {
+            fail(change, index, reason);
+            false
         }
     }
 }

@@ -40,7 +40,15 @@ impl Session {
         session.workflows[index..].iter_mut().for_each(|w| w.reset());
         let reset_set: BTreeSet<_> = reset.iter().collect();
         session.checks.retain(|c| !reset_set.contains(&c.session_workflow_id));
-        session.risk = None;
+        // The risk summary goes only if the workflow that computed it is
+        // reset (it then runs again); one computed earlier still stands.
+        if session
+            .risk
+            .as_ref()
+            .is_some_and(|r| r.session_workflow_id.as_ref().is_none_or(|id| reset_set.contains(id)))
+        {
+            session.risk = None;
+        }
         session.resolution = None;
         session.completed_at = None;
         // A closed session reopens; `settle` derives where it now stands.

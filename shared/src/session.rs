@@ -287,12 +287,24 @@ pub enum RiskLevel {
     High,
 }
 
+/// One reason a risk score is what it is (see [`crate::risk`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RiskFactor {
+    /// A stable machine code (`sanctions_strong_match`, `country_high_risk`…):
+    /// what a partner's integration matches on.
     pub name: String,
+    /// The points the factor adds to the score; 0 for evidence worth recording
+    /// that changes nothing (a review that approved).
     pub weight: i32,
+    /// What the factor means for this session, for a human.
     pub detail: Option<String>,
+    /// The participant the factor concerns, when it concerns one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub participant_id: Option<ParticipantId>,
+    /// The session workflow whose evidence gave the factor, when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_workflow_id: Option<SessionWorkflowId>,
 }
 
 /// The native risk score, computed by a `risk` step from the evidence.
@@ -303,6 +315,10 @@ pub struct RiskSummary {
     pub level: RiskLevel,
     pub factors: Vec<RiskFactor>,
     pub computed_at: Timestamp,
+    /// The workflow whose `risk` step computed it: a resubmission that
+    /// resets that workflow drops the summary, and only such a one does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_workflow_id: Option<SessionWorkflowId>,
 }
 
 /// The end user's access token, as the session keeps it: a hash to find the

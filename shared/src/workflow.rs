@@ -297,9 +297,14 @@ fn check_steps(errors: &mut FieldErrors, steps: &[Step]) {
                         errors.push(format!("{at}.{name}"), "must be between 0 and 100");
                     }
                 }
-                // Native risk scoring lands with the checks issue; accepting the
-                // step now would leave sessions waiting on nothing.
-                errors.push(format!("steps[{i}].type"), "the `risk` step is not available yet");
+                if let (Some(review), Some(reject)) = (r.review_threshold, r.reject_threshold)
+                    && review > reject
+                {
+                    errors.push(
+                        format!("{at}.reviewThreshold"),
+                        "must not be above rejectThreshold (a score that rejects is past review)",
+                    );
+                }
             }
             Step::Ocr(_) | Step::Enrich(_) => {
                 errors.push(

@@ -1566,3 +1566,45 @@ fn an_answer_for_a_reset_check_records_nothing() {
     let answer = case.session.record_check(&old, screened(vec![]), case.now, &case.ids);
     assert_eq!(answer, Ok(None));
 }
+
+// ---------------------------------------------------------------- risk
+
+#[test]
+fn the_risk_step_scores_the_evidence_before_it_and_resubmission_recomputes_only_what_depended_on_it() {
+    let catalog = Catalog::builtins();
+    let config = configure(
+        json!({"name": "Risk", "slug": "risk", "workflowSlugs": ["id-document", "risk-assessment", "proof-of-address"]}),
+        &catalog,
+    );
+    let mut case = Case::new(
+        &config,
+        &catalog,
+        json!([{"role": "subject", "displayName": "Jane Doe"}]),
+    );
+    case.start();
+    let mut document = id_doc("Jane Doe");
+    document["issuingCountry"] = json!("ir");
+    let events = case.submit(0, document);
+    assert!(events.contains(&"session_risk_assessed".to_owned()), "{events:?}");
+    let risk = case.session.risk.clone().expect("a risk summary");
+    assert_eq!(risk.session_workflow_id.as_ref(), Some(&case.wf(1).id));
+    assert!(risk.factors.iter().any(|f| f.name == "country_high_risk"), "{risk:?}");
+    assert_eq!(risk.score, 50, "{risk:?}");
+    // 50 is the default review threshold: the partner looks before it goes on.
+    assert_eq!(case.wf(1).status, WorkflowStatus::PendingReview);
+    case.review(1, Decision::Approved);
+    assert_eq!(case.wf(1).output.as_ref().unwrap()["riskScore"], 50);
+    case.submit(2, poa("Jane Doe", "2026-11-01"));
+    assert_eq!(case.status(), SessionStatus::Completed);
+
+    // Redoing the proof of address (after the risk step) keeps the score...
+    case.resubmit(2);
+    assert_eq!(case.session.risk.as_ref(), Some(&risk));
+    // ...redoing the document (before it) drops it, and it is computed again.
+    case.resubmit(0);
+    assert_eq!(case.session.risk, None);
+    case.submit(0, id_doc("Jane Doe"));
+    let again = case.session.risk.clone().expect("recomputed");
+    assert!(again.score < 30, "a British passport scores low: {again:?}");
+    assert_eq!(case.wf(1).status, WorkflowStatus::Completed);
+}

@@ -371,3 +371,65 @@ async fn a_resubmission_recomputes_exactly_the_dependent_checks() {
     let events = c.api.events(id).await;
     assert_eq!(events_of(&events, "session_check_requested"), 3);
 }
+
+/// The native risk score after the checks: explained on the session, and
+/// its thresholds send a risky case to the partner.
+#[tokio::test]
+async fn the_risk_assessment_scores_the_checks_and_documents_before_it() {
+    let c = Case::new().await;
+    c.configure("risk", &["id-document", "pep-check", "risk-assessment"])
+        .await;
+    let clean = c.session_for("risk", "Maria Clean Example").await;
+    c.submit(&clean, 0, c.document("Maria Clean Example", "1988-02-03", "pt"))
+        .await;
+    // A PEP's own passport, from a jurisdiction on the FATF call for action.
+    let pep = c.session_for("risk", "Jane Smith").await;
+    c.submit(&pep, 0, c.document("Jane Smith", "1975-03-14", "ir")).await;
+    c.relay().await;
+
+    let clean = c.session(str_of(&clean, "id")).await;
+    assert_eq!(clean["status"], "completed", "{clean}");
+    assert_eq!(clean["risk"]["level"], "low", "{}", clean["risk"]);
+    assert_eq!(clean["workflows"][2]["output"]["riskLevel"], "low");
+
+    let pep_id = str_of(&pep, "id").to_owned();
+    let pep = c.session(&pep_id).await;
+    // The PEP match (possible: the list says gb, the passport ir) is
+    // reviewed first (the check step), then scored.
+    assert_eq!(pep["workflows"][1]["status"], "pending_review", "{pep}");
+    let wf = workflow_ids(&pep);
+    c.api
+        .expect(
+            200,
+            "POST",
+            &format!("/sessions/{pep_id}/workflows/{}/review", wf[1]),
+            Some(json!({"decision": "approved", "reason": "Known PEP, enhanced due diligence done"})),
+        )
+        .await;
+    let pep = c.session(&pep_id).await;
+    let risk = &pep["risk"];
+    assert_eq!(risk["level"], "high", "{risk}");
+    let codes: Vec<&str> = risk["factors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    assert!(codes.contains(&"pep_possible_match"), "{codes:?}");
+    assert!(codes.contains(&"country_high_risk"), "{codes:?}");
+    assert_eq!(risk["score"], 65, "15 + 50: {risk}");
+    // At or above 50 (below 80): the partner decides.
+    assert_eq!(pep["workflows"][2]["status"], "pending_review", "{risk}");
+    assert_eq!(pep["status"], "pending_review");
+    c.api
+        .expect(
+            200,
+            "POST",
+            &format!("/sessions/{pep_id}/workflows/{}/review", wf[2]),
+            Some(json!({"decision": "rejected", "reason": "Risk too high for this product"})),
+        )
+        .await;
+    let pep = c.session(&pep_id).await;
+    assert_eq!(pep["status"], "failed");
+    assert_eq!(pep["resolution"], "rejected");
+}
