@@ -199,6 +199,17 @@ async fn a_provider_outage_is_retried_then_fails_the_check() {
 /// review, the resolution, and the webhooks each step sends.
 #[tokio::test]
 async fn the_kyb_standard_case_runs_end_to_end() {
+    kyb_standard_case(false).await;
+}
+
+/// The same case with the native risk score before the final review: a
+/// `risk-assessment` workflow bound to the business itself.
+#[tokio::test]
+async fn the_kyb_standard_case_with_a_risk_assessment_runs_end_to_end() {
+    kyb_standard_case(true).await;
+}
+
+async fn kyb_standard_case(with_risk: bool) {
     let c = Case::new().await;
     let receiver = Receiver::start(None);
     let endpoint = c
@@ -213,16 +224,23 @@ async fn the_kyb_standard_case_runs_end_to_end() {
         .await;
     receiver.set(json!({ "secret": str_of(&endpoint, "secret") }));
     receiver.sync_clock(c.api.clock.now());
+    let mut bindings = json!([
+        {"workflowSlug": "id-document", "participantRoles": ["representative"], "outputKey": "representative_id"},
+        {"workflowSlug": "proof-of-address", "participantRoles": ["representative"], "outputKey": "representative_poa"},
+        {"workflowSlug": "pep-check", "participantRoles": ["beneficial_owner"], "outputKey": "ubo_pep_check"}
+    ]);
+    if with_risk {
+        bindings
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"workflowSlug": "risk-assessment", "participantRoles": ["subject"], "outputKey": "risk"}));
+    }
     c.api
         .create_configuration(json!({
             "name": "KYB Standard",
             "slug": "kyb-standard",
             "description": "Business onboarding with participant-aware verification",
-            "workflowBindings": [
-                {"workflowSlug": "id-document", "participantRoles": ["representative"], "outputKey": "representative_id"},
-                {"workflowSlug": "proof-of-address", "participantRoles": ["representative"], "outputKey": "representative_poa"},
-                {"workflowSlug": "pep-check", "participantRoles": ["beneficial_owner"], "outputKey": "ubo_pep_check"}
-            ],
+            "workflowBindings": bindings,
             "subjectKind": "business",
             "isVerification": true,
             "autoResolve": false,
@@ -282,6 +300,23 @@ async fn the_kyb_standard_case_runs_end_to_end() {
         .await;
     let detail = c.session(&id).await;
     assert_eq!(detail["workflows"][2]["status"], "completed");
+    if with_risk {
+        // The business, a PEP among its owners (reviewed): low, and on it goes.
+        let risk = &detail["risk"];
+        assert_eq!(detail["workflows"][3]["status"], "completed", "{risk}");
+        assert_eq!(risk["level"], "low", "{risk}");
+        let codes: Vec<&str> = risk["factors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|f| f["name"].as_str())
+            .collect();
+        assert!(codes.contains(&"subject_business"), "{codes:?}");
+        assert!(codes.contains(&"pep_possible_match"), "{codes:?}");
+        assert_eq!(risk["sessionWorkflowId"], wf[3].as_str());
+    } else {
+        assert_eq!(detail["risk"], Value::Null);
+    }
     assert_eq!(detail["status"], "pending_review", "the final manual review");
     assert_eq!(detail["resolution"], Value::Null);
     c.api
@@ -301,9 +336,10 @@ async fn the_kyb_standard_case_runs_end_to_end() {
     let received = receiver.received();
     assert!(received.iter().all(|r| r.verified), "{received:?}");
     let kinds: Vec<&str> = received.iter().map(|r| r.event()).collect();
+    let workflows = if with_risk { 4 } else { 3 };
     assert_eq!(
         kinds.iter().filter(|k| **k == "session_workflow_completed").count(),
-        3,
+        workflows,
         "{kinds:?}"
     );
     assert_eq!(
