@@ -51,6 +51,13 @@ impl Case {
         self.api.submit_ok(token, &wf[index], data).await
     }
 
+    /// The partner's review decision on a workflow paused for review.
+    async fn review(&self, session: &str, workflow: &str, decision: &str, reason: &str) -> Value {
+        let path = format!("/sessions/{session}/workflows/{workflow}/review");
+        let body = json!({"decision": decision, "reason": reason});
+        self.api.expect(200, "POST", &path, Some(body)).await
+    }
+
     fn document(&self, name: &str, born: &str, country: &str) -> Value {
         let mut doc = self.api.id_document(name);
         doc["dateOfBirth"] = json!(born);
@@ -290,14 +297,13 @@ async fn kyb_standard_case(with_risk: bool) {
     assert_eq!(finding["strength"], "possible");
     assert_eq!(finding["topics"][0], "role.pep");
 
-    c.api
-        .expect(
-            200,
-            "POST",
-            &format!("/sessions/{id}/workflows/{}/review", wf[2]),
-            Some(json!({"decision": "approved", "reason": "Not the listed PEP: different birth date on file"})),
-        )
-        .await;
+    c.review(
+        &id,
+        &wf[2],
+        "approved",
+        "Not the listed PEP: different birth date on file",
+    )
+    .await;
     let detail = c.session(&id).await;
     assert_eq!(detail["workflows"][2]["status"], "completed");
     if with_risk {
@@ -434,13 +440,7 @@ async fn the_risk_assessment_scores_the_checks_and_documents_before_it() {
     // reviewed first (the check step), then scored.
     assert_eq!(pep["workflows"][1]["status"], "pending_review", "{pep}");
     let wf = workflow_ids(&pep);
-    c.api
-        .expect(
-            200,
-            "POST",
-            &format!("/sessions/{pep_id}/workflows/{}/review", wf[1]),
-            Some(json!({"decision": "approved", "reason": "Known PEP, enhanced due diligence done"})),
-        )
+    c.review(&pep_id, &wf[1], "approved", "Known PEP, enhanced due diligence done")
         .await;
     let pep = c.session(&pep_id).await;
     let risk = &pep["risk"];
@@ -457,13 +457,7 @@ async fn the_risk_assessment_scores_the_checks_and_documents_before_it() {
     // At or above 50 (below 80): the partner decides.
     assert_eq!(pep["workflows"][2]["status"], "pending_review", "{risk}");
     assert_eq!(pep["status"], "pending_review");
-    c.api
-        .expect(
-            200,
-            "POST",
-            &format!("/sessions/{pep_id}/workflows/{}/review", wf[2]),
-            Some(json!({"decision": "rejected", "reason": "Risk too high for this product"})),
-        )
+    c.review(&pep_id, &wf[2], "rejected", "Risk too high for this product")
         .await;
     let pep = c.session(&pep_id).await;
     assert_eq!(pep["status"], "failed");
