@@ -9,6 +9,7 @@ use korala_domain::ids::IdGenerator;
 use korala_domain::ports::{Clock, Queue, Store};
 use korala_domain::webhooks::UrlPolicy;
 
+use crate::aws::Aws;
 use crate::crypto::Sealer;
 use crate::http::auth::KeyCache;
 use crate::store::dynamodb::DynamoStore;
@@ -115,15 +116,20 @@ impl App {
     /// The configuration of a deployed function: everything from the
     /// environment, nothing generated.
     pub async fn from_env() -> Result<Self, StartupError> {
+        Self::from_env_with(&Aws::default()).await
+    }
+
+    /// As [`from_env`](Self::from_env), building its AWS clients from `aws`,
+    /// which the caller may go on using for its own.
+    pub async fn from_env_with(aws: &Aws) -> Result<Self, StartupError> {
         let key = std::env::var("KORALA_MASTER_KEY").map_err(|_| StartupError::MissingMasterKey)?;
         let sealer = Sealer::from_base64(&key)?;
-        let mut app = Self::new(open_store().await?, sealer);
+        let mut app = Self::new(open_store_with(aws).await?, sealer);
         app.settings = Arc::new(Settings::from_env(UrlPolicy::Production));
         // Only the functions that queue deliveries are given the queue, so
         // the others build no SQS client.
         if let Ok(url) = required_env(DELIVERIES_QUEUE_ENV) {
-            let (sqs, _) = crate::topology::clients().await;
-            app.deliveries = Some(Arc::new(crate::queue::sqs::SqsQueue::new(sqs, url)));
+            app.deliveries = Some(Arc::new(crate::queue::sqs::SqsQueue::new(aws.sqs().await, url)));
         }
         Ok(app)
     }
@@ -144,8 +150,13 @@ pub fn table_name() -> Option<String> {
 /// from the standard AWS variables), otherwise the embedded store at
 /// `SESSIONS_DB_PATH`.
 pub async fn open_store() -> Result<Arc<dyn Store>, StartupError> {
+    open_store_with(&Aws::default()).await
+}
+
+/// [`open_store`], a DynamoDB client built from `aws`.
+pub async fn open_store_with(aws: &Aws) -> Result<Arc<dyn Store>, StartupError> {
     Ok(match table_name() {
-        Some(table) => Arc::new(DynamoStore::connect(&table).await),
+        Some(table) => Arc::new(DynamoStore::from_config(aws.config().await, &table)),
         None => Arc::new(SqliteStore::open(&db_path())?),
     })
 }

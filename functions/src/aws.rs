@@ -27,3 +27,26 @@ pub async fn sdk_config() -> SdkConfig {
         .load()
         .await
 }
+
+/// The configuration a process's clients share, loaded on first use: a
+/// function builds its DynamoDB, SQS and EventBridge clients from one load
+/// of the environment and credentials chain instead of one each. Made in
+/// `main` and dropped with it, so it never outlives its runtime.
+#[derive(Default)]
+pub struct Aws {
+    config: tokio::sync::OnceCell<SdkConfig>,
+}
+
+impl Aws {
+    pub async fn config(&self) -> &SdkConfig {
+        self.config.get_or_init(sdk_config).await
+    }
+
+    pub async fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(self.config().await)
+    }
+
+    pub async fn eventbridge(&self) -> aws_sdk_eventbridge::Client {
+        aws_sdk_eventbridge::Client::new(self.config().await)
+    }
+}

@@ -13,6 +13,7 @@ use lambda_runtime::LambdaEvent;
 use crate::app::{
     App, CHECKS_QUEUE_ENV, DELIVERIES_QUEUE_ENV, EVENT_BUS_ENV, EVENTS_QUEUE_ENV, StartupError, required_env,
 };
+use crate::aws::Aws;
 use crate::bus::eventbridge::EventBridgeBus;
 use crate::checks::ChecksWorker;
 use crate::checks::provider::Providers;
@@ -50,8 +51,7 @@ pub async fn serve_route(function: &str) -> Result<(), Error> {
 /// answer names the first record not published; Lambda retries from there.
 pub async fn serve_outbox_publisher() -> Result<(), Error> {
     crate::telemetry::init();
-    let (_, eventbridge) = crate::topology::clients().await;
-    let bus = EventBridgeBus::new(eventbridge, required_env(EVENT_BUS_ENV)?);
+    let bus = EventBridgeBus::new(Aws::default().eventbridge().await, required_env(EVENT_BUS_ENV)?);
     let bus = &bus;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<StreamEvent>| async move {
         Ok::<_, Error>(crate::outbox::publish_stream(bus, event.payload).await)
@@ -62,13 +62,13 @@ pub async fn serve_outbox_publisher() -> Result<(), Error> {
 /// The fan-out, on the webhook events queue.
 pub async fn serve_fanout() -> Result<(), Error> {
     crate::telemetry::init();
-    let app = App::from_env().await?;
+    let aws = Aws::default();
+    let app = App::from_env_with(&aws).await?;
     let deliveries = app
         .deliveries
         .clone()
         .ok_or(StartupError::MissingVariable(DELIVERIES_QUEUE_ENV))?;
-    let (sqs, _) = crate::topology::clients().await;
-    let events = SqsQueue::new(sqs, required_env(EVENTS_QUEUE_ENV)?);
+    let events = SqsQueue::new(aws.sqs().await, required_env(EVENTS_QUEUE_ENV)?);
     let fanout: Arc<dyn Consumer> = Arc::new(FanOut::new(app.store.clone(), app.clock.clone(), deliveries));
     serve_queue(fanout, Arc::new(events)).await
 }
@@ -89,10 +89,10 @@ pub async fn serve_dispatcher() -> Result<(), Error> {
 /// list) are loaded once per execution environment.
 pub async fn serve_checks_worker() -> Result<(), Error> {
     crate::telemetry::init();
-    let app = App::from_env().await?;
+    let aws = Aws::default();
+    let app = App::from_env_with(&aws).await?;
     let providers = Arc::new(Providers::from_env()?);
-    let (sqs, _) = crate::topology::clients().await;
-    let checks = SqsQueue::new(sqs, required_env(CHECKS_QUEUE_ENV)?);
+    let checks = SqsQueue::new(aws.sqs().await, required_env(CHECKS_QUEUE_ENV)?);
     let worker: Arc<dyn Consumer> = Arc::new(ChecksWorker::new(&app, providers));
     serve_queue(worker, Arc::new(checks)).await
 }

@@ -77,6 +77,16 @@ fn check_of(session: &Value, index: usize) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// The machine names of a risk summary's factors.
+fn factor_codes(risk: &Value) -> Vec<&str> {
+    risk["factors"]
+        .as_array()
+        .expect("factors")
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect()
+}
+
 fn events_of(events: &[Value], kind: &str) -> usize {
     events.iter().filter(|e| e["type"] == kind).count()
 }
@@ -311,12 +321,7 @@ async fn kyb_standard_case(with_risk: bool) {
         let risk = &detail["risk"];
         assert_eq!(detail["workflows"][3]["status"], "completed", "{risk}");
         assert_eq!(risk["level"], "low", "{risk}");
-        let codes: Vec<&str> = risk["factors"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|f| f["name"].as_str())
-            .collect();
+        let codes = factor_codes(risk);
         assert!(codes.contains(&"subject_business"), "{codes:?}");
         assert!(codes.contains(&"pep_possible_match"), "{codes:?}");
         assert_eq!(risk["sessionWorkflowId"], wf[3].as_str());
@@ -445,12 +450,7 @@ async fn the_risk_assessment_scores_the_checks_and_documents_before_it() {
     let pep = c.session(&pep_id).await;
     let risk = &pep["risk"];
     assert_eq!(risk["level"], "high", "{risk}");
-    let codes: Vec<&str> = risk["factors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|f| f["name"].as_str())
-        .collect();
+    let codes = factor_codes(risk);
     assert!(codes.contains(&"pep_possible_match"), "{codes:?}");
     assert!(codes.contains(&"country_high_risk"), "{codes:?}");
     assert_eq!(risk["score"], 65, "15 + 50: {risk}");

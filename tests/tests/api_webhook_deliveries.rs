@@ -387,36 +387,15 @@ async fn the_delivery_api_refuses_what_it_should() {
         "{body}"
     );
     // Another organisation sees neither the delivery nor the endpoint.
-    let (status, _, _) = w
-        .api
-        .partner_as(
-            &w.api.other,
-            "POST",
-            &format!("/webhook-deliveries/{id}/redeliver"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 404);
-    let (status, _, _) = w
-        .api
-        .partner_as(
-            &w.api.other,
-            "GET",
-            &format!("/webhook-endpoints/{}/deliveries", w.endpoint),
-            None,
-        )
-        .await;
-    assert_eq!(status, 404);
-    let (status, _, _) = w
-        .api
-        .partner_as(
-            &w.api.other,
-            "POST",
-            &format!("/webhook-endpoints/{}/test", w.endpoint),
-            None,
-        )
-        .await;
-    assert_eq!(status, 404);
+    let other_org = [
+        ("POST", format!("/webhook-deliveries/{id}/redeliver")),
+        ("GET", format!("/webhook-endpoints/{}/deliveries", w.endpoint)),
+        ("POST", format!("/webhook-endpoints/{}/test", w.endpoint)),
+    ];
+    for (method, path) in other_org {
+        let (status, _, _) = w.api.partner_as(&w.api.other, method, &path, None).await;
+        assert_eq!(status, 404, "{method} {path}");
+    }
     for path in [
         "/webhook-deliveries/whd_nope/redeliver",
         "/webhook-deliveries/whe_1/redeliver",
@@ -487,7 +466,7 @@ async fn a_deleted_endpoint_gets_nothing_more() {
         .app
         .store
         .get_webhook_delivery(
-            &korala_domain::ids::OrgId::parse(&w.api.key.org_id.to_string()).unwrap(),
+            &w.api.key.org_id,
             &korala_domain::ids::WebhookDeliveryId::parse(&id).unwrap(),
         )
         .await
@@ -512,7 +491,7 @@ async fn events_published_twice_are_delivered_once() {
     w.relay().await;
     let first = w.receiver.received();
     assert_eq!(first.len(), 4, "{first:?}");
-    let org = korala_domain::ids::OrgId::parse(&w.api.key.org_id.to_string()).unwrap();
+    let org = w.api.key.org_id.clone();
     let events = w
         .api
         .app

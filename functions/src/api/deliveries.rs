@@ -17,7 +17,7 @@ use serde_json::json;
 use super::views::WebhookDeliveryView;
 use crate::app::App;
 use crate::http::auth::{Caller, authenticate};
-use crate::http::{ApiError, ApiResult, Reply, idempotency, path_param, query};
+use crate::http::{ApiError, ApiResult, Reply, idempotency, number_param, path_param, query};
 use crate::webhooks::DeliveryMessage;
 
 const DEFAULT_LIMIT: u32 = 20;
@@ -34,14 +34,13 @@ pub async fn list(app: &App, req: Request) -> ApiResult {
     let caller = authenticate(app, &req).await?;
     let params: ListParams = query(&req)?;
     let mut errors = FieldErrors::new();
-    let limit = match params.limit.as_deref().map(str::parse::<u32>) {
-        None => DEFAULT_LIMIT,
-        Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
-        Some(_) => {
-            errors.push("limit", format!("must be a whole number from 1 to {MAX_LIMIT}"));
-            DEFAULT_LIMIT
-        }
-    };
+    let limit = number_param(
+        &mut errors,
+        "limit",
+        params.limit.as_deref(),
+        DEFAULT_LIMIT,
+        1..=MAX_LIMIT,
+    );
     // The cursor is the last delivery of the previous page: deliveries are
     // read within the caller's organisation, so it needs no binding to it.
     let after = params.cursor.as_deref().and_then(|cursor| {

@@ -15,7 +15,7 @@ use super::views::{SessionView, event, session_summary};
 use super::{catalog, mutate, read};
 use crate::app::App;
 use crate::http::auth::{Caller, authenticate};
-use crate::http::{ApiError, ApiResult, Reply, idempotency, json_body, path_param, query};
+use crate::http::{ApiError, ApiResult, Reply, idempotency, json_body, number_param, path_param, query};
 
 pub const MAX_LIMIT: u32 = 100;
 pub const DEFAULT_LIMIT: u32 = 10;
@@ -71,14 +71,14 @@ pub async fn list(app: &App, req: Request) -> ApiResult {
         }
         status
     });
-    let limit = number(
+    let limit = number_param(
         &mut errors,
         "limit",
         params.limit.as_deref(),
         DEFAULT_LIMIT,
         1..=MAX_LIMIT,
     );
-    let page = number(&mut errors, "page", params.page.as_deref(), 1, 1..=10_000);
+    let page = number_param(&mut errors, "page", params.page.as_deref(), 1, 1..=10_000);
     let position = match (params.cursor.as_deref(), params.page.is_some()) {
         (Some(_), true) => {
             errors.push("cursor", "give either page or cursor, not both");
@@ -118,26 +118,6 @@ pub async fn list(app: &App, req: Request) -> ApiResult {
     Reply::ok(
         &json!({ "data": data, "page": page, "limit": limit, "hasMore": result.has_more, "nextCursor": next_cursor }),
     )
-}
-
-fn number(
-    errors: &mut FieldErrors,
-    field: &str,
-    raw: Option<&str>,
-    default: u32,
-    range: std::ops::RangeInclusive<u32>,
-) -> u32 {
-    match raw.map(str::parse::<u32>) {
-        None => default,
-        Some(Ok(n)) if range.contains(&n) => n,
-        Some(_) => {
-            errors.push(
-                field,
-                format!("must be a whole number from {} to {}", range.start(), range.end()),
-            );
-            default
-        }
-    }
 }
 
 /// Cursors are opaque to partners and bound to the organisation that got them.

@@ -20,7 +20,7 @@ use korala_domain::DomainError;
 use korala_domain::checks::CheckOutcome;
 use korala_domain::delivery::Next;
 use korala_domain::events::EventKind;
-use korala_domain::ids::{CheckId, IdGenerator, OrgId, SessionId};
+use korala_domain::ids::{CheckId, IdGenerator};
 use korala_domain::ports::{Clock, Store, StoreError};
 use korala_domain::session::{Check, CheckStatus, Session};
 
@@ -95,7 +95,8 @@ impl ChecksWorker {
                 reason: format!("{error} (after {} attempts)", message.receive_count),
             },
         };
-        self.record(&event.org_id, &event.session_id, check_id, outcome).await?;
+        let check_id = check.id.clone();
+        self.record(session, &check_id, outcome).await?;
         Ok(Next::Done)
     }
 
@@ -145,16 +146,13 @@ impl ChecksWorker {
         })
     }
 
-    /// Records the answer on the freshest session, retrying a lost race.
-    async fn record(
-        &self,
-        org: &OrgId,
-        id: &SessionId,
-        check: &CheckId,
-        outcome: CheckOutcome,
-    ) -> Result<(), CheckError> {
+    /// Records the answer on the session as read before the provider ran;
+    /// a lost race re-reads it and records on the fresh one.
+    async fn record(&self, session: Session, check: &CheckId, outcome: CheckOutcome) -> Result<(), CheckError> {
+        let (org, id) = (session.org_id.clone(), session.id.clone());
+        let mut current = Some(session);
         for _ in 0..5 {
-            let Some(session) = self.store.get_session(org, id).await? else {
+            let Some(session) = current.take() else {
                 return Ok(());
             };
             let Some(transition) = session.record_check(check, outcome.clone(), self.clock.now(), self.ids.as_ref())?
@@ -163,7 +161,7 @@ impl ChecksWorker {
             };
             match self.store.commit(&transition).await {
                 Ok(()) => return Ok(()),
-                Err(StoreError::Conflict) => continue,
+                Err(StoreError::Conflict) => current = self.store.get_session(&org, &id).await?,
                 Err(e) => return Err(e.into()),
             }
         }

@@ -181,3 +181,25 @@ pub fn path_param(req: &Request, name: &str) -> Result<String, ApiError> {
         .map(str::to_owned)
         .ok_or(ApiError::NoRoute)
 }
+
+/// A whole-number query parameter within `range`, `default` when absent;
+/// anything else is pushed on `errors` under `field`.
+pub fn number_param(
+    errors: &mut korala_domain::FieldErrors,
+    field: &str,
+    raw: Option<&str>,
+    default: u32,
+    range: std::ops::RangeInclusive<u32>,
+) -> u32 {
+    match raw.map(str::parse::<u32>) {
+        None => default,
+        Some(Ok(n)) if range.contains(&n) => n,
+        Some(_) => {
+            errors.push(
+                field,
+                format!("must be a whole number from {} to {}", range.start(), range.end()),
+            );
+            default
+        }
+    }
+}

@@ -144,8 +144,12 @@ impl DynamoStore {
     /// functions' 10 s budget with its retries: three attempts of at most
     /// 2 s each, 5 s in all.
     pub async fn connect(table: &str) -> DynamoStore {
-        let config = crate::aws::sdk_config().await;
-        Self::new(Client::new(&config), table)
+        Self::from_config(&crate::aws::sdk_config().await, table)
+    }
+
+    /// A store whose client shares an already loaded configuration.
+    pub fn from_config(config: &aws_config::SdkConfig, table: &str) -> DynamoStore {
+        Self::new(Client::new(config), table)
     }
 
     /// Records every request this store (and its clones) sends from now on.
