@@ -8,6 +8,10 @@
 //! write (a transaction with its events). Authentication costs nothing once
 //! the process has the key (it is cached for a minute), so the key is loaded
 //! before measuring. The exceptions are spelled out where they are budgeted.
+//!
+//! The same measurements hold the SAM template's IAM to what the handlers
+//! send: each request must be allowed by the policies of the function that
+//! serves the operation, so a too-narrow policy fails here, not in production.
 
 use std::sync::Arc;
 
@@ -25,6 +29,8 @@ struct Meter {
     api: Api,
     log: Arc<CallLog>,
     report: Vec<String>,
+    /// Per operation, the DynamoDB requests it sent.
+    sent: Vec<(String, Vec<&'static str>)>,
 }
 
 impl Meter {
@@ -44,6 +50,7 @@ impl Meter {
             api,
             log,
             report: Vec::new(),
+            sent: Vec::new(),
         }
     }
 
@@ -52,8 +59,9 @@ impl Meter {
         self.log.take();
         let body = reply.await;
         let calls = self.log.take();
-        let sent: Vec<&str> = calls.iter().map(|c| c.operation).collect();
+        let sent: Vec<&'static str> = calls.iter().map(|c| c.operation).collect();
         assert_eq!(sent, expected, "{operation}: DynamoDB requests");
+        self.sent.push((operation.to_owned(), sent.clone()));
         let capacity: f64 = calls.iter().map(|c| c.consumed_capacity).sum();
         self.report.push(format!(
             "{operation:<48} {:>2} requests {capacity:>7.1} capacity units   {}",
@@ -313,5 +321,53 @@ async fn every_api_operation_stays_within_its_request_budget() {
     println!("\nDynamoDB requests and consumed capacity per API operation (DynamoDB Local):");
     for line in &m.report {
         println!("  {line}");
+    }
+    the_template_grants_what_each_operation_sent(&m.sent);
+}
+
+/// The template's policies on the sessions table, by what they allow.
+const READ_POLICY: &str = "- !Ref SessionsTableReadPolicy";
+const WRITE_POLICY: &str = "- !Ref SessionsTableWritePolicy";
+
+/// The policy a DynamoDB request needs (a transaction needs its items'
+/// write actions, which the write policy holds).
+fn policy_for(request: &str) -> &'static str {
+    match request {
+        "GetItem" | "BatchGetItem" | "Query" => READ_POLICY,
+        "PutItem" | "UpdateItem" | "DeleteItem" | "TransactWriteItems" => WRITE_POLICY,
+        other => panic!("no template policy is known to allow {other}"),
+    }
+}
+
+fn the_template_grants_what_each_operation_sent(sent: &[(String, Vec<&'static str>)]) {
+    let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/template.yaml"))
+        .expect("infra/template.yaml");
+    let shape = |path: &str| {
+        let path = path.split('?').next().unwrap_or(path);
+        path.split('/')
+            .map(|s| if s.starts_with('{') { "{}" } else { s })
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    for (operation, requests) in sent {
+        // "POST /sessions (Idempotency-Key)" → POST, /sessions
+        let mut words = operation.split_whitespace();
+        let (method, path) = (words.next().unwrap(), words.next().unwrap());
+        let route = functions::routes::all()
+            .into_iter()
+            .find(|r| r.method.as_str() == method && shape(r.path) == shape(path))
+            .unwrap_or_else(|| panic!("{operation}: no route"));
+        let at = template
+            .find(&format!("        Binary: {}\n", route.function))
+            .unwrap_or_else(|| panic!("{}: not in the template", route.function));
+        let block = &template[at..];
+        let block = &block[..block.find("\n\n").unwrap_or(block.len())];
+        for request in requests {
+            assert!(
+                block.contains(policy_for(request)),
+                "{operation}: {} sends {request}, which its template policies do not allow",
+                route.function
+            );
+        }
     }
 }

@@ -1,0 +1,93 @@
+//! The SAM template deploys every function binary, and each the same way:
+//! built by cargo-lambda, with its own policies, a log group with retention
+//! and a sample event. (Routes, the table and the messaging topology are
+//! held to the code by the unit tests beside them.)
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// Binaries that are not Lambda functions.
+const LOCAL_ONLY: &[&str] = &["local-server", "korala-admin"];
+
+fn root() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+fn template() -> String {
+    std::fs::read_to_string(root().join("infra/template.yaml")).expect("infra/template.yaml")
+}
+
+/// The functions `src/bin/` builds for Lambda.
+fn function_binaries() -> BTreeSet<String> {
+    std::fs::read_dir(root().join("functions/src/bin"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter_map(|p| Some(p.file_stem()?.to_str()?.to_owned()))
+        .filter(|name| !LOCAL_ONLY.contains(&name.as_str()))
+        .collect()
+}
+
+/// (logical id, block) of every `AWS::Serverless::Function`, each block up
+/// to the next blank line.
+fn function_blocks(template: &str) -> Vec<(String, String)> {
+    let mut blocks = Vec::new();
+    let lines: Vec<&str> = template.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        if *line == "    Type: AWS::Serverless::Function" {
+            let logical = lines[i - 1].trim().trim_end_matches(':').to_owned();
+            let block: Vec<&str> = lines[i..].iter().take_while(|l| !l.is_empty()).copied().collect();
+            blocks.push((logical, block.join("\n")));
+        }
+    }
+    blocks
+}
+
+fn binary_of(block: &str) -> Option<&str> {
+    block.lines().find_map(|l| l.trim().strip_prefix("Binary: "))
+}
+
+#[test]
+fn every_function_binary_is_deployed_and_nothing_else() {
+    let template = template();
+    let deployed: BTreeSet<String> = function_blocks(&template)
+        .iter()
+        .map(|(logical, block)| {
+            binary_of(block)
+                .unwrap_or_else(|| panic!("{logical} names no binary"))
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(deployed, function_binaries());
+}
+
+#[test]
+fn every_function_is_built_secured_logged_and_has_a_sample_event() {
+    let template = template();
+    let blocks = function_blocks(&template);
+    assert!(blocks.len() >= 30, "the template's functions were not found");
+    for (logical, block) in &blocks {
+        let binary = binary_of(block).unwrap();
+        assert!(
+            block.contains("BuildMethod: rust-cargolambda"),
+            "{logical}: not built by cargo-lambda"
+        );
+        assert!(block.contains("      Policies:\n"), "{logical}: no policies of its own");
+        assert!(
+            !block.contains("Action: '*'") && !block.contains(":*\n"),
+            "{logical}: a wildcard action"
+        );
+        let log_group = format!("      LogGroupName: !Sub /aws/lambda/${{{logical}}}\n      RetentionInDays: ");
+        assert!(template.contains(&log_group), "{logical}: no log group with retention");
+        assert!(
+            root().join(format!("events/{binary}.json")).exists(),
+            "{binary}: no sample event in events/"
+        );
+    }
+    for global in [
+        "    Runtime: provided.al2023\n",
+        "    Architectures: [arm64]\n",
+        "      LogFormat: JSON\n",
+    ] {
+        assert!(template.contains(global), "Globals: {global}");
+    }
+}
