@@ -67,6 +67,11 @@ async fn handle(router: &Router, app: App, req: hyper::Request<Incoming>) -> Res
         Ok(collected) => collected.to_bytes(),
         Err(_) => return problem_response(&ApiError::PayloadTooLarge { limit }),
     };
+    // The document is the local server's alone: API Gateway routes only the
+    // functions' paths.
+    if let Some(response) = crate::api::openapi::serve(&parts.method, parts.uri.path()) {
+        return response;
+    }
     let body = if bytes.is_empty() {
         Body::Empty
     } else {

@@ -18,8 +18,9 @@
 
 use std::sync::{Arc, LazyLock};
 
+use cel::common::ast::{EntryExpr, Expr, IdedEntryExpr};
 use cel::objects::Value;
-use cel::{Context, Env, ExecutionError, FunctionContext, Program};
+use cel::{Context, Env, ExecutionError, FunctionContext, IdedExpr, Program};
 use chrono::{Datelike, NaiveDate, TimeZone, Utc};
 
 use crate::participant::Participant;
@@ -37,35 +38,107 @@ pub struct Scope<'a> {
     pub now: Timestamp,
 }
 
+/// The deepest expression tree a rule may have: evaluation recurses once per
+/// level. Far beyond what a person writes (`a && b && …` is balanced, so even
+/// long conjunctions stay shallow), and a bound on the stack evaluation needs.
+pub const MAX_DEPTH: usize = 100;
+
+/// The stack the `cel` parser and evaluator run on. Both recurse with the
+/// expression, in large frames: unoptimised, a dozen nested brackets overflow
+/// a 2 MiB thread stack while parsing; optimised, evaluating a 1,500-term sum
+/// does. Either took the whole process down, whoever's thread it was. The
+/// parser's own recursion limit and [`MAX_DEPTH`] bound what runs here to a
+/// fraction of this.
+const STACK_BYTES: usize = 32 * 1024 * 1024;
+
+/// Runs `work` on a thread of its own with [`STACK_BYTES`] of stack.
+fn on_large_stack<T: Send>(work: impl FnOnce() -> Result<T, String> + Send) -> Result<T, String> {
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("cel".into())
+            .stack_size(STACK_BYTES)
+            .spawn_scoped(scope, work)
+            .map_err(|e| format!("the expression cannot be evaluated now: {e}"))?
+            .join()
+            .map_err(|_| "the expression could not be evaluated".to_owned())?
+    })
+}
+
 pub fn compile(expression: &str) -> Result<Program, String> {
+    on_large_stack(|| compile_here(expression))
+}
+
+/// [`compile`]'s work, on the current thread.
+fn compile_here(expression: &str) -> Result<Program, String> {
     if expression.len() > 4096 {
         return Err("expressions are limited to 4096 characters".into());
     }
-    ENV.compile(expression).map_err(|e| e.to_string())
+    let program = ENV.compile(expression).map_err(|e| e.to_string())?;
+    if depth_exceeds(program.expression(), MAX_DEPTH) {
+        return Err(format!("expressions may nest at most {MAX_DEPTH} operations deep"));
+    }
+    Ok(program)
+}
+
+/// Whether the tree is deeper than `max`, found without recursion.
+fn depth_exceeds(root: &IdedExpr, max: usize) -> bool {
+    let mut pending = vec![(root, 1)];
+    while let Some((node, depth)) = pending.pop() {
+        if depth > max {
+            return true;
+        }
+        pending.extend(children(node).into_iter().map(|child| (child, depth + 1)));
+    }
+    false
+}
+
+fn children(node: &IdedExpr) -> Vec<&IdedExpr> {
+    match &node.expr {
+        Expr::Call(call) => call.target.iter().map(|t| &**t).chain(&call.args).collect(),
+        Expr::Comprehension(c) => vec![&c.iter_range, &c.accu_init, &c.loop_cond, &c.loop_step, &c.result],
+        Expr::List(list) => list.elements.iter().collect(),
+        Expr::Map(map) => entry_values(&map.entries),
+        Expr::Struct(st) => entry_values(&st.entries),
+        Expr::Select(select) => vec![&select.operand],
+        Expr::Unspecified | Expr::Ident(_) | Expr::Literal(_) => Vec::new(),
+    }
+}
+
+fn entry_values(entries: &[IdedEntryExpr]) -> Vec<&IdedExpr> {
+    entries
+        .iter()
+        .flat_map(|entry| match &entry.expr {
+            EntryExpr::MapEntry(e) => vec![&e.key, &e.value],
+            EntryExpr::StructField(f) => vec![&f.value],
+        })
+        .collect()
 }
 
 /// Evaluates a rule: `Ok(true)` passes, `Ok(false)` fails, `Err` explains why
 /// it could not be evaluated (a missing field, a wrong type).
 pub fn evaluate_bool(expression: &str, scope: &Scope<'_>) -> Result<bool, String> {
-    match evaluate(expression, scope)? {
+    on_large_stack(|| match evaluate(expression, scope)? {
         Value::Bool(b) => Ok(b),
         other => Err(format!(
             "the rule must evaluate to a boolean, not {:?}",
             other.type_of()
         )),
-    }
+    })
 }
 
 /// Evaluates a mapping expression to JSON.
 pub fn evaluate_json(expression: &str, scope: &Scope<'_>) -> Result<serde_json::Value, String> {
-    let value = evaluate(expression, scope)?;
-    value
-        .json()
-        .map_err(|e| format!("the value cannot be represented as JSON: {e}"))
+    on_large_stack(|| {
+        let value = evaluate(expression, scope)?;
+        value
+            .json()
+            .map_err(|e| format!("the value cannot be represented as JSON: {e}"))
+    })
 }
 
+/// Runs on the large stack (see [`on_large_stack`]).
 fn evaluate(expression: &str, scope: &Scope<'_>) -> Result<Value, String> {
-    let program = compile(expression)?;
+    let program = compile_here(expression)?;
     let mut ctx = Context::with_env(ENV.clone());
     let now = scope.now;
     let participant = serde_json::to_value(scope.participant).map_err(|e| e.to_string())?;
@@ -215,6 +288,31 @@ mod tests {
             assert!(evaluate_bool("1 + 1", s).unwrap_err().contains("boolean"));
         });
         assert!(compile("1 +").is_err());
+    }
+
+    /// Each of these overflowed the stack of the thread it ran on (a test
+    /// thread's 2 MiB here, a server's worker in production) and aborted the
+    /// process; now each compiles or is refused, and evaluates.
+    #[test]
+    fn deep_expressions_are_refused_or_evaluated_never_a_crash() {
+        let sum = |terms: usize| vec!["1"; terms].join("+");
+        let nested = |levels: usize| format!("{}true{}", "(".repeat(levels), ")".repeat(levels));
+        let calls = |levels: usize| format!("{}'x'{} == 'x'", "string(".repeat(levels), ")".repeat(levels));
+        assert!(compile(&sum(MAX_DEPTH)).is_ok());
+        let refused = compile(&sum(MAX_DEPTH + 1)).unwrap_err();
+        assert!(refused.contains("at most 100"), "{refused}");
+        assert!(compile(&sum(1500)).unwrap_err().contains("at most 100"));
+        assert!(compile(&format!("a{}", ".b".repeat(2000))).is_err());
+        assert!(compile(&nested(90)).is_ok());
+        assert!(compile(&nested(1000)).is_err());
+        assert!(compile(&format!("{}{}", "[".repeat(1000), "]".repeat(1000))).is_err());
+        with(json!({}), json!({}), |s| {
+            assert_eq!(evaluate_bool(&format!("{} == {}", sum(49), 49), s), Ok(true));
+            assert_eq!(evaluate_bool(&nested(90), s), Ok(true));
+            assert_eq!(evaluate_bool(&calls(40), s), Ok(true));
+            assert!(evaluate_bool(&sum(1500), s).is_err());
+            assert_eq!(evaluate_json(&sum(MAX_DEPTH), s), Ok(json!(MAX_DEPTH)));
+        });
     }
 
     #[test]

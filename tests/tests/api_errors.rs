@@ -1498,3 +1498,78 @@ async fn an_idempotency_key_that_is_too_long_is_422() {
         .header("Idempotency-Key", "k".repeat(255));
     assert_eq!(world.api.send(raw).await.0, 201);
 }
+
+/// A timestamp near the far end of i64 overflowed the clock-skew check and
+/// took the connection down (a 502 behind API Gateway) instead of a 401.
+#[tokio::test]
+async fn timestamps_at_the_ends_of_the_range_are_401() {
+    let world = World::new().await;
+    let api = &world.api;
+    let path = "/api/v1/sessions";
+    for timestamp in [i64::MIN, i64::MIN + 1, i64::MIN + 1_000_000, i64::MAX] {
+        let mut raw = Raw::new("GET", path);
+        raw.headers = Api::signature_headers(&api.key, timestamp, "GET", path, b"");
+        world.refuse(raw, 401, "unauthorized").await;
+    }
+}
+
+/// The local server serves its OpenAPI document, unsigned, before routing.
+#[tokio::test]
+async fn the_local_server_serves_the_openapi_document() {
+    let api = Api::new().await;
+    let (addr, server) = api.spawn_server().await;
+    let response = wire(addr, Raw::new("GET", "/api/v1/openapi.json")).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    let document = response.json();
+    assert!(
+        document["openapi"].as_str().unwrap_or_default().starts_with("3.1."),
+        "{document}"
+    );
+    let response = wire(addr, Raw::new("DELETE", "/api/v1/openapi.json")).await;
+    assert_eq!(response.status, 405);
+    assert_eq!(response.header("allow"), Some("GET, HEAD"));
+    assert_eq!(response.json()["code"], "method_not_allowed");
+    server.abort();
+}
+
+/// Expressions deep enough to overflow a thread's stack in the CEL parser or
+/// evaluator once aborted the whole server (a dozen nested brackets, or a
+/// 1,500-term sum); now they are refused with a 422, or run.
+#[tokio::test]
+async fn deep_expressions_are_refused_or_run_never_a_crash() {
+    let world = World::new().await;
+    let api = &world.api;
+    let workflow = |slug: &str, expression: String| {
+        json!({
+            "name": "Deep",
+            "slug": slug,
+            "steps": [
+                {"type": "capture", "config": {"fields": [{"name": "answer", "type": "text"}]}},
+                {"type": "validate", "config": {"rules": [{"name": "deep", "expression": expression, "onFailure": "fail"}]}},
+                {"type": "output", "config": {}}
+            ]
+        })
+    };
+    let sum = vec!["1"; 1500].join("+");
+    let too_deep = workflow("too-deep", format!("{sum} > 0"));
+    world
+        .invalid(
+            world.json("POST", "/workflows", too_deep),
+            "steps[1].config.rules[0].expression",
+        )
+        .await;
+    let nested = format!("{}data.answer != ''{}", "(".repeat(60), ")".repeat(60));
+    api.expect(201, "POST", "/workflows", Some(workflow("nested", nested)))
+        .await;
+    api.simple_configuration("nested-config", &["nested"], json!({})).await;
+    let session = api.session_of("nested-config", "usr_deep").await;
+    let view = api
+        .submit_ok(
+            str_of(&session, "accessToken"),
+            &workflow_ids(&session)[0],
+            json!({"answer": "yes"}),
+        )
+        .await;
+    assert_eq!(view["status"], "completed", "{view}");
+}

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod configurations;
 pub mod deliveries;
+pub mod openapi;
 pub mod sessions;
 pub mod views;
 pub mod webhooks;

@@ -106,7 +106,8 @@ pub async fn authenticate(app: &App, req: &Request) -> Result<Caller, ApiError> 
     let sent: i64 = timestamp
         .parse()
         .map_err(|_| ApiError::Unauthorized("X-Timestamp must be unix seconds".into()))?;
-    let skew = (app.clock.now().timestamp() - sent).unsigned_abs();
+    // `abs_diff`: a timestamp near i64::MIN would overflow a subtraction.
+    let skew = app.clock.now().timestamp().abs_diff(sent);
     if skew > app.settings.signature_tolerance.as_secs() {
         return Err(ApiError::Unauthorized(
             "X-Timestamp is more than 5 minutes away from the server's clock".into(),
