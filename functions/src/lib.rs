@@ -13,6 +13,7 @@ pub mod expiry;
 pub mod http;
 pub mod lambda;
 pub mod local;
+pub mod metrics;
 pub mod outbox;
 pub mod queue;
 pub mod relay;

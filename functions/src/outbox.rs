@@ -43,12 +43,11 @@ pub async fn publish_pending(
         Ok(()) => &[][..],
         Err(error) => &error.failed[..],
     };
-    let published: Vec<_> = events
-        .iter()
-        .map(|e| e.id.clone())
-        .filter(|id| !failed.contains(id))
-        .collect();
+    let taken: Vec<&Event> = events.iter().filter(|e| !failed.contains(&e.id)).collect();
+    let published: Vec<_> = taken.iter().map(|e| e.id.clone()).collect();
     outbox.mark_published(&published, clock.now()).await?;
+    // Counted once marked: unmarked events are published again.
+    crate::metrics::published(taken);
     result?;
     Ok(published.len())
 }
@@ -77,7 +76,14 @@ fn change(record: &EventRecord) -> Change {
     match record.change.new_image.get(DOC) {
         Some(serde_dynamo::AttributeValue::S(doc)) => match serde_json::from_str(doc) {
             Ok(event) => Change::Event(event),
-            Err(e) => Change::Unreadable(format!("the event item does not decode: {e}")),
+            // Not the error's message: serde quotes the values it could not
+            // read, and events hold external user ids and reasons.
+            Err(e) => Change::Unreadable(format!(
+                "the event item does not decode ({:?} error at line {} column {})",
+                e.classify(),
+                e.line(),
+                e.column()
+            )),
         },
         _ => Change::Unreadable(format!(
             "the event item has no `{DOC}` string (is the stream NEW_IMAGE?)"
@@ -109,14 +115,19 @@ pub async fn publish_stream(bus: &dyn EventBus, stream: StreamEvent) -> DynamoDb
             }
         }
     }
+    // Events up to the first refused one are published for good: Lambda
+    // retries the batch from the refused one, publishing those after it again.
+    let mut settled = events.len();
     if !events.is_empty()
         && let Err(error) = bus.publish(&events).await
     {
         tracing::warn!(error = %error, "publishing outbox events failed");
-        if let Some((sequence, _)) = positions.iter().find(|(_, id)| error.failed.contains(id)) {
-            first_failure = Some(sequence.clone());
+        if let Some(index) = positions.iter().position(|(_, id)| error.failed.contains(id)) {
+            first_failure = Some(positions[index].0.clone());
+            settled = index;
         }
     }
+    crate::metrics::published(&events[..settled]);
     let mut response = DynamoDbEventResponse::default();
     if let Some(sequence) = first_failure {
         let mut failure = DynamoDbBatchItemFailure::default();
@@ -177,6 +188,54 @@ mod tests {
         assert!(response.batch_item_failures.is_empty());
         let published = bus.published.lock().unwrap().clone();
         assert_eq!(published.len(), 2, "{published:?}");
+    }
+
+    /// The fixture's events: the session completed, then resolved.
+    const COMPLETED: &str = "SessionOutcomes{Mode=sandbox,Status=completed}";
+    const RESOLVED: &str = "SessionsResolved{Mode=sandbox,Decision=approved,ResolvedBy=auto}";
+
+    #[tokio::test]
+    async fn published_events_are_counted() {
+        let tally = crate::metrics::Tally::default();
+        let _local = tally.record_here();
+        publish_stream(&Recording::default(), stream()).await;
+        let counted = tally.counters();
+        assert_eq!(counted.len(), 2, "{counted:?}");
+        assert_eq!((counted[COMPLETED], counted[RESOLVED]), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn events_published_again_after_a_refusal_are_counted_once() {
+        let tally = crate::metrics::Tally::default();
+        let _local = tally.record_here();
+        let refusing = Recording {
+            refuse: vec!["session_completed"],
+            ..Default::default()
+        };
+        publish_stream(&refusing, stream()).await;
+        assert!(tally.counters().is_empty(), "{:?}", tally.counters());
+        // Lambda retries from the refused record: both are published now.
+        publish_stream(&Recording::default(), stream()).await;
+        assert_eq!((tally.counter(COMPLETED), tally.counter(RESOLVED)), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_event_is_reported_without_its_values() {
+        let mut stream = stream();
+        let record = stream
+            .records
+            .iter_mut()
+            .find(|r| matches!(change(r), Change::Event(_)))
+            .unwrap();
+        let Some(serde_dynamo::AttributeValue::S(doc)) = record.change.new_image.get_mut(DOC) else {
+            panic!("the fixture's event has a document");
+        };
+        *doc = doc.replace("\"version\":", "\"version\":\"Jane Marker\",\"was\":");
+        let Change::Unreadable(reason) = change(record) else {
+            panic!("the altered event should not decode");
+        };
+        assert!(!reason.contains("Marker"), "{reason}");
+        assert!(reason.contains("line 1"), "{reason}");
     }
 
     #[tokio::test]

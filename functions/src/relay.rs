@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use korala_domain::ports::{EventBus, Outbox, Queue, QueueError};
+use tracing::Instrument;
 
 use crate::app::App;
 use crate::bus::InProcessBus;
@@ -157,11 +158,26 @@ impl Relay {
 
     /// One pass: publish, run checks, fan out, dispatch. Returns how many
     /// events and messages it handled (0: nothing is due).
+    /// Each stage runs in a span of its own, named after its Lambda
+    /// function with a fresh request id, as each would be invoked on AWS.
     pub async fn step(&self) -> Result<usize, RelayError> {
-        let mut handled = self.publish().await?;
-        handled += poll_once(&self.checks_worker, self.checks.as_ref()).await?;
-        handled += poll_once(&self.fanout, self.webhook_events.as_ref()).await?;
-        handled += poll_once(&self.dispatcher, self.deliveries.as_ref()).await?;
+        let result = self.stages().await;
+        crate::metrics::flush(None);
+        result
+    }
+
+    async fn stages(&self) -> Result<usize, RelayError> {
+        let stage = crate::telemetry::local_invocation_span;
+        let mut handled = self.publish().instrument(stage("outbox-publisher")).await?;
+        handled += poll_once(&self.checks_worker, self.checks.as_ref())
+            .instrument(stage("checks-worker"))
+            .await?;
+        handled += poll_once(&self.fanout, self.webhook_events.as_ref())
+            .instrument(stage("webhook-fanout"))
+            .await?;
+        handled += poll_once(&self.dispatcher, self.deliveries.as_ref())
+            .instrument(stage("webhook-dispatcher"))
+            .await?;
         Ok(handled)
     }
 

@@ -7,6 +7,7 @@ use std::pin::Pin;
 
 use http::Method;
 use lambda_http::{Body, Request, Response};
+use tracing::Instrument;
 
 use crate::api::{access, configurations, deliveries, sessions, webhooks, workflows};
 use crate::app::App;
@@ -248,11 +249,21 @@ impl Router {
         Self { paths }
     }
 
-    /// Routes the request and logs it by function name: raw paths can carry
-    /// access tokens, which never reach the logs.
+    /// Routes the request as API Gateway does and runs its handler inside
+    /// the request's span (`requestId`, and `function` once routed), so
+    /// every line it logs names both. The id is the client's `X-Request-Id`
+    /// when it looks like one, else API Gateway's, else a new one; the
+    /// response carries it back.
     pub async fn dispatch(&self, app: App, req: Request) -> Response<Body> {
+        let request_id = request_id_of(&req);
+        let span = crate::telemetry::request_span(&request_id);
+        let mut response = self.route(app, req, &request_id, &span).instrument(span.clone()).await;
+        set_request_id(&mut response, &request_id);
+        response
+    }
+
+    async fn route(&self, app: App, req: Request, request_id: &str, span: &tracing::Span) -> Response<Body> {
         use lambda_http::RequestExt;
-        let started = std::time::Instant::now();
         let path = req.uri().path().to_owned();
         let Ok(matched) = self.paths.at(&path) else {
             return crate::http::problem_response(&crate::http::ApiError::NoRoute);
@@ -271,10 +282,72 @@ impl Router {
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
         let (function, handler) = (*function, *handler);
-        let response = handler(app, req.with_path_parameters(params)).await;
-        let ms = started.elapsed().as_millis() as u64;
-        tracing::info!(function, status = response.status().as_u16(), ms, "request");
-        response
+        span.record("function", function);
+        handle(function, handler, app, req.with_path_parameters(params), request_id).await
+    }
+}
+
+/// Runs one API request's handler (locally after routing, on Lambda as
+/// the function's whole work) and logs it by function name: raw paths can
+/// carry access tokens, which never reach the logs. The response carries
+/// `request_id` as `X-Request-Id`.
+pub async fn handle(
+    function: &'static str,
+    handler: Handler,
+    app: App,
+    req: Request,
+    request_id: &str,
+) -> Response<Body> {
+    let started = std::time::Instant::now();
+    let api_request_id = api_gateway_request_id(&req);
+    let mut response = handler(app, req).await;
+    let ms = started.elapsed().as_millis() as u64;
+    tracing::info!(
+        function,
+        status = response.status().as_u16(),
+        ms,
+        apiRequestId = api_request_id.as_deref(),
+        "request"
+    );
+    set_request_id(&mut response, request_id);
+    response
+}
+
+/// The header a request's id is read from (locally) and answered in.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+fn request_id_of(req: &Request) -> String {
+    req.headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| is_request_id(v))
+        .map(str::to_owned)
+        .or_else(|| api_gateway_request_id(req))
+        .unwrap_or_else(crate::telemetry::new_request_id)
+}
+
+/// A client's id is logged only if it is short and made of characters that
+/// cannot spell much besides an id (no spaces, `@` or quotes).
+fn is_request_id(value: &str) -> bool {
+    (1..=128).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// API Gateway's id of the request, when it came through API Gateway.
+fn api_gateway_request_id(req: &Request) -> Option<String> {
+    use lambda_http::RequestExt;
+    use lambda_http::request::RequestContext;
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.request_id.clone(),
+        _ => None,
+    }
+}
+
+fn set_request_id(response: &mut Response<Body>, request_id: &str) {
+    if let Ok(value) = http::HeaderValue::from_str(request_id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
 }
 

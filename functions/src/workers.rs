@@ -13,6 +13,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use korala_domain::delivery::Next;
 use korala_domain::ports::{MAX_VISIBILITY_SECONDS, Queue, QueueError};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::webhooks::dispatch::Dispatcher;
 use crate::webhooks::fanout::FanOut;
@@ -65,10 +66,13 @@ async fn handle_all(
     let mut tasks = JoinSet::new();
     for (receipt, message) in messages {
         let consumer = consumer.clone();
-        tasks.spawn(async move {
+        // Spawned tasks start outside any span: this keeps the invocation's
+        // (its request id and function) on what each message's handling logs.
+        let handled = async move {
             let outcome = consumer.handle(&message).await;
             (receipt, outcome)
-        });
+        };
+        tasks.spawn(handled.in_current_span());
     }
     let mut outcomes = Vec::new();
     while let Some(joined) = tasks.join_next().await {

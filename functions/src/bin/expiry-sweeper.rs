@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use functions::app::App;
-use lambda_runtime::{LambdaEvent, service_fn};
+use functions::lambda::Invocations;
+use lambda_runtime::{LambdaEvent, Runtime, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -11,10 +12,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let app = App::from_env().await?;
     // A failed sweep fails the invocation, so the schedule's retries and
     // alarms see it.
-    lambda_runtime::run(service_fn(|_: LambdaEvent<serde_json::Value>| async {
+    let service = service_fn(|_: LambdaEvent<serde_json::Value>| async {
         functions::expiry::run(&app, Duration::from_secs(20))
             .await
             .map_err(lambda_runtime::Error::from)
-    }))
-    .await
+    });
+    Runtime::new(service)
+        .layer(Invocations::new("expiry-sweeper"))
+        .run()
+        .await
 }

@@ -73,6 +73,7 @@ impl Dispatcher {
         match self.store.update_webhook_delivery(&recorded).await {
             Ok(()) => {
                 log(&recorded);
+                crate::metrics::delivery_attempt(&recorded);
                 Ok(next)
             }
             // A duplicate message attempted it meanwhile; its record stands,
