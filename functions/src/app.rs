@@ -114,7 +114,10 @@ impl App {
     }
 
     /// The configuration of a deployed function: everything from the
-    /// environment, nothing generated.
+    /// environment, nothing generated. Without `SESSIONS_TABLE` the function
+    /// runs on the embedded store (`cargo lambda watch`), and then shares
+    /// the local server's key file when `KORALA_MASTER_KEY` is not set, so
+    /// the local server's credentials work on both.
     pub async fn from_env() -> Result<Self, StartupError> {
         Self::from_env_with(&Aws::default()).await
     }
@@ -122,8 +125,11 @@ impl App {
     /// As [`from_env`](Self::from_env), building its AWS clients from `aws`,
     /// which the caller may go on using for its own.
     pub async fn from_env_with(aws: &Aws) -> Result<Self, StartupError> {
-        let key = std::env::var("KORALA_MASTER_KEY").map_err(|_| StartupError::MissingMasterKey)?;
-        let sealer = Sealer::from_base64(&key)?;
+        let sealer = match std::env::var("KORALA_MASTER_KEY") {
+            Ok(key) => Sealer::from_base64(&key)?,
+            Err(_) if table_name().is_none() => local_sealer()?,
+            Err(_) => return Err(StartupError::MissingMasterKey),
+        };
         let mut app = Self::new(open_store_with(aws).await?, sealer);
         app.settings = Arc::new(Settings::from_env(UrlPolicy::Production));
         // Only the functions that queue deliveries are given the queue, so
