@@ -11,12 +11,12 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+mod support;
 
 use functions::http::auth::{sign, signing_payload};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const KEY_ID: &str = "ak_test_crashcrashcrashcrash0001";
 const SECRET: &str = "sk_test_crash-test-secret-0123456789abcdef";
@@ -98,61 +98,13 @@ impl Drop for Server {
     }
 }
 
-/// Accepts deliveries, records their `webhook-id`s, answers 204.
-async fn receiver() -> (u16, Arc<Mutex<Vec<String>>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let received = Arc::new(Mutex::new(Vec::new()));
-    let log = received.clone();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let log = log.clone();
-            tokio::spawn(async move {
-                let mut request = Vec::new();
-                let mut buffer = [0; 8192];
-                // Headers, then as much body as content-length says.
-                loop {
-                    let n = socket.read(&mut buffer).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    request.extend_from_slice(&buffer[..n]);
-                    let text = String::from_utf8_lossy(&request).to_string();
-                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                        let length = head
-                            .lines()
-                            .find_map(|l| {
-                                l.to_ascii_lowercase()
-                                    .strip_prefix("content-length:")
-                                    .map(|v| v.trim().to_owned())
-                            })
-                            .and_then(|v| v.parse::<usize>().ok())
-                            .unwrap_or(0);
-                        if body.len() >= length {
-                            let id = head
-                                .lines()
-                                .find_map(|l| l.strip_prefix("webhook-id: ").map(str::to_owned))
-                                .unwrap_or_default();
-                            log.lock().unwrap().push(id);
-                            let _ = socket
-                                .write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n")
-                                .await;
-                            return;
-                        }
-                    }
-                }
-            });
-        }
-    });
-    (port, received)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn events_committed_before_a_crash_are_delivered_after_it() {
     let dir = std::env::temp_dir().join(format!("korala-crash-{}", uuid::Uuid::now_v7().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let db = dir.join("sessions.db");
-    let (port, received) = receiver().await;
+    let receiver = support::Receiver::start();
+    let port = receiver.port;
 
     let first = Server::start(&db, "off");
     first.partner(
@@ -198,14 +150,14 @@ async fn events_committed_before_a_crash_are_delivered_after_it() {
     assert_eq!(expected.len(), 3, "{history}");
     first.kill();
     assert!(
-        received.lock().unwrap().is_empty(),
+        receiver.deliveries().is_empty(),
         "nothing was published before the crash"
     );
 
     let second = Server::start(&db, "on");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let got: BTreeSet<String> = received.lock().unwrap().iter().cloned().collect();
+        let got: BTreeSet<String> = receiver.deliveries().into_iter().map(|d| d.webhook_id).collect();
         if got == expected {
             break;
         }

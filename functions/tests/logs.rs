@@ -9,11 +9,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+mod support;
 
 use functions::http::auth::{sign, signing_payload};
 use serde_json::{Value, json};
@@ -164,46 +166,6 @@ impl Drop for Server {
     }
 }
 
-/// Accepts deliveries and keeps their bodies; answers 204.
-fn receiver() -> (u16, Lines) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let received = Lines::default();
-    let bodies = received.clone();
-    std::thread::spawn(move || {
-        for mut socket in listener.incoming().map_while(Result::ok) {
-            let mut request = Vec::new();
-            let mut buffer = [0; 8192];
-            loop {
-                let n = socket.read(&mut buffer).unwrap_or(0);
-                if n == 0 {
-                    break;
-                }
-                request.extend_from_slice(&buffer[..n]);
-                let text = String::from_utf8_lossy(&request).to_string();
-                let Some((head, body)) = text.split_once("\r\n\r\n") else {
-                    continue;
-                };
-                let length = head
-                    .lines()
-                    .find_map(|l| {
-                        l.to_ascii_lowercase()
-                            .strip_prefix("content-length:")
-                            .map(|v| v.trim().to_owned())
-                    })
-                    .and_then(|v| v.parse::<usize>().ok())
-                    .unwrap_or(0);
-                if body.len() >= length {
-                    bodies.lock().unwrap().push(body.to_owned());
-                    let _ = socket.write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n");
-                    break;
-                }
-            }
-        }
-    });
-    (port, received)
-}
-
 /// Letters only, so that every field accepts it.
 fn marker() -> String {
     uuid::Uuid::now_v7()
@@ -230,7 +192,8 @@ fn no_personal_data_or_secret_is_logged_and_every_request_line_has_its_ids() {
     let metadata = format!("meta-{}", marker());
     let api_secret = format!("sk_test_{}0123456789", marker());
     let server = Server::start(&dir.join("sessions.db"), &api_secret);
-    let (port, received) = receiver();
+    let receiver = support::Receiver::start();
+    let port = receiver.port;
 
     let mut signatures = Vec::new();
     let mut request_ids = BTreeSet::new();
@@ -340,7 +303,7 @@ fn no_personal_data_or_secret_is_logged_and_every_request_line_has_its_ids() {
 
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let delivered = received.lock().unwrap().len();
+        let delivered = receiver.deliveries().len();
         let (status, _) = server.send("GET", &format!("/sessions/{id}"), "", true, "");
         if delivered >= 2 && status.body["status"] == "completed" {
             break;
@@ -354,7 +317,7 @@ fn no_personal_data_or_secret_is_logged_and_every_request_line_has_its_ids() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(
-        received.lock().unwrap().iter().any(|b| b.contains(&user)),
+        receiver.deliveries().iter().any(|d| d.body.contains(&user)),
         "the deliveries carry the user id, so the dispatcher handled it"
     );
     let (stdout, stderr) = server.stop();

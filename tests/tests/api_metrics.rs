@@ -7,50 +7,9 @@
 use std::collections::BTreeMap;
 
 use acceptance::api::{Api, str_of, workflow_ids};
+use acceptance::receiver::Receiver;
 use functions::metrics::Tally;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// Answers 204 to every request, once its body has arrived.
-async fn receiver() -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
-    let port = listener.local_addr().expect("a bound address").port();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut request = Vec::new();
-                let mut buffer = [0; 8192];
-                loop {
-                    let n = socket.read(&mut buffer).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    request.extend_from_slice(&buffer[..n]);
-                    let text = String::from_utf8_lossy(&request).to_string();
-                    let Some((head, body)) = text.split_once("\r\n\r\n") else {
-                        continue;
-                    };
-                    let length = head
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().to_owned())
-                        })
-                        .and_then(|v| v.parse::<usize>().ok())
-                        .unwrap_or(0);
-                    if body.len() >= length {
-                        let _ = socket
-                            .write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n")
-                            .await;
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    port
-}
 
 /// A port nothing listens on: every delivery there is unreachable.
 async fn closed_port() -> u16 {
@@ -68,7 +27,9 @@ async fn sessions_checks_and_deliveries_are_counted_once() {
     let _recording = tally.record_here();
     let mut api = Api::new().await;
     let relay = api.relay().await;
-    let (open, closed) = (receiver().await, closed_port().await);
+    // Answers 200 to every delivery.
+    let receiver = Receiver::start(None);
+    let (open, closed) = (receiver.port(), closed_port().await);
     let subscribed = ["session_completed", "session_failed", "session_resolved"];
     let endpoint =
         |port: u16, events: &[&str]| json!({"url": format!("http://127.0.0.1:{port}/hooks"), "events": events});
