@@ -29,6 +29,9 @@ pub const ATTEMPTS_PER_ROUND: u32 = RETRY_DELAYS_SECONDS.len() as u32 + 1;
 /// The log keeps this many attempts of a delivery, the latest: redeliveries
 /// must not grow a stored item without bound.
 pub const MAX_LOGGED_ATTEMPTS: usize = 40;
+/// How long a dispatcher's claim on an attempt holds ([`WebhookDelivery::claim`]):
+/// well beyond an attempt's timeout, so a claim never lapses mid-attempt.
+pub const ATTEMPT_LEASE_SECONDS: i64 = 60;
 /// A pending delivery this far past its due time has lost its queue message
 /// (the queue refused it, or an operator purged it): it may be redelivered
 /// like a finished one. Far above any message delay or visibility timeout.
@@ -220,6 +223,25 @@ impl WebhookDelivery {
             DeliveryState::Pending { .. } => None,
             DeliveryState::Delivered { .. } | DeliveryState::Failed { .. } => Some(Next::Done),
         }
+    }
+
+    /// Takes the attempt that is due at `now` for one queue message: the
+    /// next version, not due again for [`ATTEMPT_LEASE_SECONDS`]. Written
+    /// with a version check before sending, so of two copies of a message
+    /// only one sends; if its attempt is never recorded (the process died),
+    /// a redelivered message finds the delivery due again when the lease
+    /// ends. `Err` says what to do with a message for a delivery not due.
+    pub fn claim(&self, now: Timestamp) -> Result<WebhookDelivery, Next> {
+        if let Some(next) = self.due(now) {
+            return Err(next);
+        }
+        let mut next = self.clone();
+        next.state = DeliveryState::Pending {
+            next_attempt_at: now + chrono::Duration::seconds(ATTEMPT_LEASE_SECONDS),
+        };
+        next.updated_at = now;
+        next.version += 1;
+        Ok(next)
     }
 
     /// The attempts of the current round so far.
@@ -630,5 +652,25 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn an_attempt_is_claimed_once_and_its_lease_lapses() {
+        let ids = Counter(AtomicU32::new(1));
+        let endpoint = endpoint(&ids);
+        let event = event(&ids, &endpoint.org_id, resolved());
+        let delivery = WebhookDelivery::for_event(&event, &endpoint, at(0)).unwrap();
+        let claimed = delivery.claim(at(0)).unwrap();
+        assert_eq!(claimed.version, delivery.version + 1);
+        // A copy of the message reading the claimed version waits out the lease.
+        assert_eq!(claimed.claim(at(10)), Err(Next::RetryIn(ATTEMPT_LEASE_SECONDS - 10)));
+        // Recorded, the attempt follows the schedule, not the lease.
+        let (recorded, next) = claimed.record(AttemptOutcome::unreachable("down"), 3, at(1));
+        assert_eq!(next, Next::RetryIn(RETRY_DELAYS_SECONDS[0]));
+        assert_eq!(recorded.version, claimed.version + 1);
+        // Never recorded (the process died): due again once the lease lapses.
+        assert!(claimed.claim(at(ATTEMPT_LEASE_SECONDS)).is_ok());
+        let (delivered, _) = recorded.record(AttemptOutcome::Responded { status_code: 200 }, 3, at(6));
+        assert_eq!(delivered.claim(at(7)), Err(Next::Done));
     }
 }

@@ -132,9 +132,11 @@ async fn every_api_operation_stays_within_its_request_budget() {
     })
     .await;
     // Deleting checks that no configuration uses the workflow.
-    m.measure("DELETE /workflows/{slug}", &["GetItem", "Query", "DeleteItem"], async {
-        api.expect(204, "DELETE", "/workflows/source-of-funds", None).await
-    })
+    m.measure(
+        "DELETE /workflows/{slug}",
+        &["GetItem", "Query", "TransactWriteItems"],
+        async { api.expect(204, "DELETE", "/workflows/source-of-funds", None).await },
+    )
     .await;
 
     // Sessions: the hot paths. Creating one reads the configuration and the
@@ -313,9 +315,11 @@ async fn every_api_operation_stays_within_its_request_budget() {
         },
     )
     .await;
-    m.measure("DELETE /session-configurations/{slug}", &["DeleteItem"], async {
-        api.expect(204, "DELETE", "/session-configurations/kyc", None).await
-    })
+    m.measure(
+        "DELETE /session-configurations/{slug}",
+        &["TransactWriteItems"],
+        async { api.expect(204, "DELETE", "/session-configurations/kyc", None).await },
+    )
     .await;
 
     println!("\nDynamoDB requests and consumed capacity per API operation (DynamoDB Local):");

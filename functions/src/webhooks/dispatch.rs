@@ -5,13 +5,15 @@
 //! ([`WebhookDelivery::record`]), carried out by the queue's visibility
 //! timeout, never by sleeping.
 //!
-//! At least once: a duplicate message finds the delivery finished (dropped)
-//! or not yet due (put back until it is); two copies racing on one attempt
-//! may both send, and the second write loses to the first's version.
+//! At least once, each attempt once: a duplicate message finds the delivery
+//! finished (dropped) or not yet due (put back until it is), and of two
+//! copies racing on one attempt only the one whose claim is written sends
+//! ([`WebhookDelivery::claim`]): one more write per attempt, so a partner
+//! never receives the same attempt twice.
 
 use std::sync::Arc;
 
-use korala_domain::delivery::{AttemptOutcome, DeliveredEvent, Next, WebhookDelivery};
+use korala_domain::delivery::{ATTEMPT_LEASE_SECONDS, AttemptOutcome, DeliveredEvent, Next, WebhookDelivery};
 use korala_domain::ids::{OrgId, WebhookDeliveryId};
 use korala_domain::ports::{Clock, Store, StoreError};
 use korala_domain::webhooks::{UrlPolicy, check_url};
@@ -65,19 +67,28 @@ impl Dispatcher {
             tracing::warn!(delivery = %id, "a message names a delivery that does not exist");
             return Ok(Next::Done);
         };
-        if let Some(next) = delivery.due(self.clock.now()) {
-            return Ok(next);
+        let claimed = match delivery.claim(self.clock.now()) {
+            Ok(claimed) => claimed,
+            Err(not_due) => return Ok(not_due),
+        };
+        // Claimed before sending: of two copies of this message handled at
+        // once, the one whose claim loses sends nothing.
+        match self.store.update_webhook_delivery(&claimed).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => return Ok(Next::RetryIn(ATTEMPT_LEASE_SECONDS)),
+            Err(StoreError::NotFound) => return Ok(Next::Done),
+            Err(e) => return Err(e.into()),
         }
-        let (outcome, latency_ms) = self.attempt(&delivery).await?;
-        let (recorded, next) = delivery.record(outcome, latency_ms, self.clock.now());
+        let (outcome, latency_ms) = self.attempt(&claimed).await?;
+        let (recorded, next) = claimed.record(outcome, latency_ms, self.clock.now());
         match self.store.update_webhook_delivery(&recorded).await {
             Ok(()) => {
                 log(&recorded);
                 crate::metrics::delivery_attempt(&recorded);
                 Ok(next)
             }
-            // A duplicate message attempted it meanwhile; its record stands,
-            // and says what this message should do.
+            // Changed since the claim (a redelivery through the API, or a
+            // claim that lapsed); the current record says what to do.
             Err(StoreError::Conflict) => Ok(self
                 .store
                 .get_webhook_delivery(org, id)

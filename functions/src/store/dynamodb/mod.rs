@@ -398,20 +398,32 @@ impl DynamoStore {
         decode_all(what, &found)
     }
 
+    /// Deletes an item that must exist. A one-item transaction rather than a
+    /// `DeleteItem`: its client token makes the SDK's retry of a delete
+    /// whose answer was lost succeed again, where the retried `DeleteItem`
+    /// would find the item gone and report `NotFound` for its own delete.
     async fn delete_versioned(&self, org: &OrgId, sort_key: String) -> Result<(), StoreError> {
-        let request = self
-            .client
-            .delete_item()
+        let delete = aws_sdk_dynamodb::types::Delete::builder()
             .table_name(self.table())
             .set_key(Some(items::key(keys::org_pk(org), sort_key)))
             .condition_expression("attribute_exists(PK)")
+            .build();
+        let request = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().delete(built("delete", delete)?).build())
+            .client_request_token(items::token())
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send();
-        match self.send("DeleteItem", request).await {
+        match self.send("TransactWriteItems", request).await {
             Ok(_) => Ok(()),
             Err(e) => match e.into_service_error() {
-                DeleteItemError::ConditionalCheckFailedException(_) => Err(StoreError::NotFound),
-                other => Err(failure("DeleteItem", &other)),
+                TransactWriteItemsError::TransactionCanceledException(c)
+                    if c.cancellation_reasons().first().and_then(|r| r.code()) == Some("ConditionalCheckFailed") =>
+                {
+                    Err(StoreError::NotFound)
+                }
+                other => Err(failure("TransactWriteItems", &other)),
             },
         }
     }
@@ -926,7 +938,9 @@ impl Store for DynamoStore {
             .table_name(self.table())
             .set_key(Some(items::key(keys::idempotency_pk(org, key), keys::IDEMPOTENCY_SK)))
             .update_expression("SET #state = :completed, #response = :response")
-            .condition_expression("#state = :in_progress")
+            // Or already completed with this very response: the SDK's retry
+            // of a completion whose answer was lost.
+            .condition_expression("#state = :in_progress OR (#state = :completed AND #response = :response)")
             .expression_attribute_names("#state", STATE)
             .expression_attribute_names("#response", RESPONSE)
             .expression_attribute_values(":completed", s(COMPLETED))
