@@ -1424,6 +1424,88 @@ async fn access_tokens_that_do_not_exist_or_are_malformed_are_404() {
     world.refuse(raw, 404, "not_found").await;
 }
 
+/// An access token opens its own session's end-user routes and nothing
+/// else: not another session's workflows, not the partner API, not after
+/// the session is closed for submissions.
+#[tokio::test]
+async fn an_access_token_is_good_for_its_own_session_only() {
+    let world = World::new().await;
+    let (open, reviewing) = (&world.open, &world.reviewing);
+    // Another session's workflow, through this session's token.
+    let raw = Raw::new(
+        "POST",
+        &full_path(&format!("/access/{}/workflows/{}", open.token, reviewing.wf[1])),
+    )
+    .header("Content-Type", "application/json")
+    .body(json!({"data": world.api.proof_of_address("Jane Doe")}).to_string());
+    world.refuse(raw, 404, "not_found").await;
+    // The token is no partner credential, in any header.
+    for (name, value) in [
+        ("X-API-Key", open.token.clone()),
+        ("Authorization", format!("Bearer {}", open.token)),
+    ] {
+        let raw = Raw::new("GET", &full_path(&format!("/sessions/{}", open.id))).header(name, value);
+        world.refuse(raw, 401, "unauthorized").await;
+    }
+    // A completed session's token still shows the end user the outcome, but
+    // takes no more submissions.
+    let done = &world.completed;
+    world.api.access(&done.token).await;
+    let raw = Raw::new(
+        "POST",
+        &full_path(&format!("/access/{}/workflows/{}", done.token, done.wf[0])),
+    )
+    .header("Content-Type", "application/json")
+    .body(json!({"data": world.api.id_document("Mallory")}).to_string());
+    world.refuse(raw, 409, "session_closed").await;
+}
+
+/// A captured signed request, sent again: it reads what it read, a keyed
+/// create answers its first response without creating again, it cannot be
+/// bent to another body, path or key, and it dies with its timestamp.
+#[tokio::test]
+async fn a_replayed_signature_buys_nothing_new() {
+    let world = World::new().await;
+    let api = &world.api;
+    let read = api.signed(&api.key, "GET", &format!("/sessions/{}", world.open.id), None);
+    let first = api.send(read.clone()).await;
+    let again = api.send(read.clone()).await;
+    assert_eq!((first.0, &first.1), (again.0, &again.1));
+
+    let body = json!({"configurationSlug": "kyc", "externalUserId": "usr_replayed"});
+    let create = api
+        .signed(&api.key, "POST", "/sessions", Some(&body))
+        .header("Idempotency-Key", "replayed-create");
+    let first = api.send(create.clone()).await;
+    assert_eq!(first.0, 201, "{}", first.1);
+    let again = api.send(create.clone()).await;
+    assert_eq!(again.0, 201, "{}", again.1);
+    assert_eq!(str_of(&again.1, "id"), str_of(&first.1, "id"));
+    assert_eq!(api.count("/sessions?externalUserId=usr_replayed").await, 1);
+
+    // Bent to another body, path or key: refused as unsigned.
+    let other_body = json!({"configurationSlug": "kyc", "externalUserId": "usr_mallory"});
+    let mut other_path = read.clone();
+    other_path.path = full_path(&format!("/sessions/{}", world.completed.id));
+    for (what, raw) in [
+        ("another body", create.clone().body(other_body.to_string())),
+        ("another path", other_path),
+        (
+            "another key",
+            read.clone().set_header("X-API-Key", api.other.api_key_id.clone()),
+        ),
+    ] {
+        let reply = api.send(raw).await;
+        assert_eq!(reply.0, 401, "{what}: {}", reply.1);
+    }
+
+    // Five minutes on, the same bytes are refused.
+    api.clock.advance_seconds(301);
+    for raw in [read, create] {
+        world.refuse(raw, 401, "unauthorized").await;
+    }
+}
+
 // ------------------------------------------------------------------- routing
 
 #[tokio::test]
