@@ -16,7 +16,8 @@
 //! - `age_years("YYYY-MM-DD")`: whole years from that date to `now`,
 //! - `days_since("YYYY-MM-DD")`: whole days from that date to `now`.
 
-use std::sync::{Arc, LazyLock};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use cel::common::ast::{EntryExpr, Expr, IdedEntryExpr};
 use cel::objects::Value;
@@ -43,7 +44,7 @@ pub struct Scope<'a> {
 /// long conjunctions stay shallow), and a bound on the stack evaluation needs.
 pub const MAX_DEPTH: usize = 100;
 
-/// The stack the `cel` parser and evaluator run on. Both recurse with the
+/// The stack the `cel` parser and evaluator may need. Both recurse with the
 /// expression, in large frames: unoptimised, a dozen nested brackets overflow
 /// a 2 MiB thread stack while parsing; optimised, evaluating a 1,500-term sum
 /// does. Either took the whole process down, whoever's thread it was. The
@@ -51,24 +52,44 @@ pub const MAX_DEPTH: usize = 100;
 /// fraction of this.
 const STACK_BYTES: usize = 32 * 1024 * 1024;
 
-/// Runs `work` on a thread of its own with [`STACK_BYTES`] of stack.
-fn on_large_stack<T: Send>(work: impl FnOnce() -> Result<T, String> + Send) -> Result<T, String> {
-    std::thread::scope(|scope| {
-        std::thread::Builder::new()
-            .name("cel".into())
-            .stack_size(STACK_BYTES)
-            .spawn_scoped(scope, work)
-            .map_err(|e| format!("the expression cannot be evaluated now: {e}"))?
-            .join()
-            .map_err(|_| "the expression could not be evaluated".to_owned())?
-    })
-}
+/// Evaluation runs on the caller's stack while this much of it is left, and
+/// on a fresh [`STACK_BYTES`] segment otherwise. Optimised, an expression
+/// [`MAX_DEPTH`] deep needs about a seventh of it (the release run of the
+/// deep-expression test below holds that); unoptimised frames are many
+/// times larger, so debug builds always take the fresh segment. Parsing
+/// always does: it is rare (programs are cached) and deep.
+const EVALUATION_RED_ZONE: usize = if cfg!(debug_assertions) {
+    STACK_BYTES
+} else {
+    1024 * 1024
+};
+
+/// Compiled programs by expression, for the life of the process: a rule is
+/// parsed once, not on every evaluation (parsing costs about ten times what
+/// evaluating does). Bounded: emptied when full.
+static PROGRAMS: LazyLock<Mutex<HashMap<String, Arc<Program>>>> = LazyLock::new(Mutex::default);
+const MAX_CACHED_PROGRAMS: usize = 4096;
 
 pub fn compile(expression: &str) -> Result<Program, String> {
-    on_large_stack(|| compile_here(expression))
+    stacker::maybe_grow(STACK_BYTES, STACK_BYTES, || compile_here(expression))
 }
 
-/// [`compile`]'s work, on the current thread.
+/// The program of `expression`, compiled once per process.
+fn program(expression: &str) -> Result<Arc<Program>, String> {
+    if let Some(program) = PROGRAMS.lock().ok().and_then(|p| p.get(expression).cloned()) {
+        return Ok(program);
+    }
+    let program = Arc::new(compile(expression)?);
+    if let Ok(mut programs) = PROGRAMS.lock() {
+        if programs.len() >= MAX_CACHED_PROGRAMS {
+            programs.clear();
+        }
+        programs.insert(expression.to_owned(), Arc::clone(&program));
+    }
+    Ok(program)
+}
+
+/// [`compile`]'s work, on the current stack.
 fn compile_here(expression: &str) -> Result<Program, String> {
     if expression.len() > 4096 {
         return Err("expressions are limited to 4096 characters".into());
@@ -117,28 +138,28 @@ fn entry_values(entries: &[IdedEntryExpr]) -> Vec<&IdedExpr> {
 /// Evaluates a rule: `Ok(true)` passes, `Ok(false)` fails, `Err` explains why
 /// it could not be evaluated (a missing field, a wrong type).
 pub fn evaluate_bool(expression: &str, scope: &Scope<'_>) -> Result<bool, String> {
-    on_large_stack(|| match evaluate(expression, scope)? {
+    match evaluate(expression, scope)? {
         Value::Bool(b) => Ok(b),
         other => Err(format!(
             "the rule must evaluate to a boolean, not {:?}",
             other.type_of()
         )),
-    })
+    }
 }
 
 /// Evaluates a mapping expression to JSON.
 pub fn evaluate_json(expression: &str, scope: &Scope<'_>) -> Result<serde_json::Value, String> {
-    on_large_stack(|| {
-        let value = evaluate(expression, scope)?;
-        value
-            .json()
-            .map_err(|e| format!("the value cannot be represented as JSON: {e}"))
-    })
+    evaluate(expression, scope)?
+        .json()
+        .map_err(|e| format!("the value cannot be represented as JSON: {e}"))
 }
 
-/// Runs on the large stack (see [`on_large_stack`]).
 fn evaluate(expression: &str, scope: &Scope<'_>) -> Result<Value, String> {
-    let program = compile_here(expression)?;
+    let program = program(expression)?;
+    stacker::maybe_grow(EVALUATION_RED_ZONE, STACK_BYTES, || execute(&program, scope))
+}
+
+fn execute(program: &Program, scope: &Scope<'_>) -> Result<Value, String> {
     let mut ctx = Context::with_env(ENV.clone());
     let now = scope.now;
     let participant = serde_json::to_value(scope.participant).map_err(|e| e.to_string())?;
