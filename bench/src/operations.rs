@@ -18,7 +18,6 @@ use acceptance::api::{Api, Raw, full_path, str_of, workflow_ids};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::Credentials;
 use functions::store::dynamodb::{CallLog, DynamoStore, create_table};
-use lambda_http::Body;
 use serde_json::{Value, json};
 
 use crate::replay::{Recorder, replay_all};
@@ -142,7 +141,7 @@ impl Bench {
     /// `operation`. Returns the response body, which must have `status`.
     async fn send(&mut self, operation: Option<&'static str>, raw: Raw, status: u16) -> Result<Value> {
         self.mirror_pending().await?;
-        let request = request(&raw)?;
+        let request = raw.request()?;
         let started = Instant::now();
         let response = self.api.router.dispatch(self.api.app.clone(), request).await;
         let handler = started.elapsed();
@@ -203,21 +202,6 @@ impl Bench {
     async fn setup(&mut self, method: &str, path: &str, body: Option<Value>, status: u16) -> Result<Value> {
         self.partner(None, method, path, body, status).await
     }
-}
-
-fn request(raw: &Raw) -> Result<lambda_http::Request> {
-    let mut builder = http::Request::builder()
-        .method(raw.method.as_str())
-        .uri(raw.path.as_str());
-    for (name, value) in &raw.headers {
-        builder = builder.header(name.as_str(), value.as_str());
-    }
-    let body = if raw.body.is_empty() {
-        Body::Empty
-    } else {
-        Body::from(raw.body.clone())
-    };
-    Ok(builder.body(body)?)
 }
 
 fn kyc(slug: &str) -> Value {

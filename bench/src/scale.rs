@@ -8,14 +8,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use acceptance::api::{Api, Raw};
+use acceptance::api::Api;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, TransactWriteItem, WriteRequest};
 use functions::store::dynamodb::{CallLog, DynamoStore, create_table, delete_table};
-use lambda_http::Body;
 use regex::Regex;
 use serde_json::{Value, json};
 
@@ -133,21 +132,6 @@ async fn write_all(client: &Client, writes: Vec<WriteRequest>) -> std::result::R
     Err("DynamoDB left writes unprocessed ten times".to_owned())
 }
 
-fn request(raw: Raw) -> Result<lambda_http::Request> {
-    let mut builder = http::Request::builder()
-        .method(raw.method.as_str())
-        .uri(raw.path.as_str());
-    for (name, value) in &raw.headers {
-        builder = builder.header(name.as_str(), value.as_str());
-    }
-    let body = if raw.body.is_empty() {
-        Body::Empty
-    } else {
-        Body::from(raw.body)
-    };
-    Ok(builder.body(body)?)
-}
-
 impl Scale {
     async fn new() -> Result<Self> {
         let config = functions::aws::sdk_config().await;
@@ -181,7 +165,7 @@ impl Scale {
 
     async fn partner(&self, app: &functions::app::App, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
         let raw = self.api.signed(&self.api.key, method, path, body.as_ref());
-        let response = self.api.router.dispatch(app.clone(), request(raw)?).await;
+        let response = self.api.router.dispatch(app.clone(), raw.request()?).await;
         let (parts, body) = response.into_parts();
         let value: Value = serde_json::from_slice(body.as_ref()).unwrap_or(Value::Null);
         if !parts.status.is_success() {
@@ -301,7 +285,7 @@ impl Scale {
                         body["expiresInMinutes"] = json!(minutes);
                     }
                     let raw = api.signed(&api.key, "POST", "/sessions", Some(&body));
-                    let request = request(raw).map_err(|e| e.to_string())?;
+                    let request = raw.request().map_err(|e| e.to_string())?;
                     let response = api.router.dispatch(api.app.clone(), request).await;
                     if response.status() != 201 {
                         return Err(format!("creating session {i}: {}", response.status()));

@@ -120,6 +120,22 @@ impl Raw {
         self.body = body.into();
         self
     }
+
+    /// The request as the router receives it from API Gateway.
+    pub fn request(&self) -> Result<lambda_http::Request, http::Error> {
+        let mut builder = http::Request::builder()
+            .method(self.method.as_str())
+            .uri(self.path.as_str());
+        for (name, value) in &self.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        let body = if self.body.is_empty() {
+            Body::Empty
+        } else {
+            Body::from(self.body.clone())
+        };
+        builder.body(body)
+    }
 }
 
 /// `path` under `/api/v1` unless it already starts there.
@@ -297,18 +313,7 @@ impl Api {
     /// Sends a request exactly as given. Every answer is checked for the
     /// one thing no request may cause: a server error.
     pub async fn send(&self, raw: Raw) -> Reply {
-        let mut builder = http::Request::builder()
-            .method(raw.method.as_str())
-            .uri(raw.path.as_str());
-        for (name, value) in &raw.headers {
-            builder = builder.header(name.as_str(), value.as_str());
-        }
-        let body = if raw.body.is_empty() {
-            Body::Empty
-        } else {
-            Body::from(raw.body.clone())
-        };
-        let request = builder.body(body).expect("a well-formed request");
+        let request = raw.request().expect("a well-formed request");
         let response = self.router.dispatch(self.app.clone(), request).await;
         let (parts, body) = response.into_parts();
         let value = parse_body(body.as_ref());

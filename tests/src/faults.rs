@@ -3,10 +3,8 @@
 //! test's [`Rule`]s say, and a store whose client goes through it with
 //! timeouts short enough that a retried fault costs milliseconds.
 //!
-//! A proxy rather than a wrapped SDK HTTP client: this crate reaches the SDK
-//! only through `functions`, so it can build a client from a loaded
-//! `SdkConfig` but cannot name the SDK's traits. The wire is where DynamoDB's
-//! faults happen anyway, and a lost answer is real: the request reaches
+//! A proxy rather than a wrapped SDK HTTP client: the wire is where
+//! DynamoDB's faults happen, and a lost answer is real: the request reaches
 //! DynamoDB Local, which applies it, and the client sees its connection drop.
 //!
 //! Faults follow attempts: the SDK resends a retried request byte for byte
@@ -387,16 +385,12 @@ pub async fn store(table: &Table, faults: &Faults) -> DynamoStore {
         .operation_attempt_timeout(ATTEMPT_TIMEOUT)
         .operation_timeout(Duration::from_secs(3))
         .build();
-    // `AWS_ENDPOINT_URL_DYNAMODB` names DynamoDB Local and outranks an
-    // endpoint given here unless this one counts as set in code, as the
-    // retry settings do.
-    let set_in_code = base.get_origin("retry_config");
-    let mut builder = base.to_builder();
-    builder.insert_origin("endpoint_url", set_in_code);
-    let config = builder
+    // The service's own setting outranks `AWS_ENDPOINT_URL_DYNAMODB`, which
+    // names DynamoDB Local itself.
+    let config = aws_sdk_dynamodb::config::Builder::from(&base)
         .endpoint_url(faults.url())
         .retry_config(retries)
         .timeout_config(timeouts)
         .build();
-    DynamoStore::from_config(&config, &table.name)
+    DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), &table.name)
 }
