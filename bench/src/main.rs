@@ -2,78 +2,71 @@
 //! `scripts/bench` builds what it needs and starts DynamoDB Local first;
 //! run that, not this, unless you know what it needs.
 //!
-//! korala-bench [--quick] [--out BENCHMARKS.md] [--bin-dir target/release]
-//!              [--only operations,cold-start,scale,throughput]
-//!              [--scale-sizes 10000,30000,100000]
-
-use std::time::Instant;
+//! `korala-bench --help` lists the options; scripts/bench passes its own.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use clap::{Parser, ValueEnum};
 use korala_bench::{Result, Section, cold_start, operations, report, scale, throughput};
 
+/// Runs the benchmark suite and writes BENCHMARKS.md.
+#[derive(Debug, Parser)]
 struct Args {
+    /// Fewer rounds and smaller tables: noisier figures, in minutes.
+    #[arg(long)]
     quick: bool,
-    out: String,
-    only: Option<Vec<String>>,
+    #[arg(long, default_value = "BENCHMARKS.md")]
+    out: PathBuf,
+    /// Only these sections.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Option<Vec<Part>>,
     /// Where the release binaries are.
+    #[arg(long, default_value = "target/release")]
     bin_dir: PathBuf,
-    /// The table sizes of the scale section, when not the default.
+    /// The table sizes of the scale section, in sessions.
+    #[arg(long, value_delimiter = ',')]
     scale_sizes: Option<Vec<usize>>,
-    /// The arguments, as the report names the command.
-    command: String,
 }
 
-fn args() -> Result<Args> {
-    let mut args = Args {
-        quick: false,
-        out: "BENCHMARKS.md".to_owned(),
-        only: None,
-        bin_dir: PathBuf::from("target/release"),
-        scale_sizes: None,
-        command: String::new(),
-    };
-    let given: Vec<String> = std::env::args().skip(1).collect();
-    // What the report names as its command: scripts/bench's own arguments,
-    // not the binary directory it passes.
-    let mut shown = Vec::new();
-    let mut words = given.iter();
-    while let Some(word) = words.next() {
-        if word == "--bin-dir" {
-            words.next();
-        } else {
-            shown.push(word.as_str());
-        }
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Part {
+    Operations,
+    ColdStart,
+    Scale,
+    Throughput,
+}
+
+impl Args {
+    fn wants(&self, part: Part) -> bool {
+        self.only.as_ref().is_none_or(|only| only.contains(&part))
     }
-    args.command = shown.join(" ");
-    let mut it = given.into_iter();
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--quick" => args.quick = true,
-            "--out" => args.out = it.next().ok_or("--out needs a path")?,
-            "--scale-sizes" => {
-                let list = it.next().ok_or("--scale-sizes needs a list")?;
-                let sizes = list
-                    .split(',')
-                    .map(str::parse)
-                    .collect::<std::result::Result<Vec<usize>, _>>()?;
-                args.scale_sizes = Some(sizes);
-            }
-            "--bin-dir" => args.bin_dir = it.next().ok_or("--bin-dir needs a path")?.into(),
-            "--only" => {
-                let list = it.next().ok_or("--only needs a list")?;
-                args.only = Some(list.split(',').map(str::to_owned).collect());
-            }
-            other => return Err(format!("unknown argument {other}").into()),
+
+    /// The command the report names: scripts/bench's own arguments, not
+    /// the binary directory it passes.
+    fn command(&self) -> String {
+        let mut words = vec!["scripts/bench".to_owned()];
+        if self.quick {
+            words.push("--quick".to_owned());
         }
+        if let Some(only) = &self.only {
+            let names: Vec<String> = only
+                .iter()
+                .filter_map(|p| p.to_possible_value().map(|v| v.get_name().to_owned()))
+                .collect();
+            words.push(format!("--only {}", names.join(",")));
+        }
+        if let Some(sizes) = &self.scale_sizes {
+            let sizes: Vec<String> = sizes.iter().map(usize::to_string).collect();
+            words.push(format!("--scale-sizes {}", sizes.join(",")));
+        }
+        words.join(" ")
     }
-    Ok(args)
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let args = args()?;
+    let args = Args::parse();
     // The handlers log as on Lambda (JSON), into a sink: formatting the
     // lines is part of what a request costs.
     let config = functions::telemetry::Config {
@@ -86,10 +79,9 @@ async fn main() -> Result<()> {
         let subscriber = tracing_subscriber::registry().with(functions::telemetry::layer(&config, std::io::sink));
         tracing::subscriber::set_global_default(subscriber)?;
     }
-    let wanted = |name: &str| args.only.as_ref().is_none_or(|only| only.iter().any(|o| o == name));
     let started = Instant::now();
     let mut sections: Vec<Section> = Vec::new();
-    if wanted("operations") {
+    if args.wants(Part::Operations) {
         let mut options = operations::Options::default();
         if args.quick {
             options.iterations = 30;
@@ -100,7 +92,7 @@ async fn main() -> Result<()> {
         eprintln!("{}", section.body);
         sections.push(section);
     }
-    if wanted("cold-start") {
+    if args.wants(Part::ColdStart) {
         let options = cold_start::ColdStartOptions {
             bin_dir: args.bin_dir.clone(),
             runs: if args.quick { 5 } else { 15 },
@@ -111,7 +103,7 @@ async fn main() -> Result<()> {
         eprintln!("{}", section.body);
         sections.push(section);
     }
-    if wanted("scale") {
+    if args.wants(Part::Scale) {
         let mut options = scale::Options::default();
         if args.quick {
             options.sizes = vec![1_000, 3_000];
@@ -126,7 +118,7 @@ async fn main() -> Result<()> {
         eprintln!("{}", section.body);
         sections.push(section);
     }
-    if wanted("throughput") {
+    if args.wants(Part::Throughput) {
         let options = throughput::Options {
             server: args.bin_dir.join("local-server"),
             duration: Duration::from_secs(if args.quick { 3 } else { 10 }),
@@ -138,8 +130,8 @@ async fn main() -> Result<()> {
         eprintln!("{}", section.body);
         sections.push(section);
     }
-    let document = report::document(&sections, started.elapsed(), &args.command)?;
+    let document = report::document(&sections, started.elapsed(), &args.command())?;
     std::fs::write(&args.out, document)?;
-    eprintln!("wrote {}", args.out);
+    eprintln!("wrote {}", args.out.display());
     Ok(())
 }

@@ -80,14 +80,14 @@ fn verdicts(sections: &[Section]) -> String {
 }
 
 /// The whole document.
-pub fn document(sections: &[Section], took: Duration, arguments: &str) -> Result<String> {
+pub fn document(sections: &[Section], took: Duration, command: &str) -> Result<String> {
     let now = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
     let mut doc = format!(
         "# Benchmarks\n\n\
          Written by `{}` on {now} in {:.0} s; do not edit by hand, run it again.\n\
          Every target is a ratio of two figures measured in the same run, so a slower or busier machine moves \
          both sides.\n\n## Machine\n\n{}\n\n## Targets\n\n{}",
-        format!("scripts/bench {arguments}").trim_end(),
+        command,
         took.as_secs_f64(),
         machine(),
         verdicts(sections),
