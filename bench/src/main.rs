@@ -80,6 +80,7 @@ async fn main() -> Result<()> {
         tracing::subscriber::set_global_default(subscriber)?;
     }
     let started = Instant::now();
+    let machine = report::machine();
     let mut sections: Vec<Section> = Vec::new();
     if args.wants(Part::Operations) {
         let mut options = operations::Options::default();
@@ -130,7 +131,7 @@ async fn main() -> Result<()> {
         eprintln!("{}", section.body);
         sections.push(section);
     }
-    let document = report::document(&sections, started.elapsed(), &args.command())?;
+    let document = report::document(&sections, started.elapsed(), &args.command(), &machine)?;
     std::fs::write(&args.out, document)?;
     eprintln!("wrote {}", args.out.display());
     Ok(())

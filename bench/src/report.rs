@@ -37,7 +37,9 @@ fn memory_gib() -> Option<f64> {
     Some(kib / 1024.0 / 1024.0)
 }
 
-fn machine() -> String {
+/// The machine and the code, read when the run starts (the tree may
+/// change while it runs).
+pub fn machine() -> String {
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
     let unknown = || "unknown".to_owned();
     let commit = output("git", &["rev-parse", "--short", "HEAD"]).unwrap_or_else(unknown);
@@ -80,7 +82,7 @@ fn verdicts(sections: &[Section]) -> String {
 }
 
 /// The whole document.
-pub fn document(sections: &[Section], took: Duration, command: &str) -> Result<String> {
+pub fn document(sections: &[Section], took: Duration, command: &str, machine: &str) -> Result<String> {
     let now = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
     let mut doc = format!(
         "# Benchmarks\n\n\
@@ -89,7 +91,7 @@ pub fn document(sections: &[Section], took: Duration, command: &str) -> Result<S
          both sides.\n\n## Machine\n\n{}\n\n## Targets\n\n{}",
         command,
         took.as_secs_f64(),
-        machine(),
+        machine,
         verdicts(sections),
     );
     for section in sections {
