@@ -414,11 +414,14 @@ fn report(figures: &[Figure], options: &Options, seeded: usize, seeding: Duratio
     }
     let rate = seeded as f64 / seeding.as_secs_f64().max(1e-9);
     let body = format!(
-        "The table was grown to each size by creating sessions through the API ({seeded} in all, {rate:.0} per \
-         second with {seeders} in flight), all of one organisation, each of its own user. At each size every \
-         listing ran {repeats} times (its DynamoDB requests and capacity units, and the median latency through \
-         the handler, in ms), then {due} sessions were made overdue and the expiry sweep run once (its total \
-         time). The target: a read's capacity at the largest table is no more than at the smallest.\n\n\
+        "The table was grown to each size with copies of one session created through the API: its items \
+         exactly, under fresh ids, each copy of its own user, all of one organisation, written with \
+         `BatchWriteItem` ({seeded} sessions in all, {rate:.0} per second with {seeders} batches in flight: \
+         DynamoDB Local writes them on one core). At each size every listing ran {repeats} times through the \
+         handler (its DynamoDB requests and capacity units, and the median latency in ms), then {due} sessions \
+         were created through the API to expire in a minute, the clock moved past it and the expiry sweep run \
+         once (its total time; it expires one session after another). The target: a read's capacity at the largest table is no more \
+         than at the smallest.\n\n\
          | read | sessions in table | returned | requests | capacity units | ms |\n\
          |---|---|---|---|---|---|\n{rows}",
         seeders = options.seeders,
