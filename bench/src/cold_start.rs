@@ -24,6 +24,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use acceptance::api::Api;
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::Credentials as AwsCredentials;
@@ -31,7 +32,6 @@ use chrono::Utc;
 use functions::admin::{self, Credentials};
 use functions::app::App;
 use functions::crypto::Sealer;
-use functions::http::auth::{sign, signing_payload};
 use functions::routes::{self, PREFIX, Route, Router};
 use functions::store::dynamodb::{DynamoStore, create_table};
 use http::Method;
@@ -863,15 +863,12 @@ impl Seed {
     async fn partner(&self, key: &Credentials, method: Method, path: &str, body: Option<Value>) -> Result<Value> {
         let path = format!("{PREFIX}{path}");
         let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let timestamp = self.app.clock.now().timestamp().to_string();
-        let payload = signing_payload(&timestamp, method.as_str(), &path, body.as_bytes());
-        let signature = sign(&key.api_secret, &payload).map_err(|e| e.to_string())?;
-        let request = http::Request::builder()
-            .method(method)
-            .uri(path)
-            .header("x-api-key", &key.api_key_id)
-            .header("x-timestamp", timestamp)
-            .header("x-signature", signature);
+        let timestamp = self.app.clock.now().timestamp();
+        let headers = Api::signature_headers(key, timestamp, method.as_str(), &path, body.as_bytes());
+        let mut request = http::Request::builder().method(method).uri(path);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
         self.send(request, body).await
     }
 
@@ -1269,16 +1266,10 @@ fn api_event(route: &Route, req: &Req, request_id: &str) -> Result<String> {
         headers["content-type"] = json!("application/json");
     }
     if let Some(key) = &req.key {
-        let timestamp = now.timestamp().to_string();
-        let payload = signing_payload(
-            &timestamp,
-            req.method.as_str(),
-            &full,
-            body.as_deref().unwrap_or_default().as_bytes(),
-        );
-        headers["x-api-key"] = json!(key.api_key_id);
-        headers["x-signature"] = json!(sign(&key.api_secret, &payload).map_err(|e| e.to_string())?);
-        headers["x-timestamp"] = json!(timestamp);
+        let body = body.as_deref().unwrap_or_default().as_bytes();
+        for (name, value) in Api::signature_headers(key, now.timestamp(), req.method.as_str(), &full, body) {
+            headers[name.to_ascii_lowercase()] = json!(value);
+        }
     }
     let route_key = format!("{} {PREFIX}{}", route.method, route.path);
     let mut event = json!({
@@ -1678,6 +1669,8 @@ fn code_list(names: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use lambda_http::RequestExt;
+
+    use functions::http::auth::{sign, signing_payload};
 
     use super::*;
 
