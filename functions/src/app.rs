@@ -125,19 +125,58 @@ impl App {
     /// As [`from_env`](Self::from_env), building its AWS clients from `aws`,
     /// which the caller may go on using for its own.
     pub async fn from_env_with(aws: &Aws) -> Result<Self, StartupError> {
+        Environment::read()?.connect(aws).await
+    }
+}
+
+/// What a deployed function takes from its environment, read and checked
+/// on its own so that a Lambda function can do it at init (a missing key or
+/// variable fails the init, before any request) and leave building the
+/// clients, which loads the AWS configuration and the TLS roots, to its
+/// first invocation ([`connect`](Self::connect)).
+pub struct Environment {
+    sealer: Arc<Sealer>,
+    settings: Arc<Settings>,
+    deliveries_queue: Option<String>,
+}
+
+impl Environment {
+    pub fn read() -> Result<Self, StartupError> {
         let sealer = match std::env::var("KORALA_MASTER_KEY") {
             Ok(key) => Sealer::from_base64(&key)?,
             Err(_) if table_name().is_none() => local_sealer()?,
             Err(_) => return Err(StartupError::MissingMasterKey),
         };
-        let mut app = Self::new(open_store_with(aws).await?, sealer);
-        app.settings = Arc::new(Settings::from_env(UrlPolicy::Production));
+        Ok(Self {
+            sealer: Arc::new(sealer),
+            settings: Arc::new(Settings::from_env(UrlPolicy::Production)),
+            deliveries_queue: required_env(DELIVERIES_QUEUE_ENV).ok(),
+        })
+    }
+
+    /// Whether this function is given the webhook deliveries queue.
+    pub fn has_deliveries_queue(&self) -> bool {
+        self.deliveries_queue.is_some()
+    }
+
+    /// The application on the store the environment names, its clients built
+    /// from `aws`.
+    pub async fn connect(&self, aws: &Aws) -> Result<App, StartupError> {
         // Only the functions that queue deliveries are given the queue, so
         // the others build no SQS client.
-        if let Ok(url) = required_env(DELIVERIES_QUEUE_ENV) {
-            app.deliveries = Some(Arc::new(crate::queue::sqs::SqsQueue::new(aws.sqs().await, url)));
-        }
-        Ok(app)
+        let deliveries: Option<Arc<dyn Queue>> = match &self.deliveries_queue {
+            Some(url) => Some(Arc::new(crate::queue::sqs::SqsQueue::new(aws.sqs().await, url.clone()))),
+            None => None,
+        };
+        Ok(App {
+            store: open_store_with(aws).await?,
+            clock: Arc::new(SystemClock),
+            ids: Arc::new(UuidV7Ids),
+            sealer: self.sealer.clone(),
+            settings: self.settings.clone(),
+            keys: Arc::new(KeyCache::default()),
+            deliveries,
+        })
     }
 }
 

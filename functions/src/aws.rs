@@ -1,8 +1,9 @@
 //! The AWS SDK configuration every client is built from, with the retries
 //! and timeouts that keep a request inside a function's budget. A process
-//! loads it once per client it builds at start (clients are built once, in
-//! `main`); it is not cached in a static, as the SDK's connection pool
-//! belongs to the runtime that first used it, and tests run many runtimes.
+//! loads it once (a Lambda function on its first invocation, see
+//! `lambda::LazyApp`) and builds each client once from it; it is not cached
+//! in a static, as the SDK's connection pool belongs to the runtime that
+//! first used it, and tests run many runtimes.
 
 use std::time::Duration;
 

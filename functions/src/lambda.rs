@@ -7,7 +7,7 @@
 //! (`requestId`, `xrayTraceId`), with the function's name added
 //! ([`Invocations`]), and ends by flushing the metrics it recorded.
 
-use std::convert::Infallible;
+use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -16,11 +16,13 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_http::{Error, Request, RequestExt, service_fn};
 use lambda_runtime::tower::{Layer, Service};
 use lambda_runtime::{LambdaEvent, LambdaInvocation, Runtime};
+use tokio::sync::OnceCell;
 use tracing::Instrument;
 use tracing::instrument::Instrumented;
 
 use crate::app::{
-    App, CHECKS_QUEUE_ENV, DELIVERIES_QUEUE_ENV, EVENT_BUS_ENV, EVENTS_QUEUE_ENV, StartupError, required_env,
+    App, CHECKS_QUEUE_ENV, DELIVERIES_QUEUE_ENV, EVENT_BUS_ENV, EVENTS_QUEUE_ENV, Environment, StartupError,
+    required_env,
 };
 use crate::aws::Aws;
 use crate::bus::eventbridge::EventBridgeBus;
@@ -90,24 +92,79 @@ where
     }
 }
 
-/// Builds the application once per execution environment (clients and keys
-/// are reused across invocations) and serves `handler`. Handler errors are
+/// The application of one execution environment, built on its first
+/// invocation rather than at init. Loading the AWS configuration and the TLS
+/// roots is most of a start-up (BENCHMARKS.md, cold start); deferred, an
+/// init is little more than the runtime's own, and the first response costs
+/// the same. What can be checked without building anything (the master key,
+/// the variables that name resources) is checked at init, so a
+/// misconfigured function still fails its init, before any request.
+pub struct LazyApp {
+    environment: Environment,
+    aws: Aws,
+    app: OnceCell<App>,
+}
+
+impl LazyApp {
+    pub fn from_env() -> Result<Self, StartupError> {
+        Ok(Self {
+            environment: Environment::read()?,
+            aws: Aws::default(),
+            app: OnceCell::new(),
+        })
+    }
+
+    /// The application, built by the first call. A build that fails (the
+    /// embedded store cannot be opened) fails that invocation and is tried
+    /// again by the next.
+    pub async fn get(&self) -> Result<&App, StartupError> {
+        self.app.get_or_try_init(|| self.environment.connect(&self.aws)).await
+    }
+
+    /// The configuration the application's clients were built from, for a
+    /// function's own clients.
+    pub fn aws(&self) -> &Aws {
+        &self.aws
+    }
+
+    /// Fails unless the deployment gives this function the deliveries queue.
+    fn require_deliveries_queue(&self) -> Result<(), StartupError> {
+        if self.environment.has_deliveries_queue() {
+            Ok(())
+        } else {
+            Err(StartupError::MissingVariable(DELIVERIES_QUEUE_ENV))
+        }
+    }
+}
+
+/// Why a function's init failed, logged with its message: the runtime
+/// prints only the error's `Debug` form as the process exits, which names
+/// a variant but not what the deployment must supply.
+pub fn failed_init(error: impl std::fmt::Display) -> Error {
+    let message = error.to_string();
+    tracing::error!(error = %message, "init failed");
+    message.into()
+}
+
+/// Serves `handler` with the application of this execution environment
+/// (clients and keys are reused across invocations). Handler errors are
 /// already HTTP responses, so the runtime never sees a failed invocation for
 /// anything a client sent. The response's `X-Request-Id` is the
 /// invocation's request id, the one its log lines carry.
 pub async fn serve(function: &'static str, handler: Handler) -> Result<(), Error> {
     crate::telemetry::init();
-    let app = App::from_env().await?;
+    let app = Arc::new(LazyApp::from_env().map_err(failed_init)?);
     let service = service_fn(move |req: Request| {
         let app = app.clone();
         async move {
+            let app = app.get().await?.clone();
             let request_id = req
                 .lambda_context_ref()
                 .map(|c| c.request_id.clone())
                 .unwrap_or_default();
             let response = crate::routes::handle(function, handler, app, req, &request_id).await;
             crate::metrics::flush(Some(&request_id));
-            Ok::<_, Infallible>(response)
+            Ok::<_, Error>(response)
         }
     });
     Runtime::new(lambda_http::Adapter::from(service))
@@ -130,9 +187,14 @@ pub async fn serve_route(function: &str) -> Result<(), Error> {
 /// answer names the first record not published; Lambda retries from there.
 pub async fn serve_outbox_publisher() -> Result<(), Error> {
     crate::telemetry::init();
-    let bus = EventBridgeBus::new(Aws::default().eventbridge().await, required_env(EVENT_BUS_ENV)?);
-    let bus = &bus;
+    let bus_name = required_env(EVENT_BUS_ENV).map_err(failed_init)?;
+    let aws = Aws::default();
+    let bus = OnceCell::new();
+    let (aws, bus, bus_name) = (&aws, &bus, &bus_name);
     let service = service_fn(move |event: LambdaEvent<StreamEvent>| async move {
+        let bus = bus
+            .get_or_init(|| async { EventBridgeBus::new(aws.eventbridge().await, bus_name.clone()) })
+            .await;
         let response = crate::outbox::publish_stream(bus, event.payload).await;
         crate::metrics::flush(Some(&event.context.request_id));
         Ok::<_, Error>(response)
@@ -146,51 +208,90 @@ pub async fn serve_outbox_publisher() -> Result<(), Error> {
 /// The fan-out, on the webhook events queue.
 pub async fn serve_fanout() -> Result<(), Error> {
     crate::telemetry::init();
-    let aws = Aws::default();
-    let app = App::from_env_with(&aws).await?;
-    let deliveries = app
-        .deliveries
-        .clone()
-        .ok_or(StartupError::MissingVariable(DELIVERIES_QUEUE_ENV))?;
-    let events = SqsQueue::new(aws.sqs().await, required_env(EVENTS_QUEUE_ENV)?);
-    let fanout: Arc<dyn Consumer> = Arc::new(FanOut::new(app.store.clone(), app.clock.clone(), deliveries));
-    serve_queue("webhook-fanout", fanout, Arc::new(events)).await
+    let app = Arc::new(LazyApp::from_env().map_err(failed_init)?);
+    app.require_deliveries_queue().map_err(failed_init)?;
+    let events_queue = required_env(EVENTS_QUEUE_ENV).map_err(failed_init)?;
+    serve_queue("webhook-fanout", move || {
+        let (lazy, events_queue) = (app.clone(), events_queue.clone());
+        async move {
+            let app = lazy.get().await?;
+            let deliveries = app
+                .deliveries
+                .clone()
+                .ok_or(StartupError::MissingVariable(DELIVERIES_QUEUE_ENV))?;
+            let events = SqsQueue::new(lazy.aws().sqs().await, events_queue);
+            Ok(Wired {
+                consumer: Arc::new(FanOut::new(app.store.clone(), app.clock.clone(), deliveries)),
+                queue: Arc::new(events),
+            })
+        }
+    })
+    .await
 }
 
 /// The dispatcher, on the webhook deliveries queue.
 pub async fn serve_dispatcher() -> Result<(), Error> {
     crate::telemetry::init();
-    let app = App::from_env().await?;
-    let deliveries = app
-        .deliveries
-        .clone()
-        .ok_or(StartupError::MissingVariable(DELIVERIES_QUEUE_ENV))?;
-    let dispatcher: Arc<dyn Consumer> = Arc::new(Dispatcher::new(&app)?);
-    serve_queue("webhook-dispatcher", dispatcher, deliveries).await
+    let app = Arc::new(LazyApp::from_env().map_err(failed_init)?);
+    app.require_deliveries_queue().map_err(failed_init)?;
+    serve_queue("webhook-dispatcher", move || {
+        let lazy = app.clone();
+        async move {
+            let app = lazy.get().await?;
+            let deliveries = app
+                .deliveries
+                .clone()
+                .ok_or(StartupError::MissingVariable(DELIVERIES_QUEUE_ENV))?;
+            Ok(Wired {
+                consumer: Arc::new(Dispatcher::new(app)?),
+                queue: deliveries,
+            })
+        }
+    })
+    .await
 }
 
 /// The checks worker, on the checks queue; its providers (the screening
-/// list) are loaded once per execution environment.
+/// list) are loaded at init, so a list that does not parse fails it.
 pub async fn serve_checks_worker() -> Result<(), Error> {
     crate::telemetry::init();
-    let aws = Aws::default();
-    let app = App::from_env_with(&aws).await?;
-    let providers = Arc::new(Providers::from_env()?);
-    let checks = SqsQueue::new(aws.sqs().await, required_env(CHECKS_QUEUE_ENV)?);
-    let worker: Arc<dyn Consumer> = Arc::new(ChecksWorker::new(&app, providers));
-    serve_queue("checks-worker", worker, Arc::new(checks)).await
+    let app = Arc::new(LazyApp::from_env().map_err(failed_init)?);
+    let providers = Arc::new(Providers::from_env().map_err(failed_init)?);
+    let checks_queue = required_env(CHECKS_QUEUE_ENV).map_err(failed_init)?;
+    serve_queue("checks-worker", move || {
+        let (lazy, providers, checks_queue) = (app.clone(), providers.clone(), checks_queue.clone());
+        async move {
+            let app = lazy.get().await?;
+            let checks = SqsQueue::new(lazy.aws().sqs().await, checks_queue);
+            Ok(Wired {
+                consumer: Arc::new(ChecksWorker::new(app, providers)),
+                queue: Arc::new(checks),
+            })
+        }
+    })
+    .await
 }
 
-/// An SQS-triggered consumer, answering with the batch's item failures.
-async fn serve_queue(
-    function: &'static str,
+/// A queue consumer and the queue it answers to, built on first use.
+struct Wired {
     consumer: Arc<dyn Consumer>,
     queue: Arc<dyn korala_domain::ports::Queue>,
-) -> Result<(), Error> {
+}
+
+/// An SQS-triggered consumer, answering with the batch's item failures. It
+/// is wired by `wire` on the first invocation (see [`LazyApp`]).
+async fn serve_queue<W, F>(function: &'static str, wire: W) -> Result<(), Error>
+where
+    W: Fn() -> F + Send + Sync + 'static,
+    F: Future<Output = Result<Wired, Error>> + Send,
+{
+    let wired = Arc::new((OnceCell::new(), wire));
     let service = service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let (consumer, queue) = (consumer.clone(), queue.clone());
+        let wired = wired.clone();
         async move {
-            let response = sqs_batch(consumer, queue.as_ref(), event.payload).await;
+            let (cell, wire) = &*wired;
+            let Wired { consumer, queue } = cell.get_or_try_init(wire).await?;
+            let response = sqs_batch(consumer.clone(), queue.as_ref(), event.payload).await;
             crate::metrics::flush(Some(&event.context.request_id));
             Ok::<_, Error>(response)
         }
