@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod expiry;
 pub mod http;
 pub mod lambda;
+#[cfg(feature = "embedded")]
 pub mod local;
 pub mod metrics;
 pub mod outbox;
