@@ -23,7 +23,6 @@ use crate::checks::ChecksWorker;
 use crate::checks::provider::Providers;
 use crate::outbox::{OutboxError, publish_pending, publish_stream};
 use crate::queue::sqs::SqsQueue;
-#[cfg(feature = "embedded")]
 use crate::store::sqlite::SqliteStore;
 use crate::stream::{StreamError, StreamReader};
 use crate::webhooks::dispatch::Dispatcher;
@@ -91,7 +90,6 @@ impl Relay {
     /// The relay over the embedded store: its outbox, the in-process bus and
     /// queues in its tables. Also sets `app.deliveries`, so the API's
     /// redeliveries and test events go to the same queue.
-    #[cfg(feature = "embedded")]
     pub fn embedded(app: &mut App, store: &Arc<SqliteStore>, providers: Arc<Providers>) -> std::io::Result<Self> {
         let queue = |name| -> Arc<dyn Queue> { Arc::new(store.queue(name, app.clock.clone())) };
         let queues = Queues {
