@@ -1692,11 +1692,11 @@ fn misses(targets: &[Target], raw_sdk_init_ratio: f64) -> String {
     if size > 0 {
         let _ = writeln!(
             out,
-            "- **Binary size** ({size} functions over {SIZE_LIMIT}× raw-SDK): every endpoint binary reaches all \
-             28 handlers through the route table (`functions::routes::all`), so none is dropped at link time, \
-             and links the embedded SQLite store (chosen at run time), the SQS, EventBridge and Streams SDKs \
-             and CEL. A binary that names its own handler, and the embedded store behind a cargo feature the \
-             Lambda build leaves off, would leave a function the SDK, the domain and its own handler."
+            "- **Binary size** ({size} functions over {SIZE_LIMIT}× raw-SDK): each endpoint links only its own \
+             handler (`functions::serve_route!`) and no embedded store (built without the `embedded` feature), \
+             but every one links the SQS SDK (`App::from_env_with` builds a client whenever \
+             `WEBHOOK_DELIVERIES_QUEUE_URL` is set), and the functions that evaluate workflow rules \
+             (`access-submit`, the checks worker) link CEL with its ANTLR parser and regex engine."
         );
     }
     if first > 0 {

@@ -13,6 +13,7 @@ use crate::aws::Aws;
 use crate::crypto::Sealer;
 use crate::http::auth::KeyCache;
 use crate::store::dynamodb::DynamoStore;
+#[cfg(feature = "embedded")]
 use crate::store::sqlite::SqliteStore;
 use crate::system::{SystemClock, UuidV7Ids};
 
@@ -78,6 +79,11 @@ pub enum StartupError {
     MissingVariable(&'static str),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error(
+        "SESSIONS_TABLE is not set, and this build has no embedded store (the `embedded` feature of `functions`): \
+         a deployed function must name its table"
+    )]
+    NoEmbeddedStore,
 }
 
 /// The SQS queue of webhook deliveries (the dispatcher's).
@@ -193,7 +199,7 @@ pub fn table_name() -> Option<String> {
 
 /// DynamoDB when `SESSIONS_TABLE` names a table (endpoints and credentials
 /// from the standard AWS variables), otherwise the embedded store at
-/// `SESSIONS_DB_PATH`.
+/// `SESSIONS_DB_PATH` (an error in a build without it).
 pub async fn open_store() -> Result<Arc<dyn Store>, StartupError> {
     open_store_with(&Aws::default()).await
 }
@@ -202,12 +208,25 @@ pub async fn open_store() -> Result<Arc<dyn Store>, StartupError> {
 pub async fn open_store_with(aws: &Aws) -> Result<Arc<dyn Store>, StartupError> {
     Ok(match table_name() {
         Some(table) => Arc::new(DynamoStore::from_config(aws.config().await, &table)),
+        #[cfg(feature = "embedded")]
         None => Arc::new(SqliteStore::open(&db_path())?),
+        #[cfg(not(feature = "embedded"))]
+        None => return Err(StartupError::NoEmbeddedStore),
     })
 }
 
 /// For local runs: the master key from `KORALA_MASTER_KEY`, or one kept in
+/// `master.key` beside the database, created on first use. A build without
+/// the embedded store has no database for it to sit beside: there it is the
+/// same error as opening the store, before any key file is written.
+#[cfg(not(feature = "embedded"))]
+pub fn local_sealer() -> Result<Sealer, StartupError> {
+    Err(StartupError::NoEmbeddedStore)
+}
+
+/// For local runs: the master key from `KORALA_MASTER_KEY`, or one kept in
 /// `master.key` beside the database, created on first use.
+#[cfg(feature = "embedded")]
 pub fn local_sealer() -> Result<Sealer, StartupError> {
     if let Ok(key) = std::env::var("KORALA_MASTER_KEY") {
         return Ok(Sealer::from_base64(&key)?);

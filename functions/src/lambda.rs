@@ -173,16 +173,6 @@ pub async fn serve(function: &'static str, handler: Handler) -> Result<(), Error
         .await
 }
 
-/// Serves the route of the table named `function`: each endpoint binary is
-/// this one call, so a binary cannot serve another handler than its route's.
-pub async fn serve_route(function: &str) -> Result<(), Error> {
-    let route = crate::routes::all()
-        .into_iter()
-        .find(|r| r.function == function)
-        .ok_or_else(|| format!("no route is served by a function named {function}"))?;
-    serve(route.function, route.handler).await
-}
-
 /// The outbox publisher: DynamoDB stream batches onto the event bus. Its
 /// answer names the first record not published; Lambda retries from there.
 pub async fn serve_outbox_publisher() -> Result<(), Error> {

@@ -12,10 +12,13 @@ pub mod crypto;
 pub mod expiry;
 pub mod http;
 pub mod lambda;
+#[cfg(feature = "embedded")]
 pub mod local;
 pub mod metrics;
 pub mod outbox;
 pub mod queue;
+// The local server's (and the tests'): no Lambda function relays in process.
+#[cfg(feature = "embedded")]
 pub mod relay;
 pub mod routes;
 pub mod store;

@@ -1,6 +1,6 @@
 //! Every endpoint: its function name (the Lambda binary and SAM resource),
-//! method, path and handler. The local server routes with this table; the
-//! per-endpoint binaries name their handler from it.
+//! method, path and handler. The local server routes with this table; each
+//! per-endpoint binary expands its own entry of it (`serve_route!`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,7 +9,6 @@ use http::Method;
 use lambda_http::{Body, Request, Response};
 use tracing::Instrument;
 
-use crate::api::{access, configurations, deliveries, sessions, webhooks, workflows};
 use crate::app::App;
 use crate::http::respond;
 
@@ -40,183 +39,65 @@ pub struct Route {
 
 pub const PREFIX: &str = "/api/v1";
 
-pub fn all() -> Vec<Route> {
-    let route = |function, method, path, handler| Route {
-        function,
-        method,
-        path,
-        handler,
+/// The route table, written once: it defines [`all`] (what the local server,
+/// the bench and the tests route with) and the `serve_route!` macro, one arm
+/// per function, which each endpoint binary expands. An arm names only its
+/// own handler, so a binary links that handler and the linker drops the
+/// other 27 (a run-time lookup in `all()` would keep them all), and a binary
+/// cannot serve another handler than its route's: a name not in the table
+/// does not compile.
+macro_rules! route_table {
+    // `tt`, not `literal`: the generated arms must match the name as a token.
+    ($($function:tt => $method:ident $path:literal, $module:ident::$action:ident;)*) => {
+        pub fn all() -> Vec<Route> {
+            vec![$(Route {
+                function: $function,
+                method: Method::$method,
+                path: $path,
+                handler: $crate::handler!($crate::api::$module::$action),
+            }),*]
+        }
+
+        /// Serves the route of the table named by the literal: each endpoint
+        /// binary is `functions::serve_route!("<its function>").await`.
+        #[macro_export]
+        macro_rules! serve_route {
+            $(($function) => {
+                $crate::lambda::serve($function, $crate::handler!($crate::api::$module::$action))
+            };)*
+        }
     };
-    vec![
-        route(
-            "configurations-create",
-            Method::POST,
-            "/session-configurations",
-            crate::handler!(configurations::create),
-        ),
-        route(
-            "configurations-list",
-            Method::GET,
-            "/session-configurations",
-            crate::handler!(configurations::list),
-        ),
-        route(
-            "configurations-get",
-            Method::GET,
-            "/session-configurations/{slug}",
-            crate::handler!(configurations::get),
-        ),
-        route(
-            "configurations-update",
-            Method::PATCH,
-            "/session-configurations/{slug}",
-            crate::handler!(configurations::update),
-        ),
-        route(
-            "configurations-delete",
-            Method::DELETE,
-            "/session-configurations/{slug}",
-            crate::handler!(configurations::delete),
-        ),
-        route(
-            "workflows-list",
-            Method::GET,
-            "/workflows",
-            crate::handler!(workflows::list),
-        ),
-        route(
-            "workflows-get",
-            Method::GET,
-            "/workflows/{slug}",
-            crate::handler!(workflows::get),
-        ),
-        route(
-            "workflows-create",
-            Method::POST,
-            "/workflows",
-            crate::handler!(workflows::create),
-        ),
-        route(
-            "workflows-update",
-            Method::PUT,
-            "/workflows/{slug}",
-            crate::handler!(workflows::update),
-        ),
-        route(
-            "workflows-delete",
-            Method::DELETE,
-            "/workflows/{slug}",
-            crate::handler!(workflows::delete),
-        ),
-        route(
-            "sessions-create",
-            Method::POST,
-            "/sessions",
-            crate::handler!(sessions::create),
-        ),
-        route(
-            "sessions-list",
-            Method::GET,
-            "/sessions",
-            crate::handler!(sessions::list),
-        ),
-        route(
-            "sessions-get",
-            Method::GET,
-            "/sessions/{id}",
-            crate::handler!(sessions::get),
-        ),
-        route(
-            "sessions-resolve",
-            Method::POST,
-            "/sessions/{id}/resolve",
-            crate::handler!(sessions::resolve),
-        ),
-        route(
-            "sessions-resubmit",
-            Method::POST,
-            "/sessions/{id}/workflows/{sessionWorkflowId}/resubmit",
-            crate::handler!(sessions::resubmit),
-        ),
-        route(
-            "sessions-review",
-            Method::POST,
-            "/sessions/{id}/workflows/{sessionWorkflowId}/review",
-            crate::handler!(sessions::review),
-        ),
-        route(
-            "sessions-events",
-            Method::GET,
-            "/sessions/{id}/events",
-            crate::handler!(sessions::events),
-        ),
-        route(
-            "webhook-endpoints-create",
-            Method::POST,
-            "/webhook-endpoints",
-            crate::handler!(webhooks::create),
-        ),
-        route(
-            "webhook-endpoints-list",
-            Method::GET,
-            "/webhook-endpoints",
-            crate::handler!(webhooks::list),
-        ),
-        route(
-            "webhook-endpoints-get",
-            Method::GET,
-            "/webhook-endpoints/{id}",
-            crate::handler!(webhooks::get),
-        ),
-        route(
-            "webhook-endpoints-update",
-            Method::PATCH,
-            "/webhook-endpoints/{id}",
-            crate::handler!(webhooks::update),
-        ),
-        route(
-            "webhook-endpoints-delete",
-            Method::DELETE,
-            "/webhook-endpoints/{id}",
-            crate::handler!(webhooks::delete),
-        ),
-        route(
-            "webhook-endpoints-test",
-            Method::POST,
-            "/webhook-endpoints/{id}/test",
-            crate::handler!(deliveries::test),
-        ),
-        route(
-            "webhook-deliveries-list",
-            Method::GET,
-            "/webhook-endpoints/{id}/deliveries",
-            crate::handler!(deliveries::list),
-        ),
-        route(
-            "webhook-deliveries-redeliver",
-            Method::POST,
-            "/webhook-deliveries/{id}/redeliver",
-            crate::handler!(deliveries::redeliver),
-        ),
-        route(
-            "access-get",
-            Method::GET,
-            "/access/{accessToken}",
-            crate::handler!(access::get),
-        ),
-        route(
-            "access-start",
-            Method::POST,
-            "/access/{accessToken}/start",
-            crate::handler!(access::start),
-        ),
-        route(
-            "access-submit",
-            Method::POST,
-            "/access/{accessToken}/workflows/{sessionWorkflowId}",
-            crate::handler!(access::submit),
-        ),
-    ]
+}
+
+route_table! {
+    "configurations-create" => POST "/session-configurations", configurations::create;
+    "configurations-list" => GET "/session-configurations", configurations::list;
+    "configurations-get" => GET "/session-configurations/{slug}", configurations::get;
+    "configurations-update" => PATCH "/session-configurations/{slug}", configurations::update;
+    "configurations-delete" => DELETE "/session-configurations/{slug}", configurations::delete;
+    "workflows-list" => GET "/workflows", workflows::list;
+    "workflows-get" => GET "/workflows/{slug}", workflows::get;
+    "workflows-create" => POST "/workflows", workflows::create;
+    "workflows-update" => PUT "/workflows/{slug}", workflows::update;
+    "workflows-delete" => DELETE "/workflows/{slug}", workflows::delete;
+    "sessions-create" => POST "/sessions", sessions::create;
+    "sessions-list" => GET "/sessions", sessions::list;
+    "sessions-get" => GET "/sessions/{id}", sessions::get;
+    "sessions-resolve" => POST "/sessions/{id}/resolve", sessions::resolve;
+    "sessions-resubmit" => POST "/sessions/{id}/workflows/{sessionWorkflowId}/resubmit", sessions::resubmit;
+    "sessions-review" => POST "/sessions/{id}/workflows/{sessionWorkflowId}/review", sessions::review;
+    "sessions-events" => GET "/sessions/{id}/events", sessions::events;
+    "webhook-endpoints-create" => POST "/webhook-endpoints", webhooks::create;
+    "webhook-endpoints-list" => GET "/webhook-endpoints", webhooks::list;
+    "webhook-endpoints-get" => GET "/webhook-endpoints/{id}", webhooks::get;
+    "webhook-endpoints-update" => PATCH "/webhook-endpoints/{id}", webhooks::update;
+    "webhook-endpoints-delete" => DELETE "/webhook-endpoints/{id}", webhooks::delete;
+    "webhook-endpoints-test" => POST "/webhook-endpoints/{id}/test", deliveries::test;
+    "webhook-deliveries-list" => GET "/webhook-endpoints/{id}/deliveries", deliveries::list;
+    "webhook-deliveries-redeliver" => POST "/webhook-deliveries/{id}/redeliver", deliveries::redeliver;
+    "access-get" => GET "/access/{accessToken}", access::get;
+    "access-start" => POST "/access/{accessToken}/start", access::start;
+    "access-submit" => POST "/access/{accessToken}/workflows/{sessionWorkflowId}", access::submit;
 }
 
 /// Dispatches a request by method and path, as API Gateway does in front of
@@ -428,8 +309,11 @@ mod tests {
         for route in all() {
             let path = format!("{}/src/bin/{}.rs", env!("CARGO_MANIFEST_DIR"), route.function);
             let source = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("missing {path}"));
-            let call = format!("serve_route(\"{}\")", route.function);
+            // `serve_route!` names the route's own handler; a binary that
+            // called `lambda::serve` itself could pass any.
+            let call = format!("functions::serve_route!(\"{}\")", route.function);
             assert!(source.contains(&call), "{path} should serve {}", route.function);
+            assert_eq!(source.matches("serve").count(), 1, "{path} should only serve its route");
         }
     }
 }

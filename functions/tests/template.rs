@@ -60,6 +60,21 @@ fn every_function_binary_is_deployed_and_nothing_else() {
     assert_eq!(deployed, function_binaries());
 }
 
+/// SAM's rust-cargolambda build passes cargo-lambda only the binary's name,
+/// so the deployed functions leave the embedded store out through the
+/// package's cargo-lambda metadata.
+#[test]
+fn functions_are_built_without_the_embedded_store() {
+    let manifest = std::fs::read_to_string(root().join("functions/Cargo.toml")).unwrap();
+    let section = manifest
+        .split("[package.metadata.lambda.build]\n")
+        .nth(1)
+        .expect("functions/Cargo.toml has no [package.metadata.lambda.build]");
+    let section = section.split("\n[").next().unwrap();
+    assert!(section.contains("no_default_features = true\n"), "{section}");
+    assert!(manifest.contains("default = [\"embedded\"]"));
+}
+
 #[test]
 fn every_function_is_built_secured_logged_and_has_a_sample_event() {
     let template = template();

@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    functions::lambda::serve_route("configurations-update").await
+    functions::serve_route!("configurations-update").await
 }

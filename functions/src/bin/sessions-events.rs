@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    functions::lambda::serve_route("sessions-events").await
+    functions::serve_route!("sessions-events").await
 }

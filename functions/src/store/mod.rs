@@ -1,4 +1,5 @@
 //! Store adapters: implementations of `korala_domain::ports::Store`.
 
 pub mod dynamodb;
+#[cfg(feature = "embedded")]
 pub mod sqlite;
