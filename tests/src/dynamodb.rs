@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use functions::store::dynamodb::{DynamoStore, create_table, delete_table};
 use korala_domain::ports::Store;
@@ -49,18 +50,22 @@ impl crate::conformance::Fixture for Table {
 }
 
 impl Drop for Table {
-    /// Keeps DynamoDB Local's memory flat over the run. Dropping happens
-    /// inside the test's multi-threaded runtime, which may block one worker.
+    /// Keeps DynamoDB Local's memory flat over the run. The table is deleted
+    /// on a thread and runtime of its own, with a client of its own: the
+    /// test's runtime may be the one shutting down (a task still holding the
+    /// table is dropped during its shutdown), and a request blocked on a
+    /// runtime in shutdown never completes, which hung a test run.
     fn drop(&mut self) {
-        let Ok(handle) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
-            return;
-        }
-        let (client, name) = (self.store.client().clone(), self.name.clone());
-        tokio::task::block_in_place(|| {
-            let _ = handle.block_on(delete_table(&client, &name));
+        let name = self.name.clone();
+        let deleting = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
+            runtime.block_on(async {
+                let store = DynamoStore::connect(&name).await;
+                let _ = tokio::time::timeout(Duration::from_secs(10), delete_table(store.client(), &name)).await;
+            });
         });
+        let _ = deleting.join();
     }
 }
