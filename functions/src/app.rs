@@ -148,6 +148,9 @@ pub struct Environment {
 
 impl Environment {
     pub fn read() -> Result<Self, StartupError> {
+        if table_name().is_none() && !cfg!(feature = "embedded") {
+            return Err(StartupError::NoEmbeddedStore);
+        }
         let sealer = match std::env::var("KORALA_MASTER_KEY") {
             Ok(key) => Sealer::from_base64(&key)?,
             Err(_) if table_name().is_none() => local_sealer()?,
