@@ -1555,8 +1555,8 @@ fn method(bench: &Bench, rows: &[Row]) -> String {
         "Each function's binary (`{dir}`, {profile}) is started {runs} times as Lambda starts it, against a minimal \
          Lambda Runtime API on 127.0.0.1 (`bench/src/runtime_api.rs`), with DynamoDB Local behind it, on a \
          {cpus}-CPU machine{load}; the figures are medians. **Init** is the time from spawning the process to its first \
-         `GET /runtime/invocation/next` (logging, configuration, SDK clients and the runtime ready); \
-         **first response** is from spawning it to its `POST /runtime/invocation/{{id}}/response` for its first \
+         `GET /runtime/invocation/next` (logging and the runtime ready, the environment read and checked; the \
+         functions build their SDK clients on the first invocation); **first response** is from spawning it to its `POST /runtime/invocation/{{id}}/response` for its first \
          event (init included). Each process gets the environment Lambda gives (name, 256 MB, version, JSON logs \
          at INFO, region, credentials) plus the table, the master key and DynamoDB Local's endpoint, and is killed \
          once it has answered. An API function's event is an API Gateway HTTP API (v2) event, signed now with a \
@@ -1578,7 +1578,8 @@ fn method(bench: &Bench, rows: &[Row]) -> String {
          are of the medians of the same rounds.\n",
         dir = bench.options.bin_dir.display(),
         profile = if bench.options.bin_dir.ends_with("release") {
-            "the workspace's release profile: no LTO, one codegen unit, opt-level 3, stripped, abort on panic"
+            "the workspace's release profile: no LTO, one codegen unit, opt-level 3, stripped, abort on panic; \
+             the functions without the embedded store, as `cargo lambda build` builds them"
         } else {
             "not a release build: figures for development only"
         },
@@ -1678,15 +1679,14 @@ fn misses(targets: &[Target], raw_sdk_init_ratio: f64) -> String {
     if init > 0 {
         let _ = writeln!(
             out,
-            "- **Init** ({init} functions over {INIT_LIMIT}× hello-world): the raw-SDK baseline itself is \
-             {raw_sdk_init_ratio:.1}× hello-world. Loading `aws-config` and building the SDK's HTTPS client at \
-             init reads the system's root certificates, one file at a time (strace: the bundle and every file \
-             in `/etc/ssl/certs`); our functions add 2–4 ms on top (a larger binary to map, telemetry, the \
-             dispatcher's own HTTPS client loading the certificates a second time). Building the clients on \
-             the first invocation instead of at init would bring init near hello-world's (the first response, \
-             which includes both, would not change); loading one certificate bundle instead of the directory \
-             (`SSL_CERT_FILE`, or compiled-in roots) cut the raw-SDK baseline's start from about 14.5 to 8 ms \
-             in a trial."
+            "- **Init** ({init} functions over {INIT_LIMIT}× hello-world): the functions build their clients on \
+             the first invocation (`functions::lambda::LazyApp`), so init no longer loads `aws-config` or the \
+             root certificates (the raw-SDK baseline, which does, is {raw_sdk_init_ratio:.1}× hello-world). What \
+             remains over hello-world is the dynamic loader relocating a larger binary (every pointer in \
+             `.data.rel.ro`: `LD_DEBUG=statistics` counted about ten times hello-world's relocation time for a \
+             20 MB endpoint), setting up telemetry and reading the environment. Smaller binaries shrink the \
+             first; a non-PIE executable would need no relocation at all, but gives up address-space \
+             randomisation for the executable, which we keep."
         );
     }
     if size > 0 {
@@ -1694,7 +1694,7 @@ fn misses(targets: &[Target], raw_sdk_init_ratio: f64) -> String {
             out,
             "- **Binary size** ({size} functions over {SIZE_LIMIT}× raw-SDK): each endpoint links only its own \
              handler (`functions::serve_route!`) and no embedded store (built without the `embedded` feature), \
-             but every one links the SQS SDK (`App::from_env_with` builds a client whenever \
+             but every one links the SQS SDK (`app::Environment::connect` builds a client whenever \
              `WEBHOOK_DELIVERIES_QUEUE_URL` is set), and the functions that evaluate workflow rules \
              (`access-submit`, the checks worker) link CEL with its ANTLR parser and regex engine."
         );
@@ -1704,8 +1704,8 @@ fn misses(targets: &[Target], raw_sdk_init_ratio: f64) -> String {
             out,
             "- **First response** ({first} functions over {FIRST_RESPONSE_LIMIT}× raw-SDK): the functions that \
              also queue to SQS (`webhook-endpoints-test`, `webhook-deliveries-redeliver`) build an SQS client \
-             and send, which the DynamoDB-only baseline does not; the dispatcher loads certificates twice; \
-             elsewhere our 2–5 ms over a 20–40 ms start is at the limit, within the run's noise."
+             and send, which the DynamoDB-only baseline does not; the dispatcher's first invocation builds its \
+             webhook HTTPS client, loading the root certificates, which the baseline never does; elsewhere our 2–5 ms over a 20–40 ms start is at the limit, within the run's noise."
         );
     }
     out
