@@ -13,6 +13,7 @@ use std::task::{Context, Poll};
 
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::sqs::SqsEvent;
+use korala_domain::ports::Queue;
 use lambda_http::{Error, Request, RequestExt, service_fn};
 use lambda_runtime::tower::{Layer, Service};
 use lambda_runtime::{LambdaEvent, LambdaInvocation, Runtime};
@@ -127,6 +128,17 @@ impl LazyApp {
         &self.aws
     }
 
+    /// The application and the deliveries queue, for the functions whose
+    /// init checked it ([`require_deliveries_queue`](Self::require_deliveries_queue)).
+    async fn with_deliveries(&self) -> Result<(&App, Arc<dyn Queue>), StartupError> {
+        let app = self.get().await?;
+        let deliveries = app
+            .deliveries
+            .clone()
+            .ok_or(StartupError::MissingVariable(DELIVERIES_QUEUE_ENV))?;
+        Ok((app, deliveries))
+    }
+
     /// Fails unless the deployment gives this function the deliveries queue.
     fn require_deliveries_queue(&self) -> Result<(), StartupError> {
         if self.environment.has_deliveries_queue() {
@@ -204,11 +216,7 @@ pub async fn serve_fanout() -> Result<(), Error> {
     serve_queue("webhook-fanout", move || {
         let (lazy, events_queue) = (app.clone(), events_queue.clone());
         async move {
-            let app = lazy.get().await?;
-            let deliveries = app
-                .deliveries
-                .clone()
-                .ok_or(StartupError::MissingVariable(DELIVERIES_QUEUE_ENV))?;
+            let (app, deliveries) = lazy.with_deliveries().await?;
             let events = SqsQueue::new(lazy.aws().sqs().await, events_queue);
             Ok(Wired {
                 consumer: Arc::new(FanOut::new(app.store.clone(), app.clock.clone(), deliveries)),
@@ -227,11 +235,7 @@ pub async fn serve_dispatcher() -> Result<(), Error> {
     serve_queue("webhook-dispatcher", move || {
         let lazy = app.clone();
         async move {
-            let app = lazy.get().await?;
-            let deliveries = app
-                .deliveries
-                .clone()
-                .ok_or(StartupError::MissingVariable(DELIVERIES_QUEUE_ENV))?;
+            let (app, deliveries) = lazy.with_deliveries().await?;
             Ok(Wired {
                 consumer: Arc::new(Dispatcher::new(app)?),
                 queue: deliveries,
@@ -265,7 +269,7 @@ pub async fn serve_checks_worker() -> Result<(), Error> {
 /// A queue consumer and the queue it answers to, built on first use.
 struct Wired {
     consumer: Arc<dyn Consumer>,
-    queue: Arc<dyn korala_domain::ports::Queue>,
+    queue: Arc<dyn Queue>,
 }
 
 /// An SQS-triggered consumer, answering with the batch's item failures. It
