@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use acceptance::api::{Api, Raw, full_path, str_of, workflow_ids};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::Credentials;
-use functions::store::dynamodb::{CallLog, DynamoStore, create_table};
+use functions::store::dynamodb::{CallLog, DynamoStore, create_table, delete_table};
 use serde_json::{Value, json};
 
 use crate::replay::{Recorder, replay_all};
@@ -74,6 +74,8 @@ struct Bench {
     api: Api,
     recorder: Recorder,
     calls: Arc<CallLog>,
+    /// The table without the recorder, to drop it when the section ends.
+    plain: Client,
     mirror: Client,
     measuring: bool,
     samples: Samples,
@@ -117,6 +119,7 @@ impl Bench {
             api,
             recorder,
             calls,
+            plain,
             mirror,
             measuring: false,
             samples: Samples::default(),
@@ -459,6 +462,11 @@ pub async fn run(options: &Options) -> Result<Section> {
     b.measuring = true;
     for i in options.warmup..options.warmup + options.iterations {
         round(&mut b, i).await?;
+    }
+    // DynamoDB Local slows with all it holds: the sections after this one
+    // get it without these tables.
+    for client in [&b.plain, &b.mirror] {
+        delete_table(client, TABLE).await?;
     }
     Ok(report(&b.samples, options))
 }
