@@ -74,6 +74,26 @@ pub struct StoredResponse {
     pub location: Option<String>,
 }
 
+/// What a creating request writes: one new record, or a new session with
+/// its first events.
+#[derive(Debug, Clone, Copy)]
+pub enum Creation<'a> {
+    Session(&'a Transition),
+    Configuration(&'a Configuration),
+    Workflow(&'a StoredWorkflow),
+    WebhookEndpoint(&'a WebhookEndpoint),
+}
+
+/// The answer to a request under an idempotency key, completing the claim
+/// made at `claimed_at` (a claim taken over since has another time).
+#[derive(Debug, Clone, Copy)]
+pub struct Answer<'a> {
+    pub org: &'a OrgId,
+    pub key: &'a str,
+    pub claimed_at: Timestamp,
+    pub response: &'a StoredResponse,
+}
+
 /// An in-progress idempotency claim older than this belongs to a request that
 /// died without completing or releasing it (a crashed Lambda runs no cleanup),
 /// so a retry takes it over rather than hearing "in progress" forever.
@@ -210,14 +230,30 @@ pub trait Store: Send + Sync {
         fingerprint: &str,
         now: Timestamp,
     ) -> Result<IdempotencyClaim, StoreError>;
-    async fn complete_idempotency_key(
-        &self,
-        org: &OrgId,
-        key: &str,
-        response: &StoredResponse,
-    ) -> Result<(), StoreError>;
-    /// Forgets a claim whose request failed, so a retry can run again.
-    async fn release_idempotency_key(&self, org: &OrgId, key: &str) -> Result<(), StoreError>;
+    /// Completes the claim with its answer: `NotFound` when the claim is
+    /// not there or no longer the one made at `claimed_at`.
+    async fn complete_idempotency_key(&self, answer: &Answer<'_>) -> Result<(), StoreError>;
+    /// Forgets the claim made at `claimed_at` if its request failed, so a
+    /// retry can run again; a claim taken over since, or completed, stays.
+    async fn release_idempotency_key(&self, org: &OrgId, key: &str, claimed_at: Timestamp) -> Result<(), StoreError>;
+
+    /// Writes what a keyed request created and completes its key with the
+    /// answer, in one transaction: a retry finds both or neither, so it
+    /// never runs the request again after the creation landed. Fails as the
+    /// creation's own write would (`AlreadyExists` for a taken slug), or
+    /// with `Conflict` when the claim is no longer this request's (another
+    /// took it over as abandoned); either way nothing is written.
+    async fn create_answered(&self, creation: Creation<'_>, answer: &Answer<'_>) -> Result<(), StoreError>;
+
+    /// Writes what an unkeyed request created.
+    async fn create(&self, creation: Creation<'_>) -> Result<(), StoreError> {
+        match creation {
+            Creation::Session(transition) => self.commit(transition).await,
+            Creation::Configuration(config) => self.insert_configuration(config).await,
+            Creation::Workflow(workflow) => self.insert_workflow(workflow).await,
+            Creation::WebhookEndpoint(endpoint) => self.insert_webhook_endpoint(endpoint).await,
+        }
+    }
 }
 
 /// The embedded store's side of the transactional outbox: events committed

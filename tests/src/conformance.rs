@@ -20,7 +20,8 @@ use korala_domain::events::{Event, WebhookEvent};
 use korala_domain::ids::{OrgId, SessionId, WebhookDeliveryId, WebhookEndpointId};
 use korala_domain::lifecycle::Transition;
 use korala_domain::ports::{
-    DeliveryPage, DeliveryQuery, IdempotencyClaim, Position, SessionQuery, Store, StoreError, StoredResponse,
+    Answer, Creation, DeliveryPage, DeliveryQuery, IdempotencyClaim, Position, SessionQuery, Store, StoreError,
+    StoredResponse,
 };
 use korala_domain::session::{Decision, Session, SessionStatus, SessionSummary};
 use korala_domain::webhooks::{UrlPolicy, WebhookEndpoint, WebhookEndpointDraft, WebhookEndpointPatch};
@@ -82,6 +83,8 @@ macro_rules! __conformance_cases {
             idempotency_release_lets_a_retry_run,
             idempotency_keys_are_scoped_to_the_organization,
             idempotency_abandoned_claims_can_be_taken_over,
+            keyed_creations_are_written_with_their_answer,
+            keyed_creations_that_fail_write_neither,
             concurrent_commits_from_one_version_let_exactly_one_win,
         }
     };
@@ -1708,6 +1711,15 @@ pub async fn sessions_due_are_the_overdue_sessions_waiting_for_the_end_user(stor
 // ---------------------------------------------------------------------------
 // Idempotency keys
 
+fn answer<'a>(org: &'a OrgId, key: &'a str, claimed_at: Timestamp, response: &'a StoredResponse) -> Answer<'a> {
+    Answer {
+        org,
+        key,
+        claimed_at,
+        response,
+    }
+}
+
 fn response(status: u16, body: &str) -> StoredResponse {
     StoredResponse {
         status,
@@ -1736,7 +1748,19 @@ pub async fn idempotency_claim_complete_and_replay(store: Arc<dyn Store>) {
     );
 
     let created = response(201, r#"{"id":"ses_1"}"#);
-    assert_eq!(store.complete_idempotency_key(&acme, "key-1", &created).await, Ok(()));
+    assert_eq!(
+        store
+            .complete_idempotency_key(&answer(&acme, "key-1", t0(), &created))
+            .await,
+        Ok(())
+    );
+    assert_eq!(
+        store
+            .complete_idempotency_key(&answer(&acme, "key-1", t0(), &created))
+            .await,
+        Ok(()),
+        "completing again with the same answer (a retry whose first answer was lost)"
+    );
     assert_eq!(
         claim("fp-1", seconds(2)).await,
         Ok(IdempotencyClaim::Completed(created.clone())),
@@ -1751,7 +1775,7 @@ pub async fn idempotency_claim_complete_and_replay(store: Arc<dyn Store>) {
 
     assert_eq!(
         store
-            .complete_idempotency_key(&acme, "never-claimed", &response(200, "{}"))
+            .complete_idempotency_key(&answer(&acme, "never-claimed", t0(), &response(200, "{}")))
             .await,
         Err(StoreError::NotFound)
     );
@@ -1763,27 +1787,30 @@ pub async fn idempotency_release_lets_a_retry_run(store: Arc<dyn Store>) {
         store.claim_idempotency_key(&acme, "key-1", "fp-1", t0()).await,
         Ok(IdempotencyClaim::Acquired)
     );
-    assert_eq!(store.release_idempotency_key(&acme, "key-1").await, Ok(()));
+    assert_eq!(store.release_idempotency_key(&acme, "key-1", t0()).await, Ok(()));
     assert_eq!(
         store.claim_idempotency_key(&acme, "key-1", "fp-1", seconds(1)).await,
         Ok(IdempotencyClaim::Acquired),
         "a released key runs again"
     );
-    assert_eq!(store.release_idempotency_key(&acme, "key-1").await, Ok(()));
+    assert_eq!(store.release_idempotency_key(&acme, "key-1", seconds(1)).await, Ok(()));
     assert_eq!(
         store.claim_idempotency_key(&acme, "key-1", "fp-2", seconds(2)).await,
         Ok(IdempotencyClaim::Acquired),
         "a released key is free for any request"
     );
     assert_eq!(
-        store.release_idempotency_key(&acme, "never-claimed").await,
+        store.release_idempotency_key(&acme, "never-claimed", t0()).await,
         Ok(()),
         "releasing twice or releasing nothing is harmless"
     );
 
     let done = response(200, "{}");
-    store.complete_idempotency_key(&acme, "key-1", &done).await.unwrap();
-    assert_eq!(store.release_idempotency_key(&acme, "key-1").await, Ok(()));
+    store
+        .complete_idempotency_key(&answer(&acme, "key-1", seconds(2), &done))
+        .await
+        .unwrap();
+    assert_eq!(store.release_idempotency_key(&acme, "key-1", seconds(2)).await, Ok(()));
     assert_eq!(
         store.claim_idempotency_key(&acme, "key-1", "fp-2", seconds(3)).await,
         Ok(IdempotencyClaim::Completed(done)),
@@ -1804,7 +1831,10 @@ pub async fn idempotency_keys_are_scoped_to_the_organization(store: Arc<dyn Stor
         "another organisation's key of the same name"
     );
     let ours = response(201, "acme");
-    store.complete_idempotency_key(&acme, "key-1", &ours).await.unwrap();
+    store
+        .complete_idempotency_key(&answer(&acme, "key-1", t0(), &ours))
+        .await
+        .unwrap();
     assert_eq!(
         store
             .claim_idempotency_key(&globex, "key-1", "fp-globex", seconds(1))
@@ -1812,14 +1842,14 @@ pub async fn idempotency_keys_are_scoped_to_the_organization(store: Arc<dyn Stor
         Ok(IdempotencyClaim::InProgress),
         "completing one organisation's key leaves the other's running"
     );
-    assert_eq!(store.release_idempotency_key(&globex, "key-1").await, Ok(()));
+    assert_eq!(store.release_idempotency_key(&globex, "key-1", t0()).await, Ok(()));
     assert_eq!(
         store.claim_idempotency_key(&acme, "key-1", "fp-acme", seconds(2)).await,
         Ok(IdempotencyClaim::Completed(ours))
     );
     assert_eq!(
         store
-            .complete_idempotency_key(&globex, "key-1", &response(200, "globex"))
+            .complete_idempotency_key(&answer(&globex, "key-1", t0(), &response(200, "globex")))
             .await,
         Err(StoreError::NotFound),
         "the released key is gone for its organisation only"
@@ -1848,7 +1878,27 @@ pub async fn idempotency_abandoned_claims_can_be_taken_over(store: Arc<dyn Store
         "the takeover is a fresh claim"
     );
     let done = response(201, "{}");
-    store.complete_idempotency_key(&acme, "key-1", &done).await.unwrap();
+    assert_eq!(
+        store.release_idempotency_key(&acme, "key-1", t0()).await,
+        Ok(()),
+        "the abandoned request fails late"
+    );
+    assert_eq!(
+        store
+            .complete_idempotency_key(&answer(&acme, "key-1", t0(), &done))
+            .await,
+        Err(StoreError::NotFound),
+        "the abandoned request cannot answer for the takeover"
+    );
+    assert_eq!(
+        store.claim_idempotency_key(&acme, "key-1", "fp-1", seconds(100)).await,
+        Ok(IdempotencyClaim::InProgress),
+        "nor release its claim"
+    );
+    store
+        .complete_idempotency_key(&answer(&acme, "key-1", seconds(90), &done))
+        .await
+        .unwrap();
     assert_eq!(
         store.claim_idempotency_key(&acme, "key-1", "fp-1", seconds(101)).await,
         Ok(IdempotencyClaim::Completed(done.clone()))
@@ -1867,6 +1917,110 @@ pub async fn idempotency_abandoned_claims_can_be_taken_over(store: Arc<dyn Store
             .await,
         Ok(IdempotencyClaim::Acquired),
         "after it, the key is new again"
+    );
+}
+
+pub async fn keyed_creations_are_written_with_their_answer(store: Arc<dyn Store>) {
+    let ids = SequentialIds::new();
+    let acme = org("acme");
+    let config = configuration(&acme, "kyc");
+    let workflow = stored_workflow(&acme, "kyc");
+    let endpoint = webhook_endpoint(&acme, "https://hooks.acme.example/a", t0(), &ids);
+    let session = create_session(&config, "user-1", t0(), 60, &ids);
+    let creations = [
+        ("config", Creation::Configuration(&config)),
+        ("workflow", Creation::Workflow(&workflow)),
+        ("endpoint", Creation::WebhookEndpoint(&endpoint)),
+        ("session", Creation::Session(&session)),
+    ];
+    for (key, creation) in creations {
+        assert_eq!(
+            store.claim_idempotency_key(&acme, key, "fp", t0()).await,
+            Ok(IdempotencyClaim::Acquired)
+        );
+        let created = response(201, key);
+        assert_eq!(
+            store
+                .create_answered(creation, &answer(&acme, key, t0(), &created))
+                .await,
+            Ok(()),
+            "{key}"
+        );
+        assert_eq!(
+            store.claim_idempotency_key(&acme, key, "fp", seconds(1)).await,
+            Ok(IdempotencyClaim::Completed(created)),
+            "the {key}'s key is completed by the same write"
+        );
+    }
+    assert_eq!(store.get_configuration(&acme, "kyc").await, Ok(Some(config)));
+    assert_eq!(store.get_workflow(&acme, "kyc").await, Ok(Some(workflow)));
+    assert_eq!(
+        store.get_webhook_endpoint(&acme, &endpoint.id).await,
+        Ok(Some(endpoint))
+    );
+    let id = session.session.id.clone();
+    assert_eq!(store.get_session(&acme, &id).await, Ok(Some(session.session.clone())));
+    assert_eq!(history(&*store, &acme, &id).await, session.events);
+}
+
+pub async fn keyed_creations_that_fail_write_neither(store: Arc<dyn Store>) {
+    let ids = SequentialIds::new();
+    let acme = org("acme");
+    let config = configuration(&acme, "kyc");
+    store.insert_configuration(&config).await.unwrap();
+
+    // A taken slug: the configuration stays, the key stays claimed.
+    store.claim_idempotency_key(&acme, "taken", "fp", t0()).await.unwrap();
+    let mut other = config.clone();
+    other.name = "Another".into();
+    assert_eq!(
+        store
+            .create_answered(
+                Creation::Configuration(&other),
+                &answer(&acme, "taken", t0(), &response(201, "{}"))
+            )
+            .await,
+        Err(StoreError::AlreadyExists)
+    );
+    assert_eq!(store.get_configuration(&acme, "kyc").await, Ok(Some(config.clone())));
+    assert_eq!(
+        store.claim_idempotency_key(&acme, "taken", "fp", seconds(1)).await,
+        Ok(IdempotencyClaim::InProgress),
+        "the failed create left its claim unanswered"
+    );
+
+    // A claim taken over as abandoned: the late first request writes
+    // nothing, the takeover writes its own.
+    let session = create_session(&config, "user-1", t0(), 60, &ids);
+    let id = session.session.id.clone();
+    store.claim_idempotency_key(&acme, "late", "fp", t0()).await.unwrap();
+    assert_eq!(
+        store.claim_idempotency_key(&acme, "late", "fp", seconds(90)).await,
+        Ok(IdempotencyClaim::Acquired)
+    );
+    let late = response(201, "late");
+    assert_eq!(
+        store
+            .create_answered(Creation::Session(&session), &answer(&acme, "late", t0(), &late))
+            .await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(store.get_session(&acme, &id).await, Ok(None), "nothing written");
+    assert_eq!(history(&*store, &acme, &id).await, vec![]);
+    let takeover = response(201, "takeover");
+    assert_eq!(
+        store
+            .create_answered(
+                Creation::Session(&session),
+                &answer(&acme, "late", seconds(90), &takeover)
+            )
+            .await,
+        Ok(())
+    );
+    assert_eq!(store.get_session(&acme, &id).await, Ok(Some(session.session.clone())));
+    assert_eq!(
+        store.claim_idempotency_key(&acme, "late", "fp", seconds(91)).await,
+        Ok(IdempotencyClaim::Completed(takeover))
     );
 }
 

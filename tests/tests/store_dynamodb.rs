@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use acceptance::dynamodb::Table;
 use functions::store::dynamodb::{CallLog, keys};
-use korala_domain::ports::{IdempotencyClaim, Position, SessionQuery, Store, StoredResponse};
+use korala_domain::ports::{Answer, Creation, IdempotencyClaim, Position, SessionQuery, Store, StoredResponse};
 use korala_domain::session::SessionSummary;
 
 mod dynamodb_local {
@@ -102,8 +102,23 @@ async fn hot_paths_are_one_request_each() {
         body: "{}".into(),
         location: None,
     };
-    store.complete_idempotency_key(&acme, "key-1", &response).await.unwrap();
+    let answer = Answer {
+        org: &acme,
+        key: "key-1",
+        claimed_at: t0(),
+        response: &response,
+    };
+    store.complete_idempotency_key(&answer).await.unwrap();
     measure("complete_idempotency_key", &[("UpdateItem", 1)]);
+    store.claim_idempotency_key(&acme, "key-2", "fp-2", t0()).await.unwrap();
+    measure("claim_idempotency_key (another)", &[("PutItem", 1)]);
+    let config = configuration(&acme, "keyed");
+    let answer = Answer { key: "key-2", ..answer };
+    store
+        .create_answered(Creation::Configuration(&config), &answer)
+        .await
+        .unwrap();
+    measure("create_answered (configuration)", &[("TransactWriteItems", 1)]);
 
     let events = store.list_events(&acme, &id).await.unwrap();
     assert_eq!(events.len(), created.events.len() + started.events.len());

@@ -1,7 +1,7 @@
 //! `/session-configurations`: the organisation's session blueprints.
 
 use korala_domain::configuration::{ConfigurationDraft, ConfigurationPatch};
-use korala_domain::ports::StoreError;
+use korala_domain::ports::{Creation, StoreError};
 use lambda_http::Request;
 use serde_json::json;
 
@@ -13,16 +13,17 @@ use crate::http::{ApiError, ApiResult, Reply, idempotency, json_body, path_param
 
 pub async fn create(app: &App, req: Request) -> ApiResult {
     let caller = authenticate(app, &req).await?;
-    idempotency::once(app, &caller, &req, || async {
+    idempotency::once(app, &caller, &req, |keyed| async {
         let draft: ConfigurationDraft = json_body(app, &req)?;
         let catalog = catalog(app, &caller.org_id).await?;
         let config = draft.validate(caller.org_id.clone(), &catalog, app.clock.now())?;
-        match app.store.insert_configuration(&config).await {
+        let location = format!("/api/v1/session-configurations/{}", config.slug);
+        let reply = Reply::created(&ConfigurationView::from(&config), location)?;
+        match keyed.create(app, Creation::Configuration(&config), &reply).await {
             Err(StoreError::AlreadyExists) => Err(ApiError::SlugTaken(config.slug.clone())),
             other => other.map_err(ApiError::from),
         }?;
-        let location = format!("/api/v1/session-configurations/{}", config.slug);
-        Reply::created(&ConfigurationView::from(&config), location)
+        Ok(reply)
     })
     .await
 }

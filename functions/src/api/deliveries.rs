@@ -98,7 +98,10 @@ pub async fn redeliver(app: &App, req: Request) -> ApiResult {
 pub async fn test(app: &App, req: Request) -> ApiResult {
     let caller = authenticate(app, &req).await?;
     // A retried request with the same Idempotency-Key sends no second event.
-    idempotency::once(app, &caller, &req, || async {
+    // The answer is stored once the delivery is queued, not with the
+    // delivery's write: a queue that refused it must leave the key free for
+    // a retry. A retry after a completion that failed queues a second test.
+    idempotency::once(app, &caller, &req, |_| async {
         let id = WebhookEndpointId::parse(&path_param(&req, "id")?).ok_or(ApiError::NotFound("webhook endpoint"))?;
         let endpoint = app
             .store

@@ -4,7 +4,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use korala_domain::ids::{OrgId, SessionId};
 use korala_domain::lifecycle::Transition;
-use korala_domain::ports::{Position, SessionQuery};
+use korala_domain::ports::{Creation, Position, SessionQuery};
 use korala_domain::session::{Decision, Origin, Session, SessionDraft, SessionStatus};
 use korala_domain::{DomainError, FieldErrors};
 use lambda_http::Request;
@@ -22,7 +22,7 @@ pub const DEFAULT_LIMIT: u32 = 10;
 
 pub async fn create(app: &App, req: Request) -> ApiResult {
     let caller = authenticate(app, &req).await?;
-    idempotency::once(app, &caller, &req, || async {
+    idempotency::once(app, &caller, &req, |keyed| async {
         let draft: SessionDraft = json_body(app, &req)?;
         let configuration = app
             .store
@@ -39,12 +39,13 @@ pub async fn create(app: &App, req: Request) -> ApiResult {
             catalog: &catalog,
         };
         let transition = Session::create(draft, origin, caller.actor(), app.clock.now(), app.ids.as_ref())?;
-        app.store.commit(&transition).await?;
         let session = &transition.session;
-        Reply::created(
+        let reply = Reply::created(
             &SessionView::new(session, &app.sealer),
             format!("/api/v1/sessions/{}", session.id),
-        )
+        )?;
+        keyed.create(app, Creation::Session(&transition), &reply).await?;
+        Ok(reply)
     })
     .await
 }

@@ -3,7 +3,7 @@
 //! keeps it sealed.
 
 use korala_domain::ids::WebhookEndpointId;
-use korala_domain::ports::StoreError;
+use korala_domain::ports::{Creation, StoreError};
 use korala_domain::webhooks::{WebhookEndpoint, WebhookEndpointDraft, WebhookEndpointPatch, check_endpoint_limit};
 use lambda_http::Request;
 use serde_json::json;
@@ -16,7 +16,7 @@ use crate::webhooks::signature::SigningSecret;
 
 pub async fn create(app: &App, req: Request) -> ApiResult {
     let caller = authenticate(app, &req).await?;
-    idempotency::once(app, &caller, &req, || async {
+    idempotency::once(app, &caller, &req, |keyed| async {
         let draft: WebhookEndpointDraft = json_body(app, &req)?;
         let existing = app.store.list_webhook_endpoints(&caller.org_id).await?;
         check_endpoint_limit(existing.len())?;
@@ -30,9 +30,10 @@ pub async fn create(app: &App, req: Request) -> ApiResult {
             policy,
             app.clock.now(),
         )?;
-        app.store.insert_webhook_endpoint(&endpoint).await?;
         let location = format!("/api/v1/webhook-endpoints/{}", endpoint.id);
-        Reply::created(&WebhookEndpointView::with_secret(&endpoint, &secret), location)
+        let reply = Reply::created(&WebhookEndpointView::with_secret(&endpoint, &secret), location)?;
+        keyed.create(app, Creation::WebhookEndpoint(&endpoint), &reply).await?;
+        Ok(reply)
     })
     .await
 }

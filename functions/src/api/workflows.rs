@@ -2,7 +2,7 @@
 //! (which may override a built-in by slug).
 
 use korala_domain::builtin;
-use korala_domain::ports::StoreError;
+use korala_domain::ports::{Creation, StoreError};
 use korala_domain::workflow::{StoredWorkflow, WorkflowDraft};
 use lambda_http::Request;
 use serde_json::json;
@@ -36,7 +36,7 @@ pub async fn get(app: &App, req: Request) -> ApiResult {
 
 pub async fn create(app: &App, req: Request) -> ApiResult {
     let caller = authenticate(app, &req).await?;
-    idempotency::once(app, &caller, &req, || async {
+    idempotency::once(app, &caller, &req, |keyed| async {
         let draft: WorkflowDraft = json_body(app, &req)?;
         let definition = draft.validate(None)?;
         let now = app.clock.now();
@@ -47,12 +47,13 @@ pub async fn create(app: &App, req: Request) -> ApiResult {
             updated_at: now,
             version: 1,
         };
-        match app.store.insert_workflow(&stored).await {
+        let location = format!("/api/v1/workflows/{}", stored.definition.slug);
+        let reply = Reply::created(&WorkflowView::stored(&stored), location)?;
+        match keyed.create(app, Creation::Workflow(&stored), &reply).await {
             Err(StoreError::AlreadyExists) => Err(ApiError::SlugTaken(stored.definition.slug.clone())),
             other => other.map_err(ApiError::from),
         }?;
-        let location = format!("/api/v1/workflows/{}", stored.definition.slug);
-        Reply::created(&WorkflowView::stored(&stored), location)
+        Ok(reply)
     })
     .await
 }

@@ -1,10 +1,19 @@
 //! `Idempotency-Key` on creating `POST`s: a retry with the same key and body
 //! replays the first response and creates nothing new; the same key with a
 //! different request is refused.
+//!
+//! A request that creates a record writes it with its answer in one
+//! transaction ([`Keyed::create`]), so a retry that takes over a claim
+//! abandoned after the write cannot run the request again: the key was
+//! completed in the same write.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use korala_domain::ports::{IdempotencyClaim, StoredResponse};
+use korala_domain::Timestamp;
+use korala_domain::ids::OrgId;
+use korala_domain::ports::{Answer, Creation, IdempotencyClaim, StoreError, StoredResponse};
 use lambda_http::Request;
 use sha2::{Digest, Sha256};
 
@@ -12,13 +21,66 @@ use super::auth::Caller;
 use super::{ApiError, ApiResult, Reply};
 use crate::app::App;
 
+/// A request's claim on its key, made at `claimed_at`.
+struct Claim {
+    org: OrgId,
+    key: String,
+    claimed_at: Timestamp,
+    /// The answer was written with what the request created.
+    answered: AtomicBool,
+}
+
+impl Claim {
+    fn answer<'a>(&'a self, response: &'a StoredResponse) -> Answer<'a> {
+        Answer {
+            org: &self.org,
+            key: &self.key,
+            claimed_at: self.claimed_at,
+            response,
+        }
+    }
+}
+
+/// How a request run by [`once`] writes what it creates.
+pub struct Keyed {
+    claim: Option<Arc<Claim>>,
+}
+
+impl Keyed {
+    /// Writes `creation`; under a key, with `reply` as the key's answer in
+    /// the same transaction. `Conflict` means another request took the key
+    /// over meanwhile, and nothing was written.
+    pub async fn create(self, app: &App, creation: Creation<'_>, reply: &Reply) -> Result<(), StoreError> {
+        let Some(claim) = self.claim else {
+            return app.store.create(creation).await;
+        };
+        let response = stored(app, reply);
+        app.store.create_answered(creation, &claim.answer(&response)).await?;
+        claim.answered.store(true, Ordering::Release);
+        Ok(())
+    }
+}
+
+/// The reply as kept for a retry. It holds the access token or signing
+/// secret and personal data: it is sealed like every other secret at rest.
+fn stored(app: &App, reply: &Reply) -> StoredResponse {
+    StoredResponse {
+        status: reply.status.as_u16(),
+        body: app.sealer.seal(reply.body.as_deref().unwrap_or_default()),
+        location: reply.location.clone(),
+    }
+}
+
+/// Runs a creating request once per idempotency key. `run` writes what it
+/// creates through the [`Keyed`] it is given; a request that writes
+/// otherwise has its answer stored after it succeeds.
 pub async fn once<F, Fut>(app: &App, caller: &Caller, req: &Request, run: F) -> ApiResult
 where
-    F: FnOnce() -> Fut,
+    F: FnOnce(Keyed) -> Fut,
     Fut: Future<Output = ApiResult>,
 {
     let Some(key) = req.headers().get("idempotency-key") else {
-        return run().await;
+        return run(Keyed { claim: None }).await;
     };
     let key = key
         .to_str()
@@ -55,26 +117,32 @@ where
         }),
         IdempotencyClaim::Mismatch => Err(ApiError::IdempotencyKeyReused),
         IdempotencyClaim::InProgress => Err(ApiError::IdempotencyInProgress),
-        IdempotencyClaim::Acquired => match run().await {
-            Ok(reply) => {
-                // The response holds the access token and personal data: it is
-                // sealed like every other secret at rest.
-                let body = app.sealer.seal(reply.body.as_deref().unwrap_or_default());
-                let stored = StoredResponse {
-                    status: reply.status.as_u16(),
-                    body,
-                    location: reply.location.clone(),
-                };
-                app.store.complete_idempotency_key(&caller.org_id, key, &stored).await?;
-                Ok(reply)
-            }
-            Err(error) => {
-                // Nothing was created: let a retry run again.
-                if let Err(e) = app.store.release_idempotency_key(&caller.org_id, key).await {
-                    tracing::warn!(error = %e, "could not release an idempotency key");
+        IdempotencyClaim::Acquired => {
+            let claim = Arc::new(Claim {
+                org: caller.org_id.clone(),
+                key: key.to_owned(),
+                claimed_at: now,
+                answered: AtomicBool::new(false),
+            });
+            let result = run(Keyed {
+                claim: Some(Arc::clone(&claim)),
+            })
+            .await;
+            match result {
+                Ok(reply) if claim.answered.load(Ordering::Acquire) => Ok(reply),
+                Ok(reply) => {
+                    let response = stored(app, &reply);
+                    app.store.complete_idempotency_key(&claim.answer(&response)).await?;
+                    Ok(reply)
                 }
-                Err(error)
+                Err(error) => {
+                    // Nothing was created: let a retry run again.
+                    if let Err(e) = app.store.release_idempotency_key(&claim.org, &claim.key, now).await {
+                        tracing::warn!(error = %e, "could not release an idempotency key");
+                    }
+                    Err(error)
+                }
             }
-        },
+        }
     }
 }

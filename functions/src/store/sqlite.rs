@@ -25,8 +25,8 @@ use korala_domain::events::Event;
 use korala_domain::ids::{EventId, OrgId, SessionId, WebhookDeliveryId, WebhookEndpointId};
 use korala_domain::lifecycle::Transition;
 use korala_domain::ports::{
-    DeliveryPage, DeliveryQuery, IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS, IDEMPOTENCY_RETENTION_HOURS, IdempotencyClaim,
-    Outbox, Position, SessionPage, SessionQuery, Store, StoreError, StoredResponse,
+    Answer, Creation, DeliveryPage, DeliveryQuery, IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS, IDEMPOTENCY_RETENTION_HOURS,
+    IdempotencyClaim, Outbox, Position, SessionPage, SessionQuery, Store, StoreError,
 };
 use korala_domain::session::{Session, SessionSummary};
 use korala_domain::tenancy::{ApiKey, KeyMode, Organization};
@@ -416,7 +416,7 @@ impl Versioned {
         })
     }
 
-    fn insert(self, conn: &mut Connection) -> Result<(), StoreError> {
+    fn insert(self, conn: &Connection) -> Result<(), StoreError> {
         let Table { name, key } = self.table;
         let sql = format!("INSERT INTO {name} (org_id, {key}, version, updated_at, doc) VALUES (?1, ?2, ?3, ?4, ?5)");
         conn.execute(
@@ -595,6 +595,12 @@ impl EventRow {
 
 fn commit(conn: &mut Connection, session: SessionRow, events: Vec<EventRow>) -> Result<(), StoreError> {
     let tx = write(conn)?;
+    write_session(&tx, session, events)?;
+    tx.commit().map_err(engine)
+}
+
+/// The session and its events, inside the caller's transaction.
+fn write_session(tx: &Connection, session: SessionRow, events: Vec<EventRow>) -> Result<(), StoreError> {
     match session.expected {
         None => {
             tx.execute(
@@ -660,7 +666,57 @@ fn commit(conn: &mut Connection, session: SessionRow, events: Vec<EventRow>) -> 
                 .map_err(engine)?;
         }
     }
+    Ok(())
+}
+
+/// What a keyed request created, and its key completed with the answer, in
+/// one transaction: the answer's update finds the claim gone or taken over
+/// (`Conflict`) and the creation is rolled back with it.
+fn create_answered(conn: &mut Connection, creation: Row, answer: AnswerRow) -> Result<(), StoreError> {
+    let tx = write(conn)?;
+    match creation {
+        Row::Session(session, events) => write_session(&tx, session, events)?,
+        Row::Versioned(row) => row.insert(&tx)?,
+    }
+    let changed = tx
+        .execute(
+            "UPDATE idempotency SET state = 'completed', response = ?1 \
+             WHERE org_id = ?2 AND key = ?3 AND state = 'in_progress' AND created_at = ?4",
+            params![answer.response, answer.org_id, answer.key, answer.claimed_at],
+        )
+        .map_err(engine)?;
+    if changed == 0 {
+        return Err(StoreError::Conflict);
+    }
     tx.commit().map_err(engine)
+}
+
+/// A [`Creation`] as rows.
+enum Row {
+    Session(SessionRow, Vec<EventRow>),
+    Versioned(Versioned),
+}
+
+impl Row {
+    fn of(creation: Creation<'_>) -> Result<Self, StoreError> {
+        Ok(match creation {
+            Creation::Session(transition) => Self::Session(SessionRow::of(transition)?, event_rows(transition)?),
+            Creation::Configuration(config) => Self::Versioned(Versioned::of_configuration(config)?),
+            Creation::Workflow(workflow) => Self::Versioned(Versioned::of_workflow(workflow)?),
+            Creation::WebhookEndpoint(endpoint) => Self::Versioned(Versioned::of_webhook_endpoint(endpoint)?),
+        })
+    }
+}
+
+fn event_rows(transition: &Transition) -> Result<Vec<EventRow>, StoreError> {
+    transition.events.iter().map(EventRow::of).collect()
+}
+
+struct AnswerRow {
+    org_id: String,
+    key: String,
+    claimed_at: String,
+    response: String,
 }
 
 fn list_sessions(conn: &Connection, org: String, query: SessionQuery) -> Result<SessionPage, StoreError> {
@@ -938,11 +994,7 @@ impl Store for SqliteStore {
 
     async fn commit(&self, transition: &Transition) -> Result<(), StoreError> {
         let session = SessionRow::of(transition)?;
-        let events = transition
-            .events
-            .iter()
-            .map(EventRow::of)
-            .collect::<Result<Vec<_>, _>>()?;
+        let events = event_rows(transition)?;
         self.run(move |conn| commit(conn, session, events)).await
     }
 
@@ -1044,19 +1096,15 @@ impl Store for SqliteStore {
         self.run(move |conn| claim(conn, org, key, fingerprint, now)).await
     }
 
-    async fn complete_idempotency_key(
-        &self,
-        org: &OrgId,
-        key: &str,
-        response: &StoredResponse,
-    ) -> Result<(), StoreError> {
-        let (org, key) = (org.to_string(), key.to_owned());
-        let response = encode("idempotent response", response)?;
+    async fn complete_idempotency_key(&self, answer: &Answer<'_>) -> Result<(), StoreError> {
+        let (org, key, claimed_at) = (answer.org.to_string(), answer.key.to_owned(), text(&answer.claimed_at));
+        let response = encode("idempotent response", answer.response)?;
         self.run(move |conn| {
             let changed = conn
                 .execute(
-                    "UPDATE idempotency SET state = 'completed', response = ?1 WHERE org_id = ?2 AND key = ?3",
-                    params![response, org, key],
+                    "UPDATE idempotency SET state = 'completed', response = ?1 \
+                     WHERE org_id = ?2 AND key = ?3 AND created_at = ?4",
+                    params![response, org, key, claimed_at],
                 )
                 .map_err(engine)?;
             match changed {
@@ -1067,14 +1115,26 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn release_idempotency_key(&self, org: &OrgId, key: &str) -> Result<(), StoreError> {
-        let (org, key) = (org.to_string(), key.to_owned());
+    async fn create_answered(&self, creation: Creation<'_>, answer: &Answer<'_>) -> Result<(), StoreError> {
+        let row = Row::of(creation)?;
+        let answer = AnswerRow {
+            org_id: answer.org.to_string(),
+            key: answer.key.to_owned(),
+            claimed_at: text(&answer.claimed_at),
+            response: encode("idempotent response", answer.response)?,
+        };
+        self.run(move |conn| create_answered(conn, row, answer)).await
+    }
+
+    async fn release_idempotency_key(&self, org: &OrgId, key: &str, claimed_at: Timestamp) -> Result<(), StoreError> {
+        let (org, key, claimed_at) = (org.to_string(), key.to_owned(), text(&claimed_at));
         // A completed record stays: releasing it would let a retry run the
         // request a second time.
         self.run(move |conn| {
             conn.execute(
-                "DELETE FROM idempotency WHERE org_id = ?1 AND key = ?2 AND state = 'in_progress'",
-                params![org, key],
+                "DELETE FROM idempotency WHERE org_id = ?1 AND key = ?2 AND state = 'in_progress' \
+                 AND created_at = ?3",
+                params![org, key, claimed_at],
             )
             .map_err(engine)?;
             Ok(())

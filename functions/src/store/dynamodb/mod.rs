@@ -44,7 +44,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, KeysAndAttributes, Put, ReturnConsumedCapacity,
-    ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use korala_domain::Timestamp;
 use korala_domain::configuration::Configuration;
@@ -53,8 +53,8 @@ use korala_domain::events::Event;
 use korala_domain::ids::{OrgId, SessionId, WebhookDeliveryId, WebhookEndpointId};
 use korala_domain::lifecycle::Transition;
 use korala_domain::ports::{
-    DeliveryPage, DeliveryQuery, IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS, IDEMPOTENCY_RETENTION_HOURS, IdempotencyClaim,
-    Position, SessionPage, SessionQuery, Store, StoreError, StoredResponse,
+    Answer, Creation, DeliveryPage, DeliveryQuery, IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS, IDEMPOTENCY_RETENTION_HOURS,
+    IdempotencyClaim, Position, SessionPage, SessionQuery, Store, StoreError, StoredResponse,
 };
 use korala_domain::session::Session;
 use korala_domain::tenancy::{ApiKey, Organization};
@@ -342,13 +342,6 @@ impl DynamoStore {
     // org-scoped document under `ORG#{org}` / `{prefix}{slug or id}`,
     // replaced version by version.
 
-    fn versioned_item(org: &OrgId, sort_key: String, version: u64, doc: String) -> Item {
-        let mut item = items::key(keys::org_pk(org), sort_key);
-        item.insert(VERSION.to_owned(), n(version));
-        item.insert(DOC.to_owned(), s(doc));
-        item
-    }
-
     /// Replaces the item only if it still holds the version before this one;
     /// the refused item tells a lost race (`Conflict`) from a missing one
     /// (`NotFound`) without a second read.
@@ -428,6 +421,103 @@ impl DynamoStore {
         }
     }
 
+    /// The writes of a session commit: the session, conditional on being new
+    /// or on its version, and each event, refusing to overwrite one. `more`
+    /// items will join them in the transaction.
+    fn session_writes(&self, transition: &Transition, more: usize) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let session = &transition.session;
+        let count = 1 + transition.events.len() + more;
+        if count > MAX_TRANSACTION_ITEMS {
+            return Err(StoreError::Corrupt(format!(
+                "a transition of session {} writes {count} items, more than the {MAX_TRANSACTION_ITEMS} a \
+                 DynamoDB transaction holds",
+                session.id
+            )));
+        }
+        let put = Put::builder()
+            .table_name(self.table())
+            .set_item(Some(items::session(session)?));
+        let put = match transition.expected_version() {
+            None => put.condition_expression(ABSENT),
+            Some(version) => put
+                .condition_expression("#version = :expected AND #org = :org")
+                .expression_attribute_names("#version", VERSION)
+                .expression_attribute_names("#org", ORG)
+                .expression_attribute_values(":expected", n(version))
+                .expression_attribute_values(":org", s(session.org_id.as_str())),
+        };
+        let mut writes = vec![TransactWriteItem::builder().put(built("session", put.build())?).build()];
+        for event in &transition.events {
+            let put = Put::builder()
+                .table_name(self.table())
+                .set_item(Some(items::event(event)?))
+                .condition_expression(ABSENT);
+            writes.push(TransactWriteItem::builder().put(built("event", put.build())?).build());
+        }
+        Ok(writes)
+    }
+
+    /// Completes the claimed key with its answer, if the claim is still the
+    /// one made at `claimed_at`.
+    fn answer_write(&self, answer: &Answer<'_>) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(items::key(
+                keys::idempotency_pk(answer.org, answer.key),
+                keys::IDEMPOTENCY_SK,
+            )))
+            .update_expression("SET #state = :completed, #response = :response")
+            .condition_expression("#state = :in_progress AND #createdAt = :claimed")
+            .expression_attribute_names("#state", STATE)
+            .expression_attribute_names("#response", RESPONSE)
+            .expression_attribute_names("#createdAt", CREATED_AT)
+            .expression_attribute_values(":completed", s(COMPLETED))
+            .expression_attribute_values(":in_progress", s(IN_PROGRESS))
+            .expression_attribute_values(":claimed", s(keys::text(&answer.claimed_at)))
+            .expression_attribute_values(":response", s(encode("idempotent response", answer.response)?))
+            .build();
+        Ok(TransactWriteItem::builder()
+            .update(built("idempotency answer", update)?)
+            .build())
+    }
+
+    /// Sends one transaction. DynamoDB cancels it when another transaction
+    /// held one of its items at that moment; it is sent again then, and the
+    /// retry either lands or meets the other writer's result in a condition.
+    async fn transact(&self, writes: Vec<TransactWriteItem>) -> Result<Transacted, StoreError> {
+        let mut attempt = 0;
+        loop {
+            // A fresh token per attempt of ours: the SDK's own retries resend
+            // it, so a transaction that landed before its answer was lost
+            // succeeds again instead of conflicting with itself; a second
+            // commit of the same writes is a new request and conflicts.
+            let request = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(writes.clone()))
+                .client_request_token(items::token())
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send();
+            let error = match self.send("TransactWriteItems", request).await {
+                Ok(_) => return Ok(Transacted::Yes),
+                Err(e) => e.into_service_error(),
+            };
+            let TransactWriteItemsError::TransactionCanceledException(cancelled) = error else {
+                return Err(failure("TransactWriteItems", &error));
+            };
+            let reasons = cancelled.cancellation_reasons();
+            let refused = reasons.iter().any(|r| code(r) == "ConditionalCheckFailed");
+            let contended = reasons.iter().any(|r| code(r) == "TransactionConflict");
+            if !refused && contended && attempt < TRANSACTION_CONFLICT_RETRIES {
+                attempt += 1;
+                let pause = rand::random_range(10..=40) * u64::from(attempt);
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+                continue;
+            }
+            return Ok(Transacted::Cancelled(reasons.to_vec()));
+        }
+    }
+
     /// The sweep's candidates in one shard, earliest deadline first.
     async fn due_in_shard(&self, shard: u32, upto: String, limit: usize) -> Result<Vec<Item>, StoreError> {
         let request = self
@@ -442,20 +532,93 @@ impl DynamoStore {
     }
 }
 
-fn describe(reasons: &[CancellationReason]) -> String {
+fn versioned_item(org: &OrgId, sort_key: String, version: u64, doc: String) -> Item {
+    let mut item = items::key(keys::org_pk(org), sort_key);
+    item.insert(VERSION.to_owned(), n(version));
+    item.insert(DOC.to_owned(), s(doc));
+    item
+}
+
+fn configuration_item(config: &Configuration) -> Result<Item, StoreError> {
+    let doc = encode("configuration", config)?;
+    Ok(versioned_item(
+        &config.org_id,
+        keys::config_sk(&config.slug),
+        config.version,
+        doc,
+    ))
+}
+
+fn workflow_item(workflow: &StoredWorkflow) -> Result<Item, StoreError> {
+    let doc = encode("workflow", workflow)?;
+    let sort_key = keys::workflow_sk(&workflow.definition.slug);
+    Ok(versioned_item(&workflow.org_id, sort_key, workflow.version, doc))
+}
+
+fn endpoint_item(endpoint: &WebhookEndpoint) -> Result<Item, StoreError> {
+    let doc = encode("webhook endpoint", endpoint)?;
+    let sort_key = keys::webhook_sk(&endpoint.id);
+    Ok(versioned_item(&endpoint.org_id, sort_key, endpoint.version, doc))
+}
+
+/// How a transaction ended: written, or cancelled with each item's reason
+/// (code `None` for the items that were not the cause).
+enum Transacted {
+    Yes,
+    Cancelled(Vec<CancellationReason>),
+}
+
+fn code(reason: &CancellationReason) -> &str {
+    reason.code().unwrap_or("None")
+}
+
+/// Why a session commit was cancelled, as the store reports it. Its items
+/// are the session, its events, and, when `answered`, the idempotency
+/// answer last.
+fn session_refusal(transition: &Transition, reasons: &[CancellationReason], answered: bool) -> StoreError {
+    let session = &transition.session;
+    let answer = answered.then(|| reasons.len().saturating_sub(1));
+    let refused = |i: usize| reasons.get(i).is_some_and(|r| code(r) == "ConditionalCheckFailed");
+    if refused(0) {
+        return match transition.expected_version() {
+            None => StoreError::AlreadyExists,
+            Some(_) => StoreError::Conflict,
+        };
+    }
+    if answer.is_some_and(refused) {
+        return StoreError::Conflict;
+    }
+    let describe = |i: usize| match i {
+        0 => "the session".to_owned(),
+        i if Some(i) == answer => "the idempotency answer".to_owned(),
+        i => format!("event {}", i - 1),
+    };
+    if (1..reasons.len()).any(refused) {
+        return StoreError::Corrupt(format!(
+            "session {} at version {} already has events of the version being committed: {}",
+            session.id,
+            session.version,
+            described(reasons, describe)
+        ));
+    }
+    StoreError::Unavailable(format!(
+        "DynamoDB cancelled the commit of session {}: {}",
+        session.id,
+        described(reasons, describe)
+    ))
+}
+
+/// The reasons of the items that caused a cancellation, each named.
+fn described(reasons: &[CancellationReason], name: impl Fn(usize) -> String) -> String {
     reasons
         .iter()
         .enumerate()
-        .filter(|(_, r)| r.code().is_some_and(|code| code != "None"))
+        .filter(|(_, r)| code(r) != "None")
         .map(|(i, r)| {
-            let item = if i == 0 {
-                "the session".to_owned()
-            } else {
-                format!("event {}", i - 1)
-            };
             format!(
-                "{item}: {}{}",
-                r.code().unwrap_or_default(),
+                "{}: {}{}",
+                name(i),
+                code(r),
                 r.message().map(|m| format!(" ({m})")).unwrap_or_default()
             )
         })
@@ -508,15 +671,11 @@ impl Store for DynamoStore {
     }
 
     async fn insert_configuration(&self, config: &Configuration) -> Result<(), StoreError> {
-        let doc = encode("configuration", config)?;
-        let item = Self::versioned_item(&config.org_id, keys::config_sk(&config.slug), config.version, doc);
-        self.insert(item).await
+        self.insert(configuration_item(config)?).await
     }
 
     async fn update_configuration(&self, config: &Configuration) -> Result<(), StoreError> {
-        let doc = encode("configuration", config)?;
-        let item = Self::versioned_item(&config.org_id, keys::config_sk(&config.slug), config.version, doc);
-        self.update_versioned(item, config.version).await
+        self.update_versioned(configuration_item(config)?, config.version).await
     }
 
     async fn get_configuration(&self, org: &OrgId, slug: &str) -> Result<Option<Configuration>, StoreError> {
@@ -532,17 +691,11 @@ impl Store for DynamoStore {
     }
 
     async fn insert_workflow(&self, workflow: &StoredWorkflow) -> Result<(), StoreError> {
-        let doc = encode("workflow", workflow)?;
-        let sort_key = keys::workflow_sk(&workflow.definition.slug);
-        self.insert(Self::versioned_item(&workflow.org_id, sort_key, workflow.version, doc))
-            .await
+        self.insert(workflow_item(workflow)?).await
     }
 
     async fn update_workflow(&self, workflow: &StoredWorkflow) -> Result<(), StoreError> {
-        let doc = encode("workflow", workflow)?;
-        let sort_key = keys::workflow_sk(&workflow.definition.slug);
-        let item = Self::versioned_item(&workflow.org_id, sort_key, workflow.version, doc);
-        self.update_versioned(item, workflow.version).await
+        self.update_versioned(workflow_item(workflow)?, workflow.version).await
     }
 
     async fn get_workflow(&self, org: &OrgId, slug: &str) -> Result<Option<StoredWorkflow>, StoreError> {
@@ -558,17 +711,11 @@ impl Store for DynamoStore {
     }
 
     async fn insert_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError> {
-        let doc = encode("webhook endpoint", endpoint)?;
-        let sort_key = keys::webhook_sk(&endpoint.id);
-        self.insert(Self::versioned_item(&endpoint.org_id, sort_key, endpoint.version, doc))
-            .await
+        self.insert(endpoint_item(endpoint)?).await
     }
 
     async fn update_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError> {
-        let doc = encode("webhook endpoint", endpoint)?;
-        let sort_key = keys::webhook_sk(&endpoint.id);
-        let item = Self::versioned_item(&endpoint.org_id, sort_key, endpoint.version, doc);
-        self.update_versioned(item, endpoint.version).await
+        self.update_versioned(endpoint_item(endpoint)?, endpoint.version).await
     }
 
     async fn get_webhook_endpoint(
@@ -659,84 +806,10 @@ impl Store for DynamoStore {
     /// One `TransactWriteItems`: the session, conditional on being new or on
     /// its version, and every event, each refusing to overwrite one.
     async fn commit(&self, transition: &Transition) -> Result<(), StoreError> {
-        let session = &transition.session;
-        let expected = transition.expected_version();
-        let count = 1 + transition.events.len();
-        if count > MAX_TRANSACTION_ITEMS {
-            return Err(StoreError::Corrupt(format!(
-                "a transition of session {} writes {count} items, more than the {MAX_TRANSACTION_ITEMS} a \
-                 DynamoDB transaction holds",
-                session.id
-            )));
-        }
-        let put = Put::builder()
-            .table_name(self.table())
-            .set_item(Some(items::session(session)?));
-        let put = match expected {
-            None => put.condition_expression(ABSENT),
-            Some(version) => put
-                .condition_expression("#version = :expected AND #org = :org")
-                .expression_attribute_names("#version", VERSION)
-                .expression_attribute_names("#org", ORG)
-                .expression_attribute_values(":expected", n(version))
-                .expression_attribute_values(":org", s(session.org_id.as_str())),
-        };
-        let mut writes = vec![TransactWriteItem::builder().put(built("session", put.build())?).build()];
-        for event in &transition.events {
-            let put = Put::builder()
-                .table_name(self.table())
-                .set_item(Some(items::event(event)?))
-                .condition_expression(ABSENT);
-            writes.push(TransactWriteItem::builder().put(built("event", put.build())?).build());
-        }
-        let mut attempt = 0;
-        loop {
-            // A fresh token per attempt of ours: the SDK's own retries resend
-            // it, so a transaction that landed before its answer was lost
-            // succeeds again instead of conflicting with itself; a second
-            // commit of the same transition is a new request and conflicts.
-            let request = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(writes.clone()))
-                .client_request_token(items::token())
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                .send();
-            let error = match self.send("TransactWriteItems", request).await {
-                Ok(_) => return Ok(()),
-                Err(e) => e.into_service_error(),
-            };
-            let TransactWriteItemsError::TransactionCanceledException(cancelled) = error else {
-                return Err(failure("TransactWriteItems", &error));
-            };
-            let reasons = cancelled.cancellation_reasons();
-            let code = |reason: &CancellationReason| reason.code().unwrap_or("None").to_owned();
-            let codes: Vec<String> = reasons.iter().map(code).collect();
-            if codes.first().map(String::as_str) == Some("ConditionalCheckFailed") {
-                return Err(match expected {
-                    None => StoreError::AlreadyExists,
-                    Some(_) => StoreError::Conflict,
-                });
-            }
-            if codes.iter().any(|c| c == "TransactionConflict") && attempt < TRANSACTION_CONFLICT_RETRIES {
-                attempt += 1;
-                let pause = rand::random_range(10..=40) * u64::from(attempt);
-                tokio::time::sleep(Duration::from_millis(pause)).await;
-                continue;
-            }
-            if codes.iter().skip(1).any(|c| c == "ConditionalCheckFailed") {
-                return Err(StoreError::Corrupt(format!(
-                    "session {} at version {} already has events of the version being committed: {}",
-                    session.id,
-                    session.version,
-                    describe(reasons)
-                )));
-            }
-            return Err(StoreError::Unavailable(format!(
-                "DynamoDB cancelled the commit of session {}: {}",
-                session.id,
-                describe(reasons)
-            )));
+        let writes = self.session_writes(transition, 0)?;
+        match self.transact(writes).await? {
+            Transacted::Yes => Ok(()),
+            Transacted::Cancelled(reasons) => Err(session_refusal(transition, &reasons, false)),
         }
     }
 
@@ -926,26 +999,28 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn complete_idempotency_key(
-        &self,
-        org: &OrgId,
-        key: &str,
-        response: &StoredResponse,
-    ) -> Result<(), StoreError> {
+    async fn complete_idempotency_key(&self, answer: &Answer<'_>) -> Result<(), StoreError> {
         let request = self
             .client
             .update_item()
             .table_name(self.table())
-            .set_key(Some(items::key(keys::idempotency_pk(org, key), keys::IDEMPOTENCY_SK)))
+            .set_key(Some(items::key(
+                keys::idempotency_pk(answer.org, answer.key),
+                keys::IDEMPOTENCY_SK,
+            )))
             .update_expression("SET #state = :completed, #response = :response")
             // Or already completed with this very response: the SDK's retry
             // of a completion whose answer was lost.
-            .condition_expression("#state = :in_progress OR (#state = :completed AND #response = :response)")
+            .condition_expression(
+                "#createdAt = :claimed AND (#state = :in_progress OR (#state = :completed AND #response = :response))",
+            )
             .expression_attribute_names("#state", STATE)
             .expression_attribute_names("#response", RESPONSE)
+            .expression_attribute_names("#createdAt", CREATED_AT)
             .expression_attribute_values(":completed", s(COMPLETED))
             .expression_attribute_values(":in_progress", s(IN_PROGRESS))
-            .expression_attribute_values(":response", s(encode("idempotent response", response)?))
+            .expression_attribute_values(":claimed", s(keys::text(&answer.claimed_at)))
+            .expression_attribute_values(":response", s(encode("idempotent response", answer.response)?))
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send();
         match self.send("UpdateItem", request).await {
@@ -957,17 +1032,70 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn release_idempotency_key(&self, org: &OrgId, key: &str) -> Result<(), StoreError> {
+    /// One `TransactWriteItems`: the creation's writes (each refusing to
+    /// overwrite an item, or, for a session, as `commit` writes it) and the
+    /// key's completion, conditional on the claim being this request's.
+    async fn create_answered(&self, creation: Creation<'_>, answer: &Answer<'_>) -> Result<(), StoreError> {
+        let answered = self.answer_write(answer)?;
+        let item = match creation {
+            Creation::Session(transition) => {
+                let mut writes = self.session_writes(transition, 1)?;
+                writes.push(answered);
+                return match self.transact(writes).await? {
+                    Transacted::Yes => Ok(()),
+                    Transacted::Cancelled(reasons) => Err(session_refusal(transition, &reasons, true)),
+                };
+            }
+            Creation::Configuration(config) => configuration_item(config)?,
+            Creation::Workflow(workflow) => workflow_item(workflow)?,
+            Creation::WebhookEndpoint(endpoint) => endpoint_item(endpoint)?,
+        };
+        let put = Put::builder()
+            .table_name(self.table())
+            .set_item(Some(item))
+            .condition_expression(ABSENT)
+            .build();
+        let writes = vec![
+            TransactWriteItem::builder().put(built("create", put)?).build(),
+            answered,
+        ];
+        let Transacted::Cancelled(reasons) = self.transact(writes).await? else {
+            return Ok(());
+        };
+        let refused = |i: usize| reasons.get(i).is_some_and(|r| code(r) == "ConditionalCheckFailed");
+        Err(if refused(0) {
+            StoreError::AlreadyExists
+        } else if refused(1) {
+            StoreError::Conflict
+        } else {
+            let name = |i: usize| {
+                if i == 0 {
+                    "the new item"
+                } else {
+                    "the idempotency answer"
+                }
+                .to_owned()
+            };
+            StoreError::Unavailable(format!(
+                "DynamoDB cancelled a keyed create: {}",
+                described(&reasons, name)
+            ))
+        })
+    }
+
+    async fn release_idempotency_key(&self, org: &OrgId, key: &str, claimed_at: Timestamp) -> Result<(), StoreError> {
         // A completed record stays: releasing it would let a retry run the
-        // request a second time.
+        // request a second time. So does another request's takeover.
         let request = self
             .client
             .delete_item()
             .table_name(self.table())
             .set_key(Some(items::key(keys::idempotency_pk(org, key), keys::IDEMPOTENCY_SK)))
-            .condition_expression("#state = :in_progress")
+            .condition_expression("#state = :in_progress AND #createdAt = :claimed")
             .expression_attribute_names("#state", STATE)
+            .expression_attribute_names("#createdAt", CREATED_AT)
             .expression_attribute_values(":in_progress", s(IN_PROGRESS))
+            .expression_attribute_values(":claimed", s(keys::text(&claimed_at)))
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send();
         match self.send("DeleteItem", request).await {
