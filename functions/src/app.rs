@@ -118,21 +118,6 @@ impl App {
             deliveries: None,
         }
     }
-
-    /// The configuration of a deployed function: everything from the
-    /// environment, nothing generated. Without `SESSIONS_TABLE` the function
-    /// runs on the embedded store (`cargo lambda watch`), and then shares
-    /// the local server's key file when `KORALA_MASTER_KEY` is not set, so
-    /// the local server's credentials work on both.
-    pub async fn from_env() -> Result<Self, StartupError> {
-        Self::from_env_with(&Aws::default()).await
-    }
-
-    /// As [`from_env`](Self::from_env), building its AWS clients from `aws`,
-    /// which the caller may go on using for its own.
-    pub async fn from_env_with(aws: &Aws) -> Result<Self, StartupError> {
-        Environment::read()?.connect(aws).await
-    }
 }
 
 /// What a deployed function takes from its environment, read and checked
@@ -140,6 +125,12 @@ impl App {
 /// variable fails the init, before any request) and leave building the
 /// clients, which loads the AWS configuration and the TLS roots, to its
 /// first invocation ([`connect`](Self::connect)).
+///
+/// Everything comes from the environment, nothing is generated. Without
+/// `SESSIONS_TABLE` the function runs on the embedded store (`cargo lambda
+/// watch`), and then shares the local server's key file when
+/// `KORALA_MASTER_KEY` is not set, so the local server's credentials work on
+/// both.
 pub struct Environment {
     sealer: Arc<Sealer>,
     settings: Arc<Settings>,
@@ -163,20 +154,17 @@ impl Environment {
         })
     }
 
-    /// Whether this function is given the webhook deliveries queue.
-    pub fn has_deliveries_queue(&self) -> bool {
-        self.deliveries_queue.is_some()
+    /// Fails unless the deployment gives this function the deliveries queue.
+    pub fn require_deliveries_queue(&self) -> Result<(), StartupError> {
+        match self.deliveries_queue {
+            Some(_) => Ok(()),
+            None => Err(StartupError::MissingVariable(DELIVERIES_QUEUE_ENV)),
+        }
     }
 
     /// The application on the store the environment names, its clients built
-    /// from `aws`.
+    /// from `aws`, without the deliveries queue.
     pub async fn connect(&self, aws: &Aws) -> Result<App, StartupError> {
-        // Only the functions that queue deliveries are given the queue, so
-        // the others build no SQS client.
-        let deliveries: Option<Arc<dyn Queue>> = match &self.deliveries_queue {
-            Some(url) => Some(Arc::new(crate::queue::sqs::SqsQueue::new(aws.sqs().await, url.clone()))),
-            None => None,
-        };
         Ok(App {
             store: open_store_with(aws).await?,
             clock: Arc::new(SystemClock),
@@ -184,8 +172,19 @@ impl Environment {
             sealer: self.sealer.clone(),
             settings: self.settings.clone(),
             keys: Arc::new(KeyCache::default()),
-            deliveries,
+            deliveries: None,
         })
+    }
+
+    /// [`connect`](Self::connect), with the deliveries queue on SQS. Only
+    /// the functions that queue deliveries call it, so the others link no
+    /// SQS client.
+    pub async fn connect_with_deliveries(&self, aws: &Aws) -> Result<App, StartupError> {
+        let mut app = self.connect(aws).await?;
+        if let Some(url) = &self.deliveries_queue {
+            app.deliveries = Some(Arc::new(crate::queue::sqs::SqsQueue::new(aws.sqs().await, url.clone())));
+        }
+        Ok(app)
     }
 }
 

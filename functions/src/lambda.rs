@@ -103,14 +103,40 @@ where
 pub struct LazyApp {
     environment: Environment,
     aws: Aws,
+    connect: Connect,
     app: OnceCell<App>,
 }
 
+/// How the application is built: [`Environment::connect`], or
+/// [`Environment::connect_with_deliveries`] for the functions that queue
+/// deliveries. A pointer rather than a flag, so a binary links only the one
+/// its function names.
+type Connect = for<'a> fn(&'a Environment, &'a Aws) -> BoxFuture<'a, Result<App, StartupError>>;
+
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
 impl LazyApp {
     pub fn from_env() -> Result<Self, StartupError> {
+        Self::with(Environment::read()?, |environment, aws| {
+            Box::pin(environment.connect(aws))
+        })
+    }
+
+    /// For the functions that queue deliveries: their init fails without
+    /// the deliveries queue.
+    pub fn with_deliveries_queue() -> Result<Self, StartupError> {
+        let environment = Environment::read()?;
+        environment.require_deliveries_queue()?;
+        Self::with(environment, |environment, aws| {
+            Box::pin(environment.connect_with_deliveries(aws))
+        })
+    }
+
+    fn with(environment: Environment, connect: Connect) -> Result<Self, StartupError> {
         Ok(Self {
-            environment: Environment::read()?,
+            environment,
             aws: Aws::default(),
+            connect,
             app: OnceCell::new(),
         })
     }
@@ -119,7 +145,9 @@ impl LazyApp {
     /// embedded store cannot be opened) fails that invocation and is tried
     /// again by the next.
     pub async fn get(&self) -> Result<&App, StartupError> {
-        self.app.get_or_try_init(|| self.environment.connect(&self.aws)).await
+        self.app
+            .get_or_try_init(|| (self.connect)(&self.environment, &self.aws))
+            .await
     }
 
     /// The configuration the application's clients were built from, for a
@@ -128,8 +156,8 @@ impl LazyApp {
         &self.aws
     }
 
-    /// The application and the deliveries queue, for the functions whose
-    /// init checked it ([`require_deliveries_queue`](Self::require_deliveries_queue)).
+    /// The application and the deliveries queue, for the functions built
+    /// [`with_deliveries_queue`](Self::with_deliveries_queue).
     async fn with_deliveries(&self) -> Result<(&App, Arc<dyn Queue>), StartupError> {
         let app = self.get().await?;
         let deliveries = app
@@ -137,15 +165,6 @@ impl LazyApp {
             .clone()
             .ok_or(StartupError::MissingVariable(DELIVERIES_QUEUE_ENV))?;
         Ok((app, deliveries))
-    }
-
-    /// Fails unless the deployment gives this function the deliveries queue.
-    fn require_deliveries_queue(&self) -> Result<(), StartupError> {
-        if self.environment.has_deliveries_queue() {
-            Ok(())
-        } else {
-            Err(StartupError::MissingVariable(DELIVERIES_QUEUE_ENV))
-        }
     }
 }
 
@@ -165,7 +184,22 @@ pub fn failed_init(error: impl std::fmt::Display) -> Error {
 /// invocation's request id, the one its log lines carry.
 pub async fn serve(function: &'static str, handler: Handler) -> Result<(), Error> {
     crate::telemetry::init();
-    let app = Arc::new(LazyApp::from_env().map_err(failed_init)?);
+    serve_app(function, handler, LazyApp::from_env().map_err(failed_init)?).await
+}
+
+/// [`serve`], for a handler that queues deliveries.
+pub async fn serve_with_deliveries_queue(function: &'static str, handler: Handler) -> Result<(), Error> {
+    crate::telemetry::init();
+    serve_app(
+        function,
+        handler,
+        LazyApp::with_deliveries_queue().map_err(failed_init)?,
+    )
+    .await
+}
+
+async fn serve_app(function: &'static str, handler: Handler, app: LazyApp) -> Result<(), Error> {
+    let app = Arc::new(app);
     let service = service_fn(move |req: Request| {
         let app = app.clone();
         async move {
@@ -210,8 +244,7 @@ pub async fn serve_outbox_publisher() -> Result<(), Error> {
 /// The fan-out, on the webhook events queue.
 pub async fn serve_fanout() -> Result<(), Error> {
     crate::telemetry::init();
-    let app = Arc::new(LazyApp::from_env().map_err(failed_init)?);
-    app.require_deliveries_queue().map_err(failed_init)?;
+    let app = Arc::new(LazyApp::with_deliveries_queue().map_err(failed_init)?);
     let events_queue = required_env(EVENTS_QUEUE_ENV).map_err(failed_init)?;
     serve_queue("webhook-fanout", move || {
         let (lazy, events_queue) = (app.clone(), events_queue.clone());
@@ -230,8 +263,7 @@ pub async fn serve_fanout() -> Result<(), Error> {
 /// The dispatcher, on the webhook deliveries queue.
 pub async fn serve_dispatcher() -> Result<(), Error> {
     crate::telemetry::init();
-    let app = Arc::new(LazyApp::from_env().map_err(failed_init)?);
-    app.require_deliveries_queue().map_err(failed_init)?;
+    let app = Arc::new(LazyApp::with_deliveries_queue().map_err(failed_init)?);
     serve_queue("webhook-dispatcher", move || {
         let lazy = app.clone();
         async move {

@@ -41,14 +41,29 @@ pub const PREFIX: &str = "/api/v1";
 
 /// The route table, written once: it defines [`all`] (what the local server,
 /// the bench and the tests route with) and the `serve_route!` macro, one arm
-/// per function, which each endpoint binary expands. An arm names only its
+/// per function, which each endpoint binary expands. A row ending in
+/// `deliveries_queue` is a handler that queues webhook deliveries. An arm names only its
 /// own handler, so a binary links that handler and the linker drops the
 /// other 27 (a run-time lookup in `all()` would keep them all), and a binary
 /// cannot serve another handler than its route's: a name not in the table
 /// does not compile.
+/// What a route's binary serves with: [`serve`](crate::lambda::serve), or,
+/// for a route marked `deliveries_queue`, the one that also connects the
+/// webhook deliveries queue (and checks at init that it is given).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __serve {
+    ($function:expr, $handler:expr) => {
+        $crate::lambda::serve($function, $handler)
+    };
+    ($function:expr, $handler:expr, deliveries_queue) => {
+        $crate::lambda::serve_with_deliveries_queue($function, $handler)
+    };
+}
+
 macro_rules! route_table {
     // `tt`, not `literal`: the generated arms must match the name as a token.
-    ($($function:tt => $method:ident $path:literal, $module:ident::$action:ident;)*) => {
+    ($($function:tt => $method:ident $path:literal, $module:ident::$action:ident $(, $needs:ident)?;)*) => {
         pub fn all() -> Vec<Route> {
             vec![$(Route {
                 function: $function,
@@ -63,7 +78,7 @@ macro_rules! route_table {
         #[macro_export]
         macro_rules! serve_route {
             $(($function) => {
-                $crate::lambda::serve($function, $crate::handler!($crate::api::$module::$action))
+                $crate::__serve!($function, $crate::handler!($crate::api::$module::$action) $(, $needs)?)
             };)*
         }
     };
@@ -92,9 +107,9 @@ route_table! {
     "webhook-endpoints-get" => GET "/webhook-endpoints/{id}", webhooks::get;
     "webhook-endpoints-update" => PATCH "/webhook-endpoints/{id}", webhooks::update;
     "webhook-endpoints-delete" => DELETE "/webhook-endpoints/{id}", webhooks::delete;
-    "webhook-endpoints-test" => POST "/webhook-endpoints/{id}/test", deliveries::test;
+    "webhook-endpoints-test" => POST "/webhook-endpoints/{id}/test", deliveries::test, deliveries_queue;
     "webhook-deliveries-list" => GET "/webhook-endpoints/{id}/deliveries", deliveries::list;
-    "webhook-deliveries-redeliver" => POST "/webhook-deliveries/{id}/redeliver", deliveries::redeliver;
+    "webhook-deliveries-redeliver" => POST "/webhook-deliveries/{id}/redeliver", deliveries::redeliver, deliveries_queue;
     "access-get" => GET "/access/{accessToken}", access::get;
     "access-start" => POST "/access/{accessToken}/start", access::start;
     "access-submit" => POST "/access/{accessToken}/workflows/{sessionWorkflowId}", access::submit;

@@ -56,6 +56,7 @@ fn binary(function: &str) -> String {
     match function {
         "sessions-get" => env!("CARGO_BIN_EXE_sessions-get"),
         "webhook-dispatcher" => env!("CARGO_BIN_EXE_webhook-dispatcher"),
+        "webhook-endpoints-test" => env!("CARGO_BIN_EXE_webhook-endpoints-test"),
         "checks-worker" => env!("CARGO_BIN_EXE_checks-worker"),
         other => panic!("no binary for {other} in this test"),
     }
@@ -100,9 +101,10 @@ fn an_api_function_without_its_master_key_fails_its_init() {
 }
 
 #[test]
-fn queue_consumers_without_their_queue_fail_their_init() {
+fn functions_without_their_queue_fail_their_init() {
     for (function, variable) in [
         ("webhook-dispatcher", "WEBHOOK_DELIVERIES_QUEUE_URL"),
+        ("webhook-endpoints-test", "WEBHOOK_DELIVERIES_QUEUE_URL"),
         ("checks-worker", "CHECKS_QUEUE_URL"),
     ] {
         let (runtime, aws) = (Listener::new(), Listener::new());
@@ -114,15 +116,27 @@ fn queue_consumers_without_their_queue_fail_their_init() {
     }
 }
 
+/// The AWS configuration files are a FIFO that nobody writes: loading the
+/// configuration, the first step of building a client, would block opening
+/// it, and the function would never ask for its first event.
 #[test]
-fn a_configured_function_asks_for_its_first_event_without_contacting_aws() {
+fn a_configured_function_asks_for_its_first_event_without_loading_the_aws_configuration() {
     let queue = "http://sqs.eu-west-1.localhost/000000000000/deliveries";
-    for function in ["sessions-get", "webhook-dispatcher"] {
+    let dir = std::env::temp_dir().join(format!("korala-startup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("aws-config");
+    let _ = std::fs::remove_file(&fifo);
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success(), "mkfifo");
+    let fifo = fifo.to_str().unwrap();
+    for function in ["sessions-get", "webhook-dispatcher", "webhook-endpoints-test"] {
         let (runtime, aws) = (Listener::new(), Listener::new());
         let vars = [
             ("SESSIONS_TABLE", "sessions"),
             ("KORALA_MASTER_KEY", KEY),
             ("WEBHOOK_DELIVERIES_QUEUE_URL", queue),
+            ("AWS_CONFIG_FILE", fifo),
+            ("AWS_SHARED_CREDENTIALS_FILE", fifo),
         ];
         let outcome = init(start(function, &runtime, &aws, &vars), &runtime);
         if let Init::Failed(stderr) = outcome {
@@ -131,4 +145,5 @@ fn a_configured_function_asks_for_its_first_event_without_contacting_aws() {
         // Its clients are built on the first invocation, which never came.
         assert!(!aws.connected(), "{function} contacted AWS during its init");
     }
+    let _ = std::fs::remove_dir_all(&dir);
 }
