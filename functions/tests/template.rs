@@ -62,7 +62,9 @@ fn every_function_binary_is_deployed_and_nothing_else() {
 
 /// SAM's rust-cargolambda build passes cargo-lambda only the binary's name,
 /// so the deployed functions leave the embedded store out through the
-/// package's cargo-lambda metadata.
+/// package's cargo-lambda metadata. This checks the metadata is there;
+/// `scripts/lambda-check build` (in `.ci/run`) checks that the bootstraps
+/// cargo-lambda builds hold no SQLite.
 #[test]
 fn functions_are_built_without_the_embedded_store() {
     let manifest = std::fs::read_to_string(root().join("functions/Cargo.toml")).unwrap();
