@@ -1760,10 +1760,18 @@ mod tests {
             ),
         ];
         let text = misses(&targets, 4.0);
-        let line = |start: &str| text.lines().find(|l| l.starts_with(start)).unwrap_or_default().to_owned();
+        let line = |start: &str| {
+            text.lines()
+                .find(|l| l.starts_with(start))
+                .unwrap_or_default()
+                .to_owned()
+        };
         assert!(line("- **Init**").contains("(`access-submit`)"), "{text}");
         assert!(line("- **Binary size**").contains("(`access-submit`)"), "{text}");
-        assert!(line("- **First response**").contains("(`webhook-dispatcher`)"), "{text}");
+        assert!(
+            line("- **First response**").contains("(`webhook-dispatcher`)"),
+            "{text}"
+        );
         assert_eq!(misses(&targets[3..4], 4.0), "", "nothing missed, nothing said");
     }
 

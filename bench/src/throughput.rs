@@ -7,8 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use acceptance::api::{Raw, wire};
-use functions::http::auth::{sign, signing_payload};
+use acceptance::api::{Raw, key_signature_headers, wire};
 use serde_json::{Value, json};
 
 use crate::{Result, Section};
@@ -83,23 +82,17 @@ impl Server {
     }
 }
 
-/// The signature headers of a request signed now.
-fn signed(method: &str, path: &str, body: &[u8]) -> Result<Vec<(String, String)>> {
-    let timestamp = chrono::Utc::now().timestamp().to_string();
-    let signature =
-        sign(SECRET, &signing_payload(&timestamp, method, path, body)).map_err(|e| format!("signing: {e:?}"))?;
-    Ok(vec![
-        ("X-API-Key".to_owned(), KEY_ID.to_owned()),
-        ("X-Timestamp".to_owned(), timestamp),
-        ("X-Signature".to_owned(), signature),
-        ("Content-Type".to_owned(), "application/json".to_owned()),
-    ])
+/// The headers of a JSON request signed now.
+fn signed(method: &str, path: &str, body: &[u8]) -> Vec<(String, String)> {
+    let mut headers = key_signature_headers(KEY_ID, SECRET, chrono::Utc::now().timestamp(), method, path, body);
+    headers.push(("Content-Type".to_owned(), "application/json".to_owned()));
+    headers
 }
 
 async fn call(addr: SocketAddr, method: &str, path: &str, body: Option<Value>, status: u16) -> Result<Value> {
     let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
     let mut raw = Raw::new(method, path);
-    raw.headers = signed(method, path, &bytes)?;
+    raw.headers = signed(method, path, &bytes);
     raw.body = bytes;
     let response = wire(addr, raw).await;
     if response.status != status {
@@ -175,7 +168,7 @@ async fn load(
 ) -> Result<Load> {
     let body = body.map(Value::to_string).unwrap_or_default();
     let headers = if signed_request {
-        signed(method, path, body.as_bytes())?
+        signed(method, path, body.as_bytes())
     } else {
         Vec::new()
     };

@@ -247,14 +247,14 @@ impl Api {
         path: &str,
         body: &[u8],
     ) -> Vec<(String, String)> {
-        let ts = timestamp.to_string();
-        let payload = signing_payload(&ts, method, path, body);
-        let signature = sign(&credentials.api_secret, &payload).expect("a signature");
-        vec![
-            ("X-API-Key".to_owned(), credentials.api_key_id.clone()),
-            ("X-Timestamp".to_owned(), ts),
-            ("X-Signature".to_owned(), signature),
-        ]
+        key_signature_headers(
+            &credentials.api_key_id,
+            &credentials.api_secret,
+            timestamp,
+            method,
+            path,
+            body,
+        )
     }
 
     /// A partner request signed with `credentials` now, as a [`Raw`] the
@@ -679,4 +679,24 @@ pub fn providers() -> Arc<functions::checks::provider::Providers> {
         .expect("the sample list parses");
     let screening = functions::checks::provider::ScreeningProvider::new(list);
     Arc::new(functions::checks::provider::Providers::new(Arc::new(screening)))
+}
+
+/// The headers that sign a request with the key `key_id` and its secret at
+/// `timestamp` (Unix seconds), as a partner's client sends them.
+pub fn key_signature_headers(
+    key_id: &str,
+    secret: &str,
+    timestamp: i64,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> Vec<(String, String)> {
+    let ts = timestamp.to_string();
+    let payload = signing_payload(&ts, method, path, body);
+    let signature = sign(secret, &payload).expect("a signature");
+    vec![
+        ("X-API-Key".to_owned(), key_id.to_owned()),
+        ("X-Timestamp".to_owned(), ts),
+        ("X-Signature".to_owned(), signature),
+    ]
 }
