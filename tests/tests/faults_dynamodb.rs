@@ -603,6 +603,34 @@ async fn an_idempotent_create_whose_answers_are_lost_still_answers_created() {
     assert_eq!(api.count("/sessions?externalUserId=usr_a").await, 1);
 }
 
+/// A keyed test delivery stores its answer after it is queued (the queue is
+/// not in the store's transaction). When that write fails, the delivery is
+/// queued all the same, and the request says so rather than failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyed_test_delivery_whose_answer_cannot_be_stored_is_still_accepted() {
+    let mut run = Run::new(Mode::ByHand).await;
+    let queues = functions::store::sqlite::SqliteStore::in_memory().expect("an in-memory store");
+    let deliveries = Arc::new(queues.queue("webhook-deliveries", run.api.app.clock.clone()));
+    run.api.app.deliveries = Some(deliveries.clone());
+    let api = &run.api;
+    let endpoint = json!({"url": "https://hooks.example.com/korala", "events": ["session_completed"]});
+    let endpoint = api.expect(201, "POST", "/webhook-endpoints", Some(endpoint)).await;
+    let path = format!("/webhook-endpoints/{}/test", str_of(&endpoint, "id"));
+    let test = api
+        .signed(&api.key, "POST", &path, None)
+        .header("Idempotency-Key", "test-1");
+
+    run.faults()
+        .set(vec![Rule::always(&["UpdateItem"], Fault::InternalError)]);
+    let accepted = dispatch(api, test).await;
+    assert!(!run.faults().clear().is_empty(), "the answer's write failed");
+    assert_eq!(accepted.0, 202, "{}", accepted.1);
+    let queued = korala_domain::ports::Queue::receive(deliveries.as_ref(), 10, 30)
+        .await
+        .expect("the queue answers");
+    assert_eq!(queued.len(), 1, "the test delivery was queued");
+}
+
 /// A delete is conditional on the item existing. When its answer is lost,
 /// the SDK's retry finds the item gone, deleted by the first attempt.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -131,8 +131,14 @@ where
             match result {
                 Ok(reply) if claim.answered.load(Ordering::Acquire) => Ok(reply),
                 Ok(reply) => {
+                    // The request did what it was asked: its answer stands even
+                    // if it cannot be stored (a retry with the key then runs
+                    // it again, which is why creations store it with their
+                    // write instead).
                     let response = stored(app, &reply);
-                    app.store.complete_idempotency_key(&claim.answer(&response)).await?;
+                    if let Err(e) = app.store.complete_idempotency_key(&claim.answer(&response)).await {
+                        tracing::warn!(error = %e, "could not store the answer to an idempotent request");
+                    }
                     Ok(reply)
                 }
                 Err(error) => {
