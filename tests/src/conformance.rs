@@ -1758,8 +1758,8 @@ pub async fn idempotency_claim_complete_and_replay(store: Arc<dyn Store>) {
         store
             .complete_idempotency_key(&answer(&acme, "key-1", t0(), &created))
             .await,
-        Ok(()),
-        "completing again with the same answer (a retry whose first answer was lost)"
+        Err(StoreError::NotFound),
+        "a claim is completed once"
     );
     assert_eq!(
         claim("fp-1", seconds(2)).await,

@@ -621,7 +621,7 @@ async fn a_keyed_test_delivery_whose_answer_cannot_be_stored_is_still_accepted()
         .header("Idempotency-Key", "test-1");
 
     run.faults()
-        .set(vec![Rule::always(&["UpdateItem"], Fault::InternalError)]);
+        .set(vec![Rule::always(&["TransactWriteItems"], Fault::InternalError)]);
     let accepted = dispatch(api, test).await;
     assert!(!run.faults().clear().is_empty(), "the answer's write failed");
     assert_eq!(accepted.0, 202, "{}", accepted.1);

@@ -109,7 +109,7 @@ async fn hot_paths_are_one_request_each() {
         response: &response,
     };
     store.complete_idempotency_key(&answer).await.unwrap();
-    measure("complete_idempotency_key", &[("UpdateItem", 1)]);
+    measure("complete_idempotency_key", &[("TransactWriteItems", 1)]);
     store.claim_idempotency_key(&acme, "key-2", "fp-2", t0()).await.unwrap();
     measure("claim_idempotency_key (another)", &[("PutItem", 1)]);
     let config = configuration(&acme, "keyed");

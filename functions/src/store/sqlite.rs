@@ -1103,7 +1103,7 @@ impl Store for SqliteStore {
             let changed = conn
                 .execute(
                     "UPDATE idempotency SET state = 'completed', response = ?1 \
-                     WHERE org_id = ?2 AND key = ?3 AND created_at = ?4",
+                     WHERE org_id = ?2 AND key = ?3 AND state = 'in_progress' AND created_at = ?4",
                     params![response, org, key, claimed_at],
                 )
                 .map_err(engine)?;

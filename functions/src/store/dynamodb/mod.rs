@@ -41,7 +41,6 @@ use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, KeysAndAttributes, Put, ReturnConsumedCapacity,
     ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
@@ -999,36 +998,19 @@ impl Store for DynamoStore {
         }
     }
 
+    /// A one-item transaction rather than an `UpdateItem`: its client token
+    /// makes the SDK's retry of a completion whose answer was lost succeed
+    /// again, where a retried update would find the claim completed.
     async fn complete_idempotency_key(&self, answer: &Answer<'_>) -> Result<(), StoreError> {
-        let request = self
-            .client
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(items::key(
-                keys::idempotency_pk(answer.org, answer.key),
-                keys::IDEMPOTENCY_SK,
-            )))
-            .update_expression("SET #state = :completed, #response = :response")
-            // Or already completed with this very response: the SDK's retry
-            // of a completion whose answer was lost.
-            .condition_expression(
-                "#createdAt = :claimed AND (#state = :in_progress OR (#state = :completed AND #response = :response))",
-            )
-            .expression_attribute_names("#state", STATE)
-            .expression_attribute_names("#response", RESPONSE)
-            .expression_attribute_names("#createdAt", CREATED_AT)
-            .expression_attribute_values(":completed", s(COMPLETED))
-            .expression_attribute_values(":in_progress", s(IN_PROGRESS))
-            .expression_attribute_values(":claimed", s(keys::text(&answer.claimed_at)))
-            .expression_attribute_values(":response", s(encode("idempotent response", answer.response)?))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send();
-        match self.send("UpdateItem", request).await {
-            Ok(_) => Ok(()),
-            Err(e) => match e.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(_) => Err(StoreError::NotFound),
-                other => Err(failure("UpdateItem", &other)),
-            },
+        match self.transact(vec![self.answer_write(answer)?]).await? {
+            Transacted::Yes => Ok(()),
+            Transacted::Cancelled(reasons) if reasons.iter().any(|r| code(r) == "ConditionalCheckFailed") => {
+                Err(StoreError::NotFound)
+            }
+            Transacted::Cancelled(reasons) => Err(StoreError::Unavailable(format!(
+                "DynamoDB cancelled the completion of an idempotency key: {}",
+                described(&reasons, |_| "the answer".to_owned())
+            ))),
         }
     }
 
