@@ -117,9 +117,9 @@ type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 impl LazyApp {
     pub fn from_env() -> Result<Self, StartupError> {
-        Self::with(Environment::read()?, |environment, aws| {
+        Ok(Self::with(Environment::read()?, |environment, aws| {
             Box::pin(environment.connect(aws))
-        })
+        }))
     }
 
     /// For the functions that queue deliveries: their init fails without
@@ -127,18 +127,18 @@ impl LazyApp {
     pub fn with_deliveries_queue() -> Result<Self, StartupError> {
         let environment = Environment::read()?;
         environment.require_deliveries_queue()?;
-        Self::with(environment, |environment, aws| {
+        Ok(Self::with(environment, |environment, aws| {
             Box::pin(environment.connect_with_deliveries(aws))
-        })
+        }))
     }
 
-    fn with(environment: Environment, connect: Connect) -> Result<Self, StartupError> {
-        Ok(Self {
+    fn with(environment: Environment, connect: Connect) -> Self {
+        Self {
             environment,
             aws: Aws::default(),
             connect,
             app: OnceCell::new(),
-        })
+        }
     }
 
     /// The application, built by the first call. A build that fails (the
