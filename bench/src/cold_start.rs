@@ -33,7 +33,7 @@ use functions::admin::{self, Credentials};
 use functions::app::App;
 use functions::crypto::Sealer;
 use functions::routes::{self, PREFIX, Route, Router};
-use functions::store::dynamodb::{DynamoStore, create_table, delete_table};
+use functions::store::dynamodb::{DynamoStore, create_table};
 use http::Method;
 use hyper::body::Bytes;
 use korala_domain::delivery::{AttemptOutcome, WebhookDelivery};
@@ -118,13 +118,6 @@ pub async fn run(options: &ColdStartOptions) -> Result<Section> {
     }
     let sizes = Sizes::read(&options.bin_dir, &subjects)?;
     let random = FirstRandom::measure(&options.bin_dir, options.runs.max(1))?;
-    // DynamoDB Local slows with all it holds: seeding the scale section's
-    // table after this section and the operations' had left theirs ran at a
-    // seventh of the speed it has on a fresh one. The tables go with the
-    // section.
-    for client in &bench.tables {
-        delete_table(client, &bench.table).await?;
-    }
     Ok(section(&bench, &rows, &sizes, &random))
 }
 
@@ -307,8 +300,6 @@ struct Bench {
     moto: Option<Moto>,
     /// The machine's one-minute load average when the run began (Linux).
     load: Option<String>,
-    /// The table's two copies, dropped when the section ends.
-    tables: [Client; 2],
 }
 
 impl Bench {
@@ -331,12 +322,10 @@ impl Bench {
         );
         create_table(&main, &table).await?;
         create_table(&mirror, &table).await?;
-        let tables = [main.clone(), mirror.clone()];
         let master_key = Sealer::generate_key();
         let seed = Seed::new(&config, &table, &master_key, mirror)?;
         Ok(Self {
             options: options.clone(),
-            tables,
             moto: Moto::provision(&table).await?,
             table,
             master_key,

@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContex
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, TransactWriteItem, WriteRequest};
-use functions::store::dynamodb::{CallLog, DynamoStore, create_table, delete_table};
+use functions::store::dynamodb::{CallLog, DynamoStore, create_table};
 use regex::Regex;
 use serde_json::{Value, json};
 
@@ -156,8 +156,8 @@ struct Scale {
     measured: functions::app::App,
     calls: Arc<CallLog>,
     client: Client,
-    /// Where the section's engine listens.
-    endpoint: String,
+    /// The functions' client configuration, on the section's engine.
+    base: aws_sdk_dynamodb::Config,
 }
 
 type AttributeMap = std::collections::HashMap<String, AttributeValue>;
@@ -185,18 +185,14 @@ async fn write_all(client: &Client, writes: Vec<WriteRequest>) -> std::result::R
 }
 
 impl Scale {
-    /// A client of the section's engine, configured as the functions'.
-    async fn config(endpoint: &str) -> aws_sdk_dynamodb::config::Builder {
-        let config = functions::aws::sdk_config().await;
-        aws_sdk_dynamodb::config::Builder::from(&config).endpoint_url(endpoint)
-    }
-
     async fn new(engine: &Engine) -> Result<Self> {
+        let base = aws_sdk_dynamodb::config::Builder::from(&functions::aws::sdk_config().await)
+            .endpoint_url(&engine.endpoint)
+            .build();
         // Seeding sends full batches to a busy DynamoDB Local: more time
         // than the functions' budget allows a request.
         let client = Client::from_conf(
-            Self::config(&engine.endpoint)
-                .await
+            base.to_builder()
                 .timeout_config(
                     aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
                         .operation_timeout(Duration::from_secs(120))
@@ -205,8 +201,7 @@ impl Scale {
                 )
                 .build(),
         );
-        // A fresh table: the sizes must be exact.
-        let _ = delete_table(&client, TABLE).await;
+        // The engine is fresh, so the table is: the sizes are exact.
         create_table(&client, TABLE).await?;
         let store = DynamoStore::new(client.clone(), TABLE);
         let calls = CallLog::new();
@@ -218,7 +213,7 @@ impl Scale {
             measured,
             calls,
             client,
-            endpoint: engine.endpoint.clone(),
+            base,
         })
     }
 
@@ -237,12 +232,7 @@ impl Scale {
     /// as its user: what [`Scale::copy`] writes copies of.
     async fn template(&self) -> Result<Vec<AttributeMap>> {
         let transactions = Transactions::default();
-        let client = Client::from_conf(
-            Self::config(&self.endpoint)
-                .await
-                .interceptor(transactions.clone())
-                .build(),
-        );
+        let client = Client::from_conf(self.base.to_builder().interceptor(transactions.clone()).build());
         let mut app = self.api.app.clone();
         app.store = Arc::new(DynamoStore::new(client, TABLE));
         let body = json!({"configurationSlug": "kyc", "externalUserId": TEMPLATE_USER});
