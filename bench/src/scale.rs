@@ -85,7 +85,11 @@ impl Default for Options {
 }
 
 /// How much a read's cost may grow from the smallest table to the largest.
-pub const GROWTH_LIMIT: f64 = 1.0;
+/// Not 1.0: capacity is billed per item and rounded up per kilobyte, so the
+/// sweep's 200 fresh sessions cost a unit more or less from one batch to the
+/// next (1,257 and 1,258 units in one quick run) whatever the table holds; a
+/// cost that followed the table would grow with it, 3× to 10× here.
+pub const GROWTH_LIMIT: f64 = 1.01;
 
 const TABLE: &str = "korala-bench-scale";
 
@@ -472,7 +476,8 @@ fn report(figures: &[Figure], options: &Options, seeded: usize, seeding: Duratio
          handler (its DynamoDB requests and capacity units, and the median latency in ms), then {due} sessions \
          were created through the API to expire in a minute, the clock moved past it and the expiry sweep run \
          once (its total time; it expires one session after another). The target: a read's capacity at the largest table is no more \
-         than at the smallest.\n\n\
+         than at the smallest, within 1% (capacity is rounded up per item kilobyte, so fresh sessions cost a \
+         unit more or less from batch to batch).\n\n\
          | read | sessions in table | returned | requests | capacity units | ms |\n\
          |---|---|---|---|---|---|\n{rows}",
         seeders = options.seeders,
