@@ -38,7 +38,7 @@ use http::Method;
 use hyper::body::Bytes;
 use korala_domain::delivery::{AttemptOutcome, WebhookDelivery};
 use korala_domain::ids::WebhookEndpointId;
-use korala_domain::tenancy::KeyMode;
+use korala_domain::tenancy::Mode;
 use serde_json::{Value, json};
 
 use crate::replay::{Call, Recorder, replay_all};
@@ -892,7 +892,7 @@ impl Seed {
     /// A new organisation's test key.
     async fn organisation(&self) -> Result<Credentials> {
         let org = admin::create_organization(&self.app, "Cold start").await?;
-        Ok(admin::create_key(&self.app, &org.id, KeyMode::Test).await?)
+        Ok(admin::create_key(&self.app, &org.id, Mode::Test).await?)
     }
 
     /// A signed partner request, which must succeed; its answer.
@@ -985,7 +985,7 @@ impl Seed {
         let endpoint = self
             .app
             .store
-            .get_webhook_endpoint(&key.org_id, &id)
+            .get_webhook_endpoint(&key.tenant().ok_or("a key id without a mode")?, &id)
             .await?
             .ok_or("the seeded endpoint is gone")?;
         let now = self.app.clock.now();

@@ -3,7 +3,7 @@
 
 use korala_domain::ids::OrgId;
 use korala_domain::ports::StoreError;
-use korala_domain::tenancy::{ApiKey, KeyMode, Organization};
+use korala_domain::tenancy::{ApiKey, Mode, Organization, Tenant};
 
 use crate::app::App;
 use crate::crypto::new_api_secret;
@@ -17,7 +17,14 @@ pub struct Credentials {
     pub api_secret: String,
 }
 
-pub fn new_key_id(mode: KeyMode) -> String {
+impl Credentials {
+    /// The tenant the key acts for: its organisation in the mode its id names.
+    pub fn tenant(&self) -> Option<Tenant> {
+        Mode::of_key_id(&self.api_key_id).map(|mode| Tenant::new(self.org_id.clone(), mode))
+    }
+}
+
+pub fn new_key_id(mode: Mode) -> String {
     format!("{}{}", mode.key_prefix(), hex::encode(rand::random::<[u8; 12]>()))
 }
 
@@ -33,7 +40,7 @@ pub async fn create_organization(app: &App, name: &str) -> Result<Organization, 
 
 /// Stores a key with the given id and secret (both chosen by the caller).
 pub async fn add_key(app: &App, org: &OrgId, key_id: &str, secret: &str) -> Result<Credentials, StoreError> {
-    let mode = KeyMode::of_key_id(key_id)
+    let mode = Mode::of_key_id(key_id)
         .ok_or_else(|| StoreError::Corrupt(format!("`{key_id}` must start with ak_test_ or ak_live_")))?;
     let key = ApiKey {
         id: key_id.to_owned(),
@@ -51,6 +58,6 @@ pub async fn add_key(app: &App, org: &OrgId, key_id: &str, secret: &str) -> Resu
     })
 }
 
-pub async fn create_key(app: &App, org: &OrgId, mode: KeyMode) -> Result<Credentials, StoreError> {
+pub async fn create_key(app: &App, org: &OrgId, mode: Mode) -> Result<Credentials, StoreError> {
     add_key(app, org, &new_key_id(mode), &new_api_secret()).await
 }

@@ -24,7 +24,7 @@ use crate::relay::Relay;
 use crate::routes::Router;
 use crate::store::dynamodb::DynamoStore;
 use crate::store::sqlite::SqliteStore;
-use korala_domain::tenancy::KeyMode;
+use korala_domain::tenancy::Mode;
 use korala_domain::webhooks::UrlPolicy;
 
 /// Binds `addr` and serves until the task is dropped; returns the bound
@@ -150,13 +150,13 @@ pub async fn dev_credentials(app: &App) -> Result<Credentials, Box<dyn std::erro
         }
     }
     let org = admin::create_organization(app, "Local development").await?;
-    let credentials = admin::create_key(app, &org.id, KeyMode::Test).await?;
+    let credentials = admin::create_key(app, &org.id, Mode::Test).await?;
     crate::app::write_private(&path, &serde_json::to_string_pretty(&credentials)?)?;
     Ok(credentials)
 }
 
 async fn seed(app: &App, key_id: &str, secret: &str) -> Result<Credentials, Box<dyn std::error::Error>> {
-    if KeyMode::of_key_id(key_id).is_none() {
+    if Mode::of_key_id(key_id).is_none() {
         return Err("DEV_API_KEY_ID must start with ak_test_ or ak_live_".into());
     }
     if let Some(existing) = app.store.get_api_key(key_id).await? {

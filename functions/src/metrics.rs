@@ -168,7 +168,7 @@ pub fn published<'a>(events: impl IntoIterator<Item = &'a Event>) {
 }
 
 fn count_event(event: &Event) {
-    let mode = if event.sandbox { "sandbox" } else { "live" };
+    let mode = if event.tenant.is_sandbox() { "sandbox" } else { "live" };
     let outcome = |status: &'static str| metrics::counter!(SESSION_OUTCOMES, MODE => mode, STATUS => status);
     match &event.kind {
         EventKind::SessionCreated => metrics::counter!(SESSIONS_CREATED, MODE => mode).increment(1),

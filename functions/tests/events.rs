@@ -53,7 +53,7 @@ async fn every_sample_event_drives_its_handler() {
     let store = Arc::new(SqliteStore::in_memory().unwrap());
     let app = App::new(store, Sealer::from_base64(&Sealer::generate_key()).unwrap());
     let org = admin::create_organization(&app, "Events").await.unwrap();
-    let key = admin::create_key(&app, &org.id, korala_domain::tenancy::KeyMode::Test)
+    let key = admin::create_key(&app, &org.id, korala_domain::tenancy::Mode::Test)
         .await
         .unwrap();
     let all = routes::all();
@@ -104,6 +104,7 @@ async fn the_event_functions_handle_their_sample_events() {
     use korala_domain::events::WebhookEvent;
     use korala_domain::ids::{OrgId, WebhookDeliveryId, WebhookEndpointId};
     use korala_domain::ports::Queue;
+    use korala_domain::tenancy::{Mode, Tenant};
     use korala_domain::webhooks::{UrlPolicy, WebhookEndpoint};
 
     let read = |name: &str| {
@@ -129,11 +130,15 @@ async fn the_event_functions_handle_their_sample_events() {
         webhook_urls: UrlPolicy::Development,
         ..Settings::default()
     });
-    let org = OrgId::parse("org_0192f0a1b2c37d4e8f90a1b2c3d4e5f6").unwrap();
+    // The tenant the sample events name.
+    let org = Tenant::new(
+        OrgId::parse("org_0192f0a1b2c37d4e8f90a1b2c3d4e5f6").unwrap(),
+        Mode::Test,
+    );
     let now = app.clock.now();
     let endpoint = WebhookEndpoint {
         id: WebhookEndpointId::parse("whe_0195f2c4a3b27c1e9d3a7b5c6d7e8f92").unwrap(),
-        org_id: org.clone(),
+        tenant: org.clone(),
         url: format!("http://127.0.0.1:{port}/hooks"),
         events: vec![WebhookEvent::SessionCompleted],
         enabled: true,

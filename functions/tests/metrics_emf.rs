@@ -8,7 +8,7 @@
 use async_trait::async_trait;
 use korala_domain::delivery::{AttemptOutcome, WebhookDelivery};
 use korala_domain::events::{Event, WebhookEvent};
-use korala_domain::ids::{IdGenerator, OrgId, WebhookEndpointId};
+use korala_domain::ids::{IdGenerator, WebhookEndpointId};
 use korala_domain::ports::{EventBus, PublishError};
 use korala_domain::webhooks::WebhookEndpoint;
 use serde_json::Value;
@@ -35,7 +35,7 @@ fn attempted(event: &Event, outcome: AttemptOutcome, latency_ms: u64) -> Webhook
     let now = chrono::Utc::now();
     let endpoint = WebhookEndpoint {
         id: WebhookEndpointId::generate(&Ids),
-        org_id: OrgId::generate(&Ids),
+        tenant: event.tenant.clone(),
         url: "https://hooks.example.com/korala".into(),
         events: vec![WebhookEvent::SessionCompleted],
         enabled: true,

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::catalog::Catalog;
-use crate::ids::OrgId;
 use crate::participant::Role;
+use crate::tenancy::Tenant;
 use crate::validation::{FieldErrors, check_json_size, check_redirect_url, check_text, is_identifier, is_slug};
 use crate::{JsonMap, Timestamp};
 
@@ -58,7 +58,7 @@ pub struct Policy {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Configuration {
-    pub org_id: OrgId,
+    pub tenant: Tenant,
     pub name: String,
     pub slug: String,
     pub description: Option<String>,
@@ -127,7 +127,7 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
 }
 
 impl ConfigurationDraft {
-    pub fn validate(self, org_id: OrgId, catalog: &Catalog, now: Timestamp) -> Result<Configuration, FieldErrors> {
+    pub fn validate(self, tenant: Tenant, catalog: &Catalog, now: Timestamp) -> Result<Configuration, FieldErrors> {
         let mut errors = FieldErrors::new();
         check_text(&mut errors, "name", &self.name, 200);
         if !is_slug(&self.slug) {
@@ -184,7 +184,7 @@ impl ConfigurationDraft {
             check_redirect_url(&mut errors, "defaultRedirectUrl", url);
         }
         errors.finish(Configuration {
-            org_id,
+            tenant,
             name: self.name.trim().to_owned(),
             slug: self.slug,
             description: self.description,
@@ -332,7 +332,7 @@ impl Configuration {
         if let Some(url) = patch.default_redirect_url {
             draft.default_redirect_url = url;
         }
-        let mut updated = draft.validate(self.org_id.clone(), catalog, now)?;
+        let mut updated = draft.validate(self.tenant.clone(), catalog, now)?;
         updated.created_at = self.created_at;
         updated.version = self.version + 1;
         Ok(updated)
@@ -345,8 +345,8 @@ mod tests {
     use chrono::TimeZone;
     use serde_json::json;
 
-    fn org() -> OrgId {
-        OrgId::parse("org_1").unwrap()
+    fn org() -> Tenant {
+        Tenant::new(crate::ids::OrgId::parse("org_1").unwrap(), crate::tenancy::Mode::Live)
     }
 
     fn now() -> Timestamp {

@@ -17,8 +17,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::Timestamp;
 use crate::events::{Event, EventKind, WebhookEvent};
-use crate::ids::{EventId, IdGenerator, OrgId, WebhookDeliveryId, WebhookEndpointId};
+use crate::ids::{EventId, IdGenerator, WebhookDeliveryId, WebhookEndpointId};
 use crate::session::{Decision, ResolvedBy, SessionStatus};
+use crate::tenancy::Tenant;
 use crate::webhooks::WebhookEndpoint;
 
 /// The wait before each retry: the first within seconds, then growing, for
@@ -58,7 +59,7 @@ pub enum TestEvent {
 #[serde(rename_all = "camelCase")]
 pub struct WebhookDelivery {
     pub id: WebhookDeliveryId,
-    pub org_id: OrgId,
+    pub tenant: Tenant,
     pub endpoint_id: WebhookEndpointId,
     /// Sent as `webhook-id`: the same on every attempt and redelivery.
     pub event_id: EventId,
@@ -151,8 +152,13 @@ pub enum RedeliveryRefused {
 
 impl WebhookDelivery {
     /// The delivery of a session event to an endpoint that subscribes to it,
-    /// due now; `None` for an event partners do not receive.
+    /// due now; `None` for an event partners do not receive, and for an
+    /// endpoint of another tenant: a live event never reaches a test-mode
+    /// endpoint, nor the reverse.
     pub fn for_event(event: &Event, endpoint: &WebhookEndpoint, now: Timestamp) -> Option<Self> {
+        if event.tenant != endpoint.tenant {
+            return None;
+        }
         let webhook = event.kind.webhook()?;
         Some(Self::new(
             WebhookDeliveryId::for_event(&event.id, &endpoint.id),
@@ -198,7 +204,7 @@ impl WebhookDelivery {
     ) -> Self {
         Self {
             id,
-            org_id: endpoint.org_id.clone(),
+            tenant: endpoint.tenant.clone(),
             endpoint_id: endpoint.id.clone(),
             event_id,
             event,
@@ -350,7 +356,7 @@ fn render_event(event: &Event, webhook: WebhookEvent) -> String {
             resolved_by,
             session_workflow_id: event.kind.session_workflow_id(),
             reason,
-            sandbox: event.sandbox,
+            sandbox: event.tenant.is_sandbox(),
         },
     };
     // Serialising plain data with string keys cannot fail.
@@ -360,9 +366,9 @@ fn render_event(event: &Event, webhook: WebhookEvent) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::SessionId;
+    use crate::ids::{OrgId, SessionId};
     use crate::session::Decision;
-    use crate::tenancy::Actor;
+    use crate::tenancy::{Actor, Mode};
     use chrono::{DateTime, Utc};
     use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -380,7 +386,7 @@ mod tests {
     fn endpoint(ids: &Counter) -> WebhookEndpoint {
         WebhookEndpoint {
             id: WebhookEndpointId::generate(ids),
-            org_id: OrgId::generate(ids),
+            tenant: Tenant::new(OrgId::generate(ids), Mode::Test),
             url: "https://hooks.example.com/korala".into(),
             events: vec![WebhookEvent::SessionResolved],
             enabled: true,
@@ -392,13 +398,12 @@ mod tests {
         }
     }
 
-    fn event(ids: &Counter, org: &OrgId, kind: EventKind) -> Event {
+    fn event(ids: &Counter, tenant: &Tenant, kind: EventKind) -> Event {
         Event {
             id: EventId::generate(ids),
-            org_id: org.clone(),
+            tenant: tenant.clone(),
             session_id: SessionId::generate(ids),
             external_user_id: "user-1".into(),
-            sandbox: true,
             version: 4,
             sequence: 0,
             occurred_at: at(100),
@@ -417,11 +422,28 @@ mod tests {
         }
     }
 
+    /// Test mode and live mode are separate worlds: an event reaches only
+    /// the endpoints of its own organisation in its own mode.
+    #[test]
+    fn an_event_is_delivered_only_to_its_own_tenants_endpoints() {
+        let ids = Counter(AtomicU32::new(1));
+        let endpoint = endpoint(&ids);
+        let live = Tenant::new(endpoint.tenant.org_id.clone(), Mode::Live);
+        let other_org = Tenant::new(OrgId::generate(&ids), Mode::Test);
+        for tenant in [live, other_org] {
+            let event = event(&ids, &tenant, resolved());
+            assert_eq!(WebhookDelivery::for_event(&event, &endpoint, at(101)), None, "{tenant}");
+        }
+        let own = event(&ids, &endpoint.tenant, resolved());
+        let delivery = WebhookDelivery::for_event(&own, &endpoint, at(101)).unwrap();
+        assert_eq!(delivery.tenant, endpoint.tenant);
+    }
+
     #[test]
     fn the_body_is_the_documented_shape() {
         let ids = Counter(AtomicU32::new(1));
         let endpoint = endpoint(&ids);
-        let event = event(&ids, &endpoint.org_id, resolved());
+        let event = event(&ids, &endpoint.tenant, resolved());
         let delivery = WebhookDelivery::for_event(&event, &endpoint, at(101)).unwrap();
         let body: serde_json::Value = serde_json::from_str(&delivery.payload).unwrap();
         assert_eq!(
@@ -447,7 +469,7 @@ mod tests {
     fn only_the_six_webhook_types_are_delivered() {
         let ids = Counter(AtomicU32::new(1));
         let endpoint = endpoint(&ids);
-        let started = event(&ids, &endpoint.org_id, EventKind::SessionStarted);
+        let started = event(&ids, &endpoint.tenant, EventKind::SessionStarted);
         assert!(WebhookDelivery::for_event(&started, &endpoint, at(1)).is_none());
     }
 
@@ -455,7 +477,7 @@ mod tests {
     fn the_id_is_the_same_for_the_same_event_and_endpoint() {
         let ids = Counter(AtomicU32::new(1));
         let endpoint = endpoint(&ids);
-        let event = event(&ids, &endpoint.org_id, resolved());
+        let event = event(&ids, &endpoint.tenant, resolved());
         let first = WebhookDelivery::for_event(&event, &endpoint, at(1)).unwrap();
         let again = WebhookDelivery::for_event(&event, &endpoint, at(9)).unwrap();
         assert_eq!(first.id, again.id);
@@ -471,7 +493,7 @@ mod tests {
     fn failures_follow_the_schedule_then_dead_letter() {
         let ids = Counter(AtomicU32::new(1));
         let endpoint = endpoint(&ids);
-        let event = event(&ids, &endpoint.org_id, resolved());
+        let event = event(&ids, &endpoint.tenant, resolved());
         let mut delivery = WebhookDelivery::for_event(&event, &endpoint, at(0)).unwrap();
         let mut now = at(0);
         let mut waits = Vec::new();
@@ -500,7 +522,7 @@ mod tests {
     fn a_2xx_delivers_and_a_redelivery_starts_a_new_round() {
         let ids = Counter(AtomicU32::new(1));
         let endpoint = endpoint(&ids);
-        let event = event(&ids, &endpoint.org_id, resolved());
+        let event = event(&ids, &endpoint.tenant, resolved());
         let delivery = WebhookDelivery::for_event(&event, &endpoint, at(0)).unwrap();
         assert_eq!(delivery.redeliver(at(1)), Err(RedeliveryRefused::StillPending));
         let stalled = delivery.redeliver(at(STALLED_AFTER_SECONDS)).unwrap();
@@ -520,7 +542,7 @@ mod tests {
     fn a_gone_endpoint_dead_letters_at_once() {
         let ids = Counter(AtomicU32::new(1));
         let endpoint = endpoint(&ids);
-        let event = event(&ids, &endpoint.org_id, resolved());
+        let event = event(&ids, &endpoint.tenant, resolved());
         let delivery = WebhookDelivery::for_event(&event, &endpoint, at(0)).unwrap();
         let (next, step) = delivery.record(
             AttemptOutcome::Skipped {
@@ -658,7 +680,7 @@ mod tests {
     fn an_attempt_is_claimed_once_and_its_lease_lapses() {
         let ids = Counter(AtomicU32::new(1));
         let endpoint = endpoint(&ids);
-        let event = event(&ids, &endpoint.org_id, resolved());
+        let event = event(&ids, &endpoint.tenant, resolved());
         let delivery = WebhookDelivery::for_event(&event, &endpoint, at(0)).unwrap();
         let claimed = delivery.claim(at(0)).unwrap();
         assert_eq!(claimed.version, delivery.version + 1);

@@ -5,19 +5,21 @@ use serde::{Deserialize, Serialize};
 
 use crate::Timestamp;
 use crate::checks::CheckVerdict;
-use crate::ids::{CheckId, EventId, OrgId, SessionId, SessionWorkflowId};
+use crate::ids::{CheckId, EventId, SessionId, SessionWorkflowId};
 use crate::session::{Decision, ResolvedBy, RiskLevel, SessionStatus, ValidationOutcome};
 use crate::tenancy::Actor;
+use crate::tenancy::Tenant;
 use crate::workflow::CheckKind;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Event {
     pub id: EventId,
-    pub org_id: OrgId,
+    /// The session's tenant: an event is delivered only to its own mode's
+    /// endpoints.
+    pub tenant: Tenant,
     pub session_id: SessionId,
     pub external_user_id: String,
-    pub sandbox: bool,
     /// The session version this event's transition produced: the history is
     /// ordered by (version, position within the transition).
     pub version: u64,
@@ -182,7 +184,8 @@ impl EventKind {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::IdGenerator;
+    use crate::ids::{IdGenerator, OrgId};
+    use crate::tenancy::Mode;
 
     struct Ids;
     impl IdGenerator for Ids {
@@ -268,10 +271,9 @@ mod tests {
         for kind in kinds {
             let event = Event {
                 id: EventId::generate(&Ids),
-                org_id: OrgId::generate(&Ids),
+                tenant: Tenant::new(OrgId::generate(&Ids), Mode::Test),
                 session_id: SessionId::generate(&Ids),
                 external_user_id: "u".into(),
-                sandbox: true,
                 version: 3,
                 sequence: 1,
                 occurred_at: chrono::DateTime::UNIX_EPOCH,

@@ -124,10 +124,9 @@ impl<'a> Change<'a> {
             .enumerate()
             .map(|(i, (kind, actor))| Event {
                 id: EventId::generate(self.ids),
-                org_id: session.org_id.clone(),
+                tenant: session.tenant.clone(),
                 session_id: session.id.clone(),
                 external_user_id: session.external_user_id.clone(),
-                sandbox: session.sandbox,
                 version: session.version,
                 sequence: i as u32,
                 occurred_at: self.now,
@@ -194,10 +193,11 @@ impl Session {
         let minutes = draft.expires_in_minutes.unwrap_or(config.default_expires_in_minutes);
         let session = errors.finish(Session {
             id: SessionId::generate(ids),
-            org_id: origin.org_id,
+            // The configuration's tenant, which is the caller's: a session
+            // can only be made from a configuration of its own mode.
+            tenant: config.tenant.clone(),
             configuration_slug: config.slug.clone(),
             external_user_id: draft.external_user_id.trim().to_owned(),
-            sandbox: origin.sandbox,
             subject_kind: config.subject_kind,
             policy: config.policy,
             status: SessionStatus::Created,

@@ -8,10 +8,10 @@ use crate::Timestamp;
 use crate::configuration::Configuration;
 use crate::delivery::WebhookDelivery;
 use crate::events::Event;
-use crate::ids::{EventId, OrgId, SessionId, WebhookDeliveryId, WebhookEndpointId};
+use crate::ids::{EventId, SessionId, WebhookDeliveryId, WebhookEndpointId};
 use crate::lifecycle::Transition;
 use crate::session::{Session, SessionStatus, SessionSummary};
-use crate::tenancy::{ApiKey, Organization};
+use crate::tenancy::{ApiKey, Organization, Tenant};
 use crate::webhooks::WebhookEndpoint;
 use crate::workflow::StoredWorkflow;
 
@@ -88,7 +88,7 @@ pub enum Creation<'a> {
 /// made at `claimed_at` (a claim taken over since has another time).
 #[derive(Debug, Clone, Copy)]
 pub struct Answer<'a> {
-    pub org: &'a OrgId,
+    pub tenant: &'a Tenant,
     pub key: &'a str,
     pub claimed_at: Timestamp,
     pub response: &'a StoredResponse,
@@ -135,63 +135,67 @@ pub trait Store: Send + Sync {
     async fn insert_api_key(&self, key: &ApiKey) -> Result<(), StoreError>;
     async fn get_api_key(&self, key_id: &str) -> Result<Option<ApiKey>, StoreError>;
 
-    // Configurations, unique by (org, slug).
+    // Everything below belongs to a tenant, an organisation in one mode, and
+    // every method names it: another tenant's record (another organisation's,
+    // or the same organisation's in the other mode) reads as missing, cannot
+    // be changed or deleted, and is never listed. Adapters keep the tenant in
+    // the key of every record, so no read can find another tenant's.
+
+    // Configurations, unique by (tenant, slug).
     async fn insert_configuration(&self, config: &Configuration) -> Result<(), StoreError>;
     /// Replaces the configuration if it is still at `config.version - 1`.
     async fn update_configuration(&self, config: &Configuration) -> Result<(), StoreError>;
-    async fn get_configuration(&self, org: &OrgId, slug: &str) -> Result<Option<Configuration>, StoreError>;
-    async fn list_configurations(&self, org: &OrgId) -> Result<Vec<Configuration>, StoreError>;
-    async fn delete_configuration(&self, org: &OrgId, slug: &str) -> Result<(), StoreError>;
+    async fn get_configuration(&self, tenant: &Tenant, slug: &str) -> Result<Option<Configuration>, StoreError>;
+    async fn list_configurations(&self, tenant: &Tenant) -> Result<Vec<Configuration>, StoreError>;
+    async fn delete_configuration(&self, tenant: &Tenant, slug: &str) -> Result<(), StoreError>;
 
-    // An organisation's own workflow definitions, unique by (org, slug).
+    // A tenant's own workflow definitions, unique by (tenant, slug).
     async fn insert_workflow(&self, workflow: &StoredWorkflow) -> Result<(), StoreError>;
     /// Replaces the definition if it is still at `workflow.version - 1`.
     async fn update_workflow(&self, workflow: &StoredWorkflow) -> Result<(), StoreError>;
-    async fn get_workflow(&self, org: &OrgId, slug: &str) -> Result<Option<StoredWorkflow>, StoreError>;
-    async fn list_workflows(&self, org: &OrgId) -> Result<Vec<StoredWorkflow>, StoreError>;
-    async fn delete_workflow(&self, org: &OrgId, slug: &str) -> Result<(), StoreError>;
+    async fn get_workflow(&self, tenant: &Tenant, slug: &str) -> Result<Option<StoredWorkflow>, StoreError>;
+    async fn list_workflows(&self, tenant: &Tenant) -> Result<Vec<StoredWorkflow>, StoreError>;
+    async fn delete_workflow(&self, tenant: &Tenant, slug: &str) -> Result<(), StoreError>;
 
-    // Webhook endpoints, unique by (org, id). Every method is scoped to the
-    // organisation: another organisation's endpoint reads as missing and
-    // cannot be changed or deleted.
-    /// Stores a new endpoint; `AlreadyExists` if the organisation has one
+    // Webhook endpoints, unique by (tenant, id).
+    /// Stores a new endpoint; `AlreadyExists` if the tenant has one
     /// with this id. The store does not count endpoints: the caller checks
     /// the per-organisation limit before inserting.
     async fn insert_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError>;
     /// Replaces the endpoint if it is still at `endpoint.version - 1`:
     /// `Conflict` if it holds another version, `NotFound` if the
-    /// organisation has no endpoint with this id; either way nothing is
+    /// tenant has no endpoint with this id; either way nothing is
     /// written.
     async fn update_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError>;
     async fn get_webhook_endpoint(
         &self,
-        org: &OrgId,
+        tenant: &Tenant,
         id: &WebhookEndpointId,
     ) -> Result<Option<WebhookEndpoint>, StoreError>;
-    /// The organisation's endpoints in creation order, that is in id order
+    /// The tenant's endpoints in creation order, that is in id order
     /// (ids are time-ordered, see [`IdGenerator`](crate::ids::IdGenerator)).
-    async fn list_webhook_endpoints(&self, org: &OrgId) -> Result<Vec<WebhookEndpoint>, StoreError>;
-    /// `NotFound` if the organisation has no endpoint with this id.
-    async fn delete_webhook_endpoint(&self, org: &OrgId, id: &WebhookEndpointId) -> Result<(), StoreError>;
+    async fn list_webhook_endpoints(&self, tenant: &Tenant) -> Result<Vec<WebhookEndpoint>, StoreError>;
+    /// `NotFound` if the tenant has no endpoint with this id.
+    async fn delete_webhook_endpoint(&self, tenant: &Tenant, id: &WebhookEndpointId) -> Result<(), StoreError>;
 
-    // Webhook deliveries, scoped to the organisation like the endpoints.
+    // Webhook deliveries, scoped to the tenant like the endpoints.
     /// Stores a new delivery; `AlreadyExists` if its id is taken (the same
     /// event fanned out to the same endpoint before).
     async fn insert_webhook_delivery(&self, delivery: &WebhookDelivery) -> Result<(), StoreError>;
     /// Replaces the delivery if it is still at `delivery.version - 1`:
     /// `Conflict` if it holds another version, `NotFound` if the
-    /// organisation has no delivery with this id.
+    /// tenant has no delivery with this id.
     async fn update_webhook_delivery(&self, delivery: &WebhookDelivery) -> Result<(), StoreError>;
     async fn get_webhook_delivery(
         &self,
-        org: &OrgId,
+        tenant: &Tenant,
         id: &WebhookDeliveryId,
     ) -> Result<Option<WebhookDelivery>, StoreError>;
     /// An endpoint's deliveries, newest (highest id) first. Deleting an
     /// endpoint does not delete its deliveries.
     async fn list_webhook_deliveries(
         &self,
-        org: &OrgId,
+        tenant: &Tenant,
         endpoint: &WebhookEndpointId,
         query: &DeliveryQuery,
     ) -> Result<DeliveryPage, StoreError>;
@@ -201,20 +205,20 @@ pub trait Store: Send + Sync {
     /// new (`expected_version() == None`), or still at the version the
     /// transition started from — otherwise `Conflict` and nothing is written.
     async fn commit(&self, transition: &Transition) -> Result<(), StoreError>;
-    async fn get_session(&self, org: &OrgId, id: &SessionId) -> Result<Option<Session>, StoreError>;
+    async fn get_session(&self, tenant: &Tenant, id: &SessionId) -> Result<Option<Session>, StoreError>;
     async fn find_session_by_token_hash(&self, token_hash: &str) -> Result<Option<Session>, StoreError>;
-    /// The organisation's sessions that match the query, newest first, as
+    /// The tenant's sessions that match the query, newest first, as
     /// summaries of their latest committed version (or, on an eventually
     /// consistent store, of a recent one).
-    async fn list_sessions(&self, org: &OrgId, query: &SessionQuery) -> Result<SessionPage, StoreError>;
+    async fn list_sessions(&self, tenant: &Tenant, query: &SessionQuery) -> Result<SessionPage, StoreError>;
     /// The session's history, oldest first.
-    async fn list_events(&self, org: &OrgId, id: &SessionId) -> Result<Vec<Event>, StoreError>;
+    async fn list_events(&self, tenant: &Tenant, id: &SessionId) -> Result<Vec<Event>, StoreError>;
     /// The session and its history (oldest first) read together — one
     /// request where the store keeps them side by side. `None` for a missing
-    /// session or another organisation's.
+    /// session or another tenant's.
     async fn get_session_with_events(
         &self,
-        org: &OrgId,
+        tenant: &Tenant,
         id: &SessionId,
     ) -> Result<Option<(Session, Vec<Event>)>, StoreError>;
     /// Sessions of every organisation that wait for the end user past their
@@ -222,10 +226,11 @@ pub trait Store: Send + Sync {
     /// sessions, as the expiry sweep commits a transition of each.
     async fn sessions_due(&self, now: Timestamp, limit: u32) -> Result<Vec<Session>, StoreError>;
 
-    // Idempotency records, scoped to the organisation.
+    // Idempotency records, scoped to the tenant: a key used in test mode is
+    // new in live mode.
     async fn claim_idempotency_key(
         &self,
-        org: &OrgId,
+        tenant: &Tenant,
         key: &str,
         fingerprint: &str,
         now: Timestamp,
@@ -235,7 +240,12 @@ pub trait Store: Send + Sync {
     async fn complete_idempotency_key(&self, answer: &Answer<'_>) -> Result<(), StoreError>;
     /// Forgets the claim made at `claimed_at` if its request failed, so a
     /// retry can run again; a claim taken over since, or completed, stays.
-    async fn release_idempotency_key(&self, org: &OrgId, key: &str, claimed_at: Timestamp) -> Result<(), StoreError>;
+    async fn release_idempotency_key(
+        &self,
+        tenant: &Tenant,
+        key: &str,
+        claimed_at: Timestamp,
+    ) -> Result<(), StoreError>;
 
     /// Writes what a keyed request created and completes its key with the
     /// answer, in one transaction: a retry finds both or neither, so it

@@ -955,6 +955,7 @@ mod tests {
     use crate::ids::{CheckId, IdGenerator, OrgId};
     use crate::session::{AccessToken, Origin, ReviewRecord, SessionDraft, Waiting};
     use crate::tenancy::Actor;
+    use crate::tenancy::{Mode, Tenant};
 
     // ------------------------------------------------------------ harness
 
@@ -992,7 +993,11 @@ mod tests {
             let catalog = Catalog::builtins();
             let config: Configuration = serde_json::from_value::<ConfigurationDraft>(config)
                 .unwrap()
-                .validate(OrgId::parse("org_0001").unwrap(), &catalog, t0())
+                .validate(
+                    Tenant::new(OrgId::parse("org_0001").unwrap(), Mode::Test),
+                    &catalog,
+                    t0(),
+                )
                 .unwrap();
             let draft: SessionDraft = serde_json::from_value(json!({
                 "configurationSlug": config.slug,
@@ -1001,8 +1006,6 @@ mod tests {
             }))
             .unwrap();
             let origin = Origin {
-                org_id: OrgId::parse("org_0001").unwrap(),
-                sandbox: true,
                 access_token: AccessToken {
                     hash: "hash".into(),
                     sealed: "sealed".into(),

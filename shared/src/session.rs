@@ -5,9 +5,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalog;
 use crate::configuration::{Configuration, Policy, SubjectKind, check_expiry};
-use crate::ids::{CheckId, IdGenerator, OrgId, ParticipantId, SessionId, SessionWorkflowId};
+use crate::ids::{CheckId, IdGenerator, ParticipantId, SessionId, SessionWorkflowId};
 use crate::participant::{self, Participant, ParticipantInput, Role};
 use crate::tenancy::Actor;
+use crate::tenancy::Tenant;
 use crate::validation::{FieldErrors, check_json_size, check_redirect_url, check_text};
 use crate::workflow::{CheckKind, FailureOutcome, WorkflowDefinition};
 use crate::{JsonMap, Timestamp};
@@ -335,11 +336,11 @@ pub struct AccessToken {
 #[serde(rename_all = "camelCase")]
 pub struct Session {
     pub id: SessionId,
-    pub org_id: OrgId,
+    /// Created with a test key, the session is a sandbox session: its checks
+    /// run their providers in test mode.
+    pub tenant: Tenant,
     pub configuration_slug: String,
     pub external_user_id: String,
-    /// Created with a test key: checks run their providers in test mode.
-    pub sandbox: bool,
     pub subject_kind: SubjectKind,
     pub policy: Policy,
     pub status: SessionStatus,
@@ -367,10 +368,9 @@ pub struct Session {
 #[serde(rename_all = "camelCase")]
 pub struct SessionSummary {
     pub id: SessionId,
-    pub org_id: OrgId,
+    pub tenant: Tenant,
     pub configuration_slug: String,
     pub external_user_id: String,
-    pub sandbox: bool,
     pub status: SessionStatus,
     pub resolution: Option<Decision>,
     pub resolved_by: Option<ResolvedBy>,
@@ -406,10 +406,9 @@ impl From<&Session> for SessionSummary {
     fn from(s: &Session) -> Self {
         Self {
             id: s.id.clone(),
-            org_id: s.org_id.clone(),
+            tenant: s.tenant.clone(),
             configuration_slug: s.configuration_slug.clone(),
             external_user_id: s.external_user_id.clone(),
-            sandbox: s.sandbox,
             status: s.status,
             resolution: s.resolution.as_ref().map(|r| r.decision),
             resolved_by: s.resolution.as_ref().map(|r| r.resolved_by),
@@ -447,8 +446,6 @@ pub const MAX_METADATA_BYTES: usize = 16 * 1024;
 
 /// Everything a new session needs besides the partner's draft.
 pub struct Origin<'a> {
-    pub org_id: OrgId,
-    pub sandbox: bool,
     pub access_token: AccessToken,
     pub configuration: &'a Configuration,
     pub catalog: &'a Catalog,

@@ -14,30 +14,81 @@ pub struct Organization {
     pub created_at: Timestamp,
 }
 
-/// Test keys run sessions in sandbox mode; live keys do real work.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Test mode and live mode are two separate worlds of one organisation, as
+/// at Stripe and Persona: a key has one mode and everything it creates or
+/// sees belongs to that mode. Test-mode sessions are sandbox sessions: their
+/// checks run providers in test mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum KeyMode {
+pub enum Mode {
     Test,
     Live,
 }
 
-impl KeyMode {
+impl Mode {
+    pub const ALL: [Mode; 2] = [Mode::Test, Mode::Live];
+
     pub fn key_prefix(self) -> &'static str {
         match self {
-            KeyMode::Test => "ak_test_",
-            KeyMode::Live => "ak_live_",
+            Mode::Test => "ak_test_",
+            Mode::Live => "ak_live_",
         }
     }
 
-    pub fn of_key_id(key_id: &str) -> Option<KeyMode> {
+    pub fn of_key_id(key_id: &str) -> Option<Mode> {
         if key_id.starts_with("ak_test_") {
-            Some(KeyMode::Test)
+            Some(Mode::Test)
         } else if key_id.starts_with("ak_live_") {
-            Some(KeyMode::Live)
+            Some(Mode::Live)
         } else {
             None
         }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Test => "test",
+            Mode::Live => "live",
+        }
+    }
+
+    /// Test mode is the sandbox: what the API and webhooks call `sandbox`.
+    pub fn is_sandbox(self) -> bool {
+        self == Mode::Test
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whose data a record is: one organisation in one mode. Every record a
+/// partner can reach (sessions and their events, configurations, workflow
+/// definitions, webhook endpoints and deliveries, idempotency records)
+/// belongs to exactly one tenant, and every store read and write names the
+/// tenant, so a test key never reaches live data nor the reverse.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tenant {
+    pub org_id: OrgId,
+    pub mode: Mode,
+}
+
+impl Tenant {
+    pub fn new(org_id: OrgId, mode: Mode) -> Self {
+        Self { org_id, mode }
+    }
+
+    pub fn is_sandbox(&self) -> bool {
+        self.mode.is_sandbox()
+    }
+}
+
+impl std::fmt::Display for Tenant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.org_id, self.mode)
     }
 }
 
@@ -47,11 +98,18 @@ pub struct ApiKey {
     /// `ak_test_…` or `ak_live_…`.
     pub id: String,
     pub org_id: OrgId,
-    pub mode: KeyMode,
+    pub mode: Mode,
     /// The signing secret, encrypted (never stored in plain text).
     pub sealed_secret: String,
     pub created_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
+}
+
+impl ApiKey {
+    /// The tenant every call signed with this key acts for.
+    pub fn tenant(&self) -> Tenant {
+        Tenant::new(self.org_id.clone(), self.mode)
+    }
 }
 
 /// Who asked for a change: recorded on every event of the session's history.

@@ -20,7 +20,8 @@ use url::{Host, Url};
 
 use crate::Timestamp;
 use crate::events::WebhookEvent;
-use crate::ids::{OrgId, WebhookEndpointId};
+use crate::ids::WebhookEndpointId;
+use crate::tenancy::Tenant;
 use crate::validation::{FieldErrors, check_text};
 
 /// An organisation has at most this many endpoints.
@@ -38,7 +39,7 @@ pub const MAX_DESCRIPTION_CHARS: usize = 1000;
 #[serde(rename_all = "camelCase")]
 pub struct WebhookEndpoint {
     pub id: WebhookEndpointId,
-    pub org_id: OrgId,
+    pub tenant: Tenant,
     /// An absolute URL that passed [`check_url`], as the `url` crate
     /// serialises it (scheme and host lower-cased, default port dropped).
     pub url: String,
@@ -80,7 +81,7 @@ impl WebhookEndpoint {
             .map(|description| check_description(&mut errors, description));
         errors.finish(WebhookEndpoint {
             id: self.id.clone(),
-            org_id: self.org_id.clone(),
+            tenant: self.tenant.clone(),
             url: url.unwrap_or_else(|| self.url.clone()),
             events: events.unwrap_or_else(|| self.events.clone()),
             enabled: patch.enabled.unwrap_or(self.enabled),
@@ -116,7 +117,7 @@ impl WebhookEndpointDraft {
     pub fn validate(
         self,
         id: WebhookEndpointId,
-        org_id: OrgId,
+        tenant: Tenant,
         sealed_secret: String,
         policy: UrlPolicy,
         now: Timestamp,
@@ -127,7 +128,7 @@ impl WebhookEndpointDraft {
         let description = check_description(&mut errors, self.description);
         errors.finish(WebhookEndpoint {
             id,
-            org_id,
+            tenant,
             url,
             events,
             enabled: self.enabled,
@@ -451,8 +452,8 @@ mod tests {
         WebhookEndpointId::parse("whe_1").unwrap()
     }
 
-    fn org() -> OrgId {
-        OrgId::parse("org_1").unwrap()
+    fn org() -> Tenant {
+        Tenant::new(crate::ids::OrgId::parse("org_1").unwrap(), crate::tenancy::Mode::Live)
     }
 
     fn draft(v: serde_json::Value) -> WebhookEndpointDraft {
@@ -498,7 +499,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(e.id, id());
-        assert_eq!(e.org_id, org());
+        assert_eq!(e.tenant, org());
         assert_eq!(e.url, "https://partner.example/hooks?x=1", "stored as parsed");
         assert_eq!(
             e.events,
@@ -576,8 +577,8 @@ mod tests {
         assert_eq!(p.url, e.url);
         assert_eq!(p.description, e.description, "absent: kept");
         assert_eq!(
-            (p.id, p.org_id, p.sealed_secret),
-            (e.id.clone(), e.org_id.clone(), e.sealed_secret.clone())
+            (p.id, p.tenant, p.sealed_secret),
+            (e.id.clone(), e.tenant.clone(), e.sealed_secret.clone())
         );
         assert_eq!((p.created_at, p.updated_at, p.version), (now(), later(), 2));
 
@@ -846,7 +847,7 @@ mod tests {
     fn endpoints_are_stored_as_camel_case_json() {
         let e = endpoint();
         let value = serde_json::to_value(&e).unwrap();
-        assert_eq!(value["orgId"], "org_1");
+        assert_eq!(value["tenant"], json!({"orgId": "org_1", "mode": "live"}));
         assert_eq!(value["sealedSecret"], "sealed");
         assert_eq!(value["events"], json!(["session_completed"]));
         assert_eq!(value["createdAt"], "2026-11-25T12:00:00Z");

@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::Timestamp;
-use crate::ids::OrgId;
 use crate::rules;
+use crate::tenancy::Tenant;
 use crate::validation::{FieldErrors, check_text, is_identifier, is_slug};
 
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
@@ -32,7 +32,7 @@ pub struct WorkflowDefinition {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoredWorkflow {
-    pub org_id: OrgId,
+    pub tenant: Tenant,
     pub definition: WorkflowDefinition,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,

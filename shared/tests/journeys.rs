@@ -21,15 +21,16 @@ use korala_domain::session::{
     AccessToken, CheckStatus, Decision, Origin, ResolvedBy, Session, SessionDraft, SessionStatus, SessionWorkflow,
     ValidationOutcome, Waiting, WorkflowStatus,
 };
-use korala_domain::tenancy::Actor;
+use korala_domain::tenancy::{Actor, Mode, Tenant};
 use korala_domain::workflow::{CheckKind, WorkflowDraft};
 use korala_domain::{DomainError, JsonMap, Timestamp};
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------- harness
 
-fn org() -> OrgId {
-    OrgId::parse("org_0001").unwrap()
+/// The journeys run in test mode: their sessions are sandbox sessions.
+fn org() -> Tenant {
+    Tenant::new(OrgId::parse("org_0001").unwrap(), Mode::Test)
 }
 
 fn partner() -> Actor {
@@ -134,8 +135,6 @@ fn try_create(
     ids: &Counter,
 ) -> Result<Transition, DomainError> {
     let origin = Origin {
-        org_id: org(),
-        sandbox: true,
         access_token: AccessToken {
             hash: "hash".into(),
             sealed: "sealed".into(),
@@ -197,7 +196,8 @@ impl Case {
             assert_eq!(e.resolution, t.session.resolution.as_ref().map(|r| r.decision));
             assert_eq!(e.session_id, t.session.id);
             assert_eq!(e.occurred_at, self.now);
-            assert!(e.sandbox);
+            assert_eq!(e.tenant, t.session.tenant);
+            assert!(e.tenant.is_sandbox());
         }
         assert_eq!(t.session.updated_at, self.now);
         let mut ids = self.history.iter().chain(&t.events).map(|e| &e.id);
@@ -1200,8 +1200,6 @@ fn expiry_follows_the_requested_duration() {
     let config = kyc(&catalog);
     let ids = Counter::default();
     let origin = Origin {
-        org_id: org(),
-        sandbox: false,
         access_token: AccessToken {
             hash: "h".into(),
             sealed: "s".into(),

@@ -16,7 +16,7 @@ use korala_domain::session::{
     AccessToken, Decision, Origin, ResolvedBy, Session, SessionDraft, SessionStatus, SessionSummary, SessionWorkflow,
     Waiting, WorkflowStatus,
 };
-use korala_domain::tenancy::Actor;
+use korala_domain::tenancy::{Actor, Mode, Tenant};
 use korala_domain::workflow::{Step, WorkflowDefinition, WorkflowDraft};
 use korala_domain::{DomainError, JsonMap};
 use proptest::prelude::*;
@@ -65,7 +65,7 @@ fn world() -> World {
     let configure = |v: Value| {
         serde_json::from_value::<ConfigurationDraft>(v)
             .unwrap()
-            .validate(OrgId::parse("org_1").unwrap(), &catalog, t0())
+            .validate(Tenant::new(OrgId::parse("org_1").unwrap(), Mode::Live), &catalog, t0())
             .unwrap()
     };
     let kyc = ["id-document", "proof-of-address"];
@@ -123,8 +123,6 @@ fn create(world: &World, which: usize, ids: &Counter) -> Session {
     }))
     .unwrap();
     let origin = Origin {
-        org_id: configuration.org_id.clone(),
-        sandbox: false,
         access_token: AccessToken {
             hash: "h".into(),
             sealed: "s".into(),

@@ -23,7 +23,7 @@ use functions::store::sqlite::SqliteStore;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use korala_domain::Timestamp;
 use korala_domain::ports::{Clock, Store};
-use korala_domain::tenancy::KeyMode;
+use korala_domain::tenancy::Mode;
 use korala_domain::webhooks::UrlPolicy;
 use lambda_http::Body;
 use serde_json::{Value, json};
@@ -195,16 +195,12 @@ impl Api {
         let org = admin::create_organization(&app, "Acme Verification")
             .await
             .expect("an organisation");
-        let key = admin::create_key(&app, &org.id, KeyMode::Test)
-            .await
-            .expect("a test key");
-        let live = admin::create_key(&app, &org.id, KeyMode::Live)
-            .await
-            .expect("a live key");
+        let key = admin::create_key(&app, &org.id, Mode::Test).await.expect("a test key");
+        let live = admin::create_key(&app, &org.id, Mode::Live).await.expect("a live key");
         let second = admin::create_organization(&app, "Other Corp")
             .await
             .expect("a second organisation");
-        let other = admin::create_key(&app, &second.id, KeyMode::Test)
+        let other = admin::create_key(&app, &second.id, Mode::Test)
             .await
             .expect("the second org's key");
         Self {

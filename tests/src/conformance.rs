@@ -17,19 +17,20 @@ use korala_domain::catalog::Catalog;
 use korala_domain::configuration::{Configuration, ConfigurationPatch};
 use korala_domain::delivery::{AttemptOutcome, DeliveryState, WebhookDelivery};
 use korala_domain::events::{Event, WebhookEvent};
-use korala_domain::ids::{OrgId, SessionId, WebhookDeliveryId, WebhookEndpointId};
+use korala_domain::ids::{SessionId, WebhookDeliveryId, WebhookEndpointId};
 use korala_domain::lifecycle::Transition;
 use korala_domain::ports::{
     Answer, Creation, DeliveryPage, DeliveryQuery, IdempotencyClaim, Position, SessionQuery, Store, StoreError,
     StoredResponse,
 };
 use korala_domain::session::{Decision, Session, SessionStatus, SessionSummary};
+use korala_domain::tenancy::Tenant;
 use korala_domain::webhooks::{UrlPolicy, WebhookEndpoint, WebhookEndpointDraft, WebhookEndpointPatch};
 use korala_domain::workflow::StoredWorkflow;
 
 use crate::support::{
     SequentialIds, api_key, completed_session, configuration, create_session, minutes, org, organization, partner,
-    reviewed_configuration, seconds, start, stored_workflow, submit, t0, webhook_endpoint,
+    reviewed_configuration, sandbox, seconds, start, stored_workflow, submit, t0, tenant, webhook_endpoint,
 };
 
 /// What a test needs from whatever set a store up: the store itself. A
@@ -57,31 +58,31 @@ macro_rules! __conformance_cases {
             configurations_round_trip,
             configuration_slugs_are_unique_per_organization,
             configuration_updates_are_conditional,
-            configurations_are_isolated_by_organization,
+            configurations_are_isolated_by_tenant,
             workflows_round_trip,
             workflow_slugs_are_unique_per_organization,
             workflow_updates_are_conditional,
-            workflows_are_isolated_by_organization,
+            workflows_are_isolated_by_tenant,
             webhook_endpoints_round_trip,
             webhook_endpoint_updates_are_conditional,
-            webhook_endpoints_are_isolated_by_organization,
+            webhook_endpoints_are_isolated_by_tenant,
             deleted_webhook_endpoints_are_gone,
             webhook_endpoints_list_in_creation_order,
             webhook_deliveries_round_trip,
             webhook_delivery_updates_are_conditional,
-            webhook_deliveries_are_isolated_by_organization,
+            webhook_deliveries_are_isolated_by_tenant,
             webhook_deliveries_list_newest_first_in_pages,
             session_commits_round_trip,
             session_history_is_every_committed_event_oldest_first,
             stale_commits_conflict_and_change_nothing,
-            sessions_are_isolated_by_organization,
+            sessions_are_isolated_by_tenant,
             list_sessions_filters_newest_first,
             list_sessions_pages_by_number,
             list_sessions_cursor_visits_every_session_once,
             sessions_due_are_the_overdue_sessions_waiting_for_the_end_user,
             idempotency_claim_complete_and_replay,
             idempotency_release_lets_a_retry_run,
-            idempotency_keys_are_scoped_to_the_organization,
+            idempotency_keys_are_scoped_to_the_tenant,
             idempotency_abandoned_claims_can_be_taken_over,
             keyed_creations_are_written_with_their_answer,
             keyed_creations_that_fail_write_neither,
@@ -172,25 +173,25 @@ pub async fn tenancy_round_trip(store: Arc<dyn Store>) {
 /// An org-scoped document unique by slug and replaced version by version.
 trait Versioned: Clone + PartialEq + Debug + Send + Sync {
     const NAME: &'static str;
-    fn make(org: &OrgId, slug: &str) -> Self;
+    fn make(org: &Tenant, slug: &str) -> Self;
     fn slug(&self) -> &str;
     fn version(&self) -> u64;
     /// The next version, renamed, as the API would produce it.
     fn revised(&self, name: &str) -> Self;
     /// The same document claiming another version (a stale or skipping write).
     fn at_version(&self, version: u64, name: &str) -> Self;
-    fn in_org(&self, org: &OrgId) -> Self;
+    fn in_tenant(&self, tenant: &Tenant) -> Self;
     async fn insert(store: &dyn Store, item: &Self) -> Result<(), StoreError>;
     async fn update(store: &dyn Store, item: &Self) -> Result<(), StoreError>;
-    async fn get(store: &dyn Store, org: &OrgId, slug: &str) -> Result<Option<Self>, StoreError>;
-    async fn list(store: &dyn Store, org: &OrgId) -> Result<Vec<Self>, StoreError>;
-    async fn delete(store: &dyn Store, org: &OrgId, slug: &str) -> Result<(), StoreError>;
+    async fn get(store: &dyn Store, org: &Tenant, slug: &str) -> Result<Option<Self>, StoreError>;
+    async fn list(store: &dyn Store, org: &Tenant) -> Result<Vec<Self>, StoreError>;
+    async fn delete(store: &dyn Store, org: &Tenant, slug: &str) -> Result<(), StoreError>;
 }
 
 impl Versioned for Configuration {
     const NAME: &'static str = "configuration";
 
-    fn make(org: &OrgId, slug: &str) -> Self {
+    fn make(org: &Tenant, slug: &str) -> Self {
         configuration(org, slug)
     }
 
@@ -223,9 +224,9 @@ impl Versioned for Configuration {
         }
     }
 
-    fn in_org(&self, org: &OrgId) -> Self {
+    fn in_tenant(&self, tenant: &Tenant) -> Self {
         Self {
-            org_id: org.clone(),
+            tenant: tenant.clone(),
             ..self.clone()
         }
     }
@@ -238,15 +239,15 @@ impl Versioned for Configuration {
         store.update_configuration(item).await
     }
 
-    async fn get(store: &dyn Store, org: &OrgId, slug: &str) -> Result<Option<Self>, StoreError> {
+    async fn get(store: &dyn Store, org: &Tenant, slug: &str) -> Result<Option<Self>, StoreError> {
         store.get_configuration(org, slug).await
     }
 
-    async fn list(store: &dyn Store, org: &OrgId) -> Result<Vec<Self>, StoreError> {
+    async fn list(store: &dyn Store, org: &Tenant) -> Result<Vec<Self>, StoreError> {
         store.list_configurations(org).await
     }
 
-    async fn delete(store: &dyn Store, org: &OrgId, slug: &str) -> Result<(), StoreError> {
+    async fn delete(store: &dyn Store, org: &Tenant, slug: &str) -> Result<(), StoreError> {
         store.delete_configuration(org, slug).await
     }
 }
@@ -254,7 +255,7 @@ impl Versioned for Configuration {
 impl Versioned for StoredWorkflow {
     const NAME: &'static str = "workflow";
 
-    fn make(org: &OrgId, slug: &str) -> Self {
+    fn make(org: &Tenant, slug: &str) -> Self {
         stored_workflow(org, slug)
     }
 
@@ -279,9 +280,9 @@ impl Versioned for StoredWorkflow {
         other
     }
 
-    fn in_org(&self, org: &OrgId) -> Self {
+    fn in_tenant(&self, tenant: &Tenant) -> Self {
         Self {
-            org_id: org.clone(),
+            tenant: tenant.clone(),
             ..self.clone()
         }
     }
@@ -294,15 +295,15 @@ impl Versioned for StoredWorkflow {
         store.update_workflow(item).await
     }
 
-    async fn get(store: &dyn Store, org: &OrgId, slug: &str) -> Result<Option<Self>, StoreError> {
+    async fn get(store: &dyn Store, org: &Tenant, slug: &str) -> Result<Option<Self>, StoreError> {
         store.get_workflow(org, slug).await
     }
 
-    async fn list(store: &dyn Store, org: &OrgId) -> Result<Vec<Self>, StoreError> {
+    async fn list(store: &dyn Store, org: &Tenant) -> Result<Vec<Self>, StoreError> {
         store.list_workflows(org).await
     }
 
-    async fn delete(store: &dyn Store, org: &OrgId, slug: &str) -> Result<(), StoreError> {
+    async fn delete(store: &dyn Store, org: &Tenant, slug: &str) -> Result<(), StoreError> {
         store.delete_workflow(org, slug).await
     }
 }
@@ -315,7 +316,7 @@ fn by_slug<T: Versioned>(mut items: Vec<T>) -> Vec<T> {
 
 async fn versioned_round_trip<T: Versioned>(store: &dyn Store) {
     let name = T::NAME;
-    let acme = org("acme");
+    let acme = tenant("acme");
     let kyc = T::make(&acme, "kyc");
     let kyb = T::make(&acme, "kyb");
     T::insert(store, &kyc).await.unwrap();
@@ -361,8 +362,8 @@ async fn versioned_round_trip<T: Versioned>(store: &dyn Store) {
 
 async fn versioned_slugs_are_unique<T: Versioned>(store: &dyn Store) {
     let name = T::NAME;
-    let acme = org("acme");
-    let globex = org("globex");
+    let acme = tenant("acme");
+    let globex = tenant("globex");
     let original = T::make(&acme, "kyc");
     T::insert(store, &original).await.unwrap();
     assert_eq!(
@@ -388,7 +389,7 @@ async fn versioned_slugs_are_unique<T: Versioned>(store: &dyn Store) {
 
 async fn versioned_updates_are_conditional<T: Versioned>(store: &dyn Store) {
     let name = T::NAME;
-    let acme = org("acme");
+    let acme = tenant("acme");
     let v1 = T::make(&acme, "kyc");
     assert_eq!(v1.version(), 1);
     T::insert(store, &v1).await.unwrap();
@@ -435,10 +436,23 @@ async fn versioned_updates_are_conditional<T: Versioned>(store: &dyn Store) {
     );
 }
 
+/// Runs `case` between two organisations, then between the two modes of a
+/// third one: test mode and live mode are as separate as two organisations.
+async fn between_tenants<'s, F, Fut>(store: &'s dyn Store, case: F)
+where
+    F: Fn(&'s dyn Store, Tenant, Tenant) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    case(store, tenant("acme"), tenant("globex")).await;
+    case(store, tenant("umbrella"), sandbox("umbrella")).await;
+}
+
 async fn versioned_isolation<T: Versioned>(store: &dyn Store) {
+    between_tenants(store, versioned_isolation_between::<T>).await;
+}
+
+async fn versioned_isolation_between<T: Versioned>(store: &dyn Store, acme: Tenant, globex: Tenant) {
     let name = T::NAME;
-    let acme = org("acme");
-    let globex = org("globex");
     let ours = T::make(&acme, "kyc");
     let also_ours = T::make(&acme, "kyb");
     let theirs = T::make(&globex, "pep");
@@ -456,10 +470,11 @@ async fn versioned_isolation<T: Versioned>(store: &dyn Store) {
         Ok(vec![also_ours, ours.clone()])
     );
     assert_eq!(T::list(store, &globex).await, Ok(vec![theirs]));
-    assert_eq!(T::list(store, &org("initech")).await, Ok(vec![]));
+    assert_eq!(T::list(store, &tenant("initech")).await, Ok(vec![]));
+    assert_eq!(T::list(store, &sandbox("initech")).await, Ok(vec![]));
 
     assert_eq!(
-        T::update(store, &ours.revised("Hijacked").in_org(&globex)).await,
+        T::update(store, &ours.revised("Hijacked").in_tenant(&globex)).await,
         Err(StoreError::NotFound),
         "updating another organisation's {name}"
     );
@@ -487,7 +502,7 @@ pub async fn configuration_updates_are_conditional(store: Arc<dyn Store>) {
     versioned_updates_are_conditional::<Configuration>(&*store).await;
 }
 
-pub async fn configurations_are_isolated_by_organization(store: Arc<dyn Store>) {
+pub async fn configurations_are_isolated_by_tenant(store: Arc<dyn Store>) {
     versioned_isolation::<Configuration>(&*store).await;
 }
 
@@ -503,7 +518,7 @@ pub async fn workflow_updates_are_conditional(store: Arc<dyn Store>) {
     versioned_updates_are_conditional::<StoredWorkflow>(&*store).await;
 }
 
-pub async fn workflows_are_isolated_by_organization(store: Arc<dyn Store>) {
+pub async fn workflows_are_isolated_by_tenant(store: Arc<dyn Store>) {
     versioned_isolation::<StoredWorkflow>(&*store).await;
 }
 
@@ -537,7 +552,7 @@ fn at_version(endpoint: &WebhookEndpoint, version: u64, url: &str) -> WebhookEnd
 
 pub async fn webhook_endpoints_round_trip(store: Arc<dyn Store>) {
     let ids = SequentialIds::new();
-    let acme = org("acme");
+    let acme = tenant("acme");
     // An organisation's other documents, which a store may keep beside its
     // endpoints (DynamoDB does, in one partition).
     let config = configuration(&acme, "kyc");
@@ -608,7 +623,7 @@ pub async fn webhook_endpoints_round_trip(store: Arc<dyn Store>) {
 
 pub async fn webhook_endpoint_updates_are_conditional(store: Arc<dyn Store>) {
     let ids = SequentialIds::new();
-    let acme = org("acme");
+    let acme = tenant("acme");
     let v1 = webhook_endpoint(&acme, "https://hooks.acme.example/v1", t0(), &ids);
     assert_eq!(v1.version, 1);
     store.insert_webhook_endpoint(&v1).await.unwrap();
@@ -677,13 +692,18 @@ pub async fn webhook_endpoint_updates_are_conditional(store: Arc<dyn Store>) {
     );
 }
 
-pub async fn webhook_endpoints_are_isolated_by_organization(store: Arc<dyn Store>) {
+pub async fn webhook_endpoints_are_isolated_by_tenant(store: Arc<dyn Store>) {
     let ids = SequentialIds::new();
-    let acme = org("acme");
-    let globex = org("globex");
-    let ours = webhook_endpoint(&acme, "https://hooks.acme.example/1", t0(), &ids);
-    let also_ours = webhook_endpoint(&acme, "https://hooks.acme.example/2", t0(), &ids);
-    let theirs = webhook_endpoint(&globex, "https://hooks.globex.example/", t0(), &ids);
+    between_tenants(&*store, |store, acme, globex| {
+        webhook_endpoints_are_isolated_between(store, acme, globex, &ids)
+    })
+    .await;
+}
+
+async fn webhook_endpoints_are_isolated_between(store: &dyn Store, acme: Tenant, globex: Tenant, ids: &SequentialIds) {
+    let ours = webhook_endpoint(&acme, "https://hooks.acme.example/1", t0(), ids);
+    let also_ours = webhook_endpoint(&acme, "https://hooks.acme.example/2", t0(), ids);
+    let theirs = webhook_endpoint(&globex, "https://hooks.globex.example/", t0(), ids);
     for endpoint in [&ours, &also_ours, &theirs] {
         store.insert_webhook_endpoint(endpoint).await.unwrap();
     }
@@ -691,28 +711,29 @@ pub async fn webhook_endpoints_are_isolated_by_organization(store: Arc<dyn Store
     assert_eq!(
         store.get_webhook_endpoint(&globex, &ours.id).await,
         Ok(None),
-        "another organisation's endpoint is invisible"
+        "another tenant's endpoint is invisible"
     );
     assert_eq!(
         store.list_webhook_endpoints(&acme).await,
         Ok(vec![ours.clone(), also_ours.clone()])
     );
     assert_eq!(store.list_webhook_endpoints(&globex).await, Ok(vec![theirs.clone()]));
-    assert_eq!(store.list_webhook_endpoints(&org("initech")).await, Ok(vec![]));
+    assert_eq!(store.list_webhook_endpoints(&tenant("initech")).await, Ok(vec![]));
+    assert_eq!(store.list_webhook_endpoints(&sandbox("initech")).await, Ok(vec![]));
 
     let hijacked = WebhookEndpoint {
-        org_id: globex.clone(),
+        tenant: globex.clone(),
         ..revised(&ours, "https://attacker.example/")
     };
     assert_eq!(
         store.update_webhook_endpoint(&hijacked).await,
         Err(StoreError::NotFound),
-        "updating another organisation's endpoint"
+        "updating another tenant's endpoint"
     );
     assert_eq!(
         store.delete_webhook_endpoint(&globex, &ours.id).await,
         Err(StoreError::NotFound),
-        "deleting another organisation's endpoint"
+        "deleting another tenant's endpoint"
     );
     assert_eq!(
         store.get_webhook_endpoint(&acme, &ours.id).await,
@@ -726,13 +747,13 @@ pub async fn webhook_endpoints_are_isolated_by_organization(store: Arc<dyn Store
     assert_eq!(
         store.list_webhook_endpoints(&globex).await,
         Ok(vec![theirs]),
-        "the refused writes added nothing to the other organisation"
+        "the refused writes added nothing to the other tenant"
     );
 }
 
 pub async fn deleted_webhook_endpoints_are_gone(store: Arc<dyn Store>) {
     let ids = SequentialIds::new();
-    let acme = org("acme");
+    let acme = tenant("acme");
     let doomed = webhook_endpoint(&acme, "https://hooks.acme.example/old", t0(), &ids);
     let kept = webhook_endpoint(&acme, "https://hooks.acme.example/new", t0(), &ids);
     store.insert_webhook_endpoint(&doomed).await.unwrap();
@@ -778,7 +799,7 @@ pub async fn deleted_webhook_endpoints_are_gone(store: Arc<dyn Store>) {
 
 pub async fn webhook_endpoints_list_in_creation_order(store: Arc<dyn Store>) {
     let ids = SequentialIds::new();
-    let acme = org("acme");
+    let acme = tenant("acme");
     // Created one a second apart, with URLs in the opposite order.
     let created: Vec<WebhookEndpoint> = (0..16)
         .map(|i| {
@@ -859,7 +880,7 @@ fn page(limit: u32, after: Option<&WebhookDelivery>) -> DeliveryQuery {
 /// An endpoint's log page as the ids it shows, and whether more follow.
 async fn log(
     store: &dyn Store,
-    org: &OrgId,
+    org: &Tenant,
     endpoint: &WebhookEndpointId,
     query: DeliveryQuery,
 ) -> (Vec<WebhookDeliveryId>, bool) {
@@ -877,7 +898,7 @@ fn delivery_ids(deliveries: &[&WebhookDelivery]) -> Vec<WebhookDeliveryId> {
 pub async fn webhook_deliveries_round_trip(store: Arc<dyn Store>) {
     let store = &*store;
     let ids = SequentialIds::new();
-    let acme = org("acme");
+    let acme = tenant("acme");
     let endpoint = webhook_endpoint(&acme, "https://hooks.acme.example/a", t0(), &ids);
     store.insert_webhook_endpoint(&endpoint).await.unwrap();
     // The organisation's session, whose events a store may keep near its
@@ -958,7 +979,7 @@ pub async fn webhook_deliveries_round_trip(store: Arc<dyn Store>) {
 pub async fn webhook_delivery_updates_are_conditional(store: Arc<dyn Store>) {
     let store = &*store;
     let ids = SequentialIds::new();
-    let acme = org("acme");
+    let acme = tenant("acme");
     let endpoint = webhook_endpoint(&acme, "https://hooks.acme.example/", t0(), &ids);
     let v1 = WebhookDelivery::test(&endpoint, &ids, t0());
     assert_eq!(v1.version, 1);
@@ -1027,16 +1048,20 @@ pub async fn webhook_delivery_updates_are_conditional(store: Arc<dyn Store>) {
     );
 }
 
-pub async fn webhook_deliveries_are_isolated_by_organization(store: Arc<dyn Store>) {
-    let store = &*store;
+pub async fn webhook_deliveries_are_isolated_by_tenant(store: Arc<dyn Store>) {
     let ids = SequentialIds::new();
-    let acme = org("acme");
-    let globex = org("globex");
-    let ours_endpoint = webhook_endpoint(&acme, "https://hooks.acme.example/", t0(), &ids);
-    let theirs_endpoint = webhook_endpoint(&globex, "https://hooks.globex.example/", t0(), &ids);
-    let ours = WebhookDelivery::test(&ours_endpoint, &ids, t0());
-    let also_ours = WebhookDelivery::test(&ours_endpoint, &ids, seconds(1));
-    let theirs = WebhookDelivery::test(&theirs_endpoint, &ids, seconds(2));
+    between_tenants(&*store, |store, acme, globex| {
+        webhook_deliveries_are_isolated_between(store, acme, globex, &ids)
+    })
+    .await;
+}
+
+async fn webhook_deliveries_are_isolated_between(store: &dyn Store, acme: Tenant, globex: Tenant, ids: &SequentialIds) {
+    let ours_endpoint = webhook_endpoint(&acme, "https://hooks.acme.example/", t0(), ids);
+    let theirs_endpoint = webhook_endpoint(&globex, "https://hooks.globex.example/", t0(), ids);
+    let ours = WebhookDelivery::test(&ours_endpoint, ids, t0());
+    let also_ours = WebhookDelivery::test(&ours_endpoint, ids, seconds(1));
+    let theirs = WebhookDelivery::test(&theirs_endpoint, ids, seconds(2));
     for delivery in [&ours, &also_ours, &theirs] {
         store.insert_webhook_delivery(delivery).await.unwrap();
     }
@@ -1044,7 +1069,7 @@ pub async fn webhook_deliveries_are_isolated_by_organization(store: Arc<dyn Stor
     assert_eq!(
         store.get_webhook_delivery(&globex, &ours.id).await,
         Ok(None),
-        "another organisation's delivery is invisible"
+        "another tenant's delivery is invisible"
     );
     assert_eq!(store.get_webhook_delivery(&acme, &theirs.id).await, Ok(None));
     assert_eq!(
@@ -1054,7 +1079,7 @@ pub async fn webhook_deliveries_are_isolated_by_organization(store: Arc<dyn Stor
     assert_eq!(
         log(store, &globex, &ours_endpoint.id, page(10, None)).await,
         (vec![], false),
-        "another organisation's endpoint has no log"
+        "another tenant's endpoint has no log"
     );
     assert_eq!(
         log(store, &acme, &theirs_endpoint.id, page(10, None)).await,
@@ -1062,13 +1087,13 @@ pub async fn webhook_deliveries_are_isolated_by_organization(store: Arc<dyn Stor
     );
 
     let hijacked = WebhookDelivery {
-        org_id: globex.clone(),
+        tenant: globex.clone(),
         ..retried(&ours, seconds(5))
     };
     assert_eq!(
         store.update_webhook_delivery(&hijacked).await,
         Err(StoreError::NotFound),
-        "updating another organisation's delivery"
+        "updating another tenant's delivery"
     );
     assert_eq!(
         store.get_webhook_delivery(&acme, &ours.id).await,
@@ -1079,7 +1104,7 @@ pub async fn webhook_deliveries_are_isolated_by_organization(store: Arc<dyn Stor
     assert_eq!(
         log(store, &globex, &ours_endpoint.id, page(10, None)).await,
         (vec![], false),
-        "the refused write added nothing to the other organisation"
+        "the refused write added nothing to the other tenant"
     );
     assert_eq!(
         log(store, &globex, &theirs_endpoint.id, page(10, None)).await,
@@ -1090,7 +1115,7 @@ pub async fn webhook_deliveries_are_isolated_by_organization(store: Arc<dyn Stor
 pub async fn webhook_deliveries_list_newest_first_in_pages(store: Arc<dyn Store>) {
     let store = &*store;
     let ids = SequentialIds::new();
-    let acme = org("acme");
+    let acme = tenant("acme");
     let endpoint = webhook_endpoint(&acme, "https://hooks.acme.example/a", t0(), &ids);
     let other = webhook_endpoint(&acme, "https://hooks.acme.example/b", t0(), &ids);
     store.insert_webhook_endpoint(&endpoint).await.unwrap();
@@ -1195,7 +1220,7 @@ async fn commit(store: &dyn Store, transition: &Transition) {
         .unwrap_or_else(|e| panic!("committing version {}: {e}", transition.session.version));
 }
 
-async fn history(store: &dyn Store, org: &OrgId, id: &SessionId) -> Vec<Event> {
+async fn history(store: &dyn Store, org: &Tenant, id: &SessionId) -> Vec<Event> {
     store.list_events(org, id).await.expect("the history reads")
 }
 
@@ -1206,7 +1231,7 @@ fn events_of(transitions: &[&Transition]) -> Vec<Event> {
 pub async fn session_commits_round_trip(store: Arc<dyn Store>) {
     let store = &*store;
     let ids = SequentialIds::new();
-    let acme = org("acme");
+    let acme = tenant("acme");
     let config = configuration(&acme, "kyc");
 
     let created = create_session(&config, "user-1", t0(), 60, &ids);
@@ -1273,7 +1298,7 @@ pub async fn session_commits_round_trip(store: Arc<dyn Store>) {
 pub async fn session_history_is_every_committed_event_oldest_first(store: Arc<dyn Store>) {
     let store = &*store;
     let ids = SequentialIds::new();
-    let acme = org("acme");
+    let acme = tenant("acme");
     let config = reviewed_configuration(&acme, "kyc-reviewed");
 
     let created = create_session(&config, "user-1", t0(), 60, &ids);
@@ -1309,7 +1334,7 @@ pub async fn session_history_is_every_committed_event_oldest_first(store: Arc<dy
         "the session and its history, read together"
     );
     assert_eq!(
-        store.get_session_with_events(&org("globex"), id).await,
+        store.get_session_with_events(&tenant("globex"), id).await,
         Ok(None),
         "another organisation's session is not there"
     );
@@ -1320,7 +1345,7 @@ pub async fn session_history_is_every_committed_event_oldest_first(store: Arc<dy
 pub async fn stale_commits_conflict_and_change_nothing(store: Arc<dyn Store>) {
     let store = &*store;
     let ids = SequentialIds::new();
-    let acme = org("acme");
+    let acme = tenant("acme");
     let config = configuration(&acme, "kyc");
 
     let created = create_session(&config, "user-1", t0(), 60, &ids);
@@ -1376,13 +1401,17 @@ pub async fn stale_commits_conflict_and_change_nothing(store: Arc<dyn Store>) {
     );
 }
 
-pub async fn sessions_are_isolated_by_organization(store: Arc<dyn Store>) {
-    let store = &*store;
+pub async fn sessions_are_isolated_by_tenant(store: Arc<dyn Store>) {
     let ids = SequentialIds::new();
-    let acme = org("acme");
-    let globex = org("globex");
-    let ours = create_session(&configuration(&acme, "kyc"), "user-1", t0(), 60, &ids);
-    let theirs = create_session(&configuration(&globex, "kyc"), "user-1", t0(), 60, &ids);
+    between_tenants(&*store, |store, acme, globex| {
+        sessions_are_isolated_between(store, acme, globex, &ids)
+    })
+    .await;
+}
+
+async fn sessions_are_isolated_between(store: &dyn Store, acme: Tenant, globex: Tenant, ids: &SequentialIds) {
+    let ours = create_session(&configuration(&acme, "kyc"), "user-1", t0(), 60, ids);
+    let theirs = create_session(&configuration(&globex, "kyc"), "user-1", t0(), 60, ids);
     commit(store, &ours).await;
     commit(store, &theirs).await;
 
@@ -1391,8 +1420,27 @@ pub async fn sessions_are_isolated_by_organization(store: Arc<dyn Store>) {
     assert_eq!(history(store, &globex, id).await, vec![]);
     assert_eq!(store.get_session(&acme, id).await, Ok(Some(ours.session.clone())));
     assert_eq!(store.get_session(&acme, &theirs.session.id).await, Ok(None));
+    // Every listing (all, by end user, by status) shows the tenant's own
+    // sessions only, though both have the same end user.
+    for (who, session) in [(&acme, &ours.session), (&globex, &theirs.session)] {
+        let listings = [
+            query(10, Position::Page(1)),
+            SessionQuery {
+                external_user_id: Some("user-1".into()),
+                ..query(10, Position::Page(1))
+            },
+            SessionQuery {
+                status: Some(SessionStatus::Created),
+                ..query(10, Position::Page(1))
+            },
+        ];
+        for listing in listings {
+            let page = store.list_sessions(who, &listing).await.unwrap();
+            assert_eq!(ids_of(&page.sessions), vec![session.id.clone()], "{who} {listing:?}");
+        }
+    }
     // The token is the end user's only credential, so it finds the session
-    // whatever its organisation.
+    // whatever its tenant.
     assert_eq!(
         store
             .find_session_by_token_hash(&theirs.session.access_token.hash)
@@ -1426,8 +1474,8 @@ fn newest_first(sessions: &[&Session]) -> Vec<SessionSummary> {
 pub async fn list_sessions_filters_newest_first(store: Arc<dyn Store>) {
     let store = &*store;
     let ids = SequentialIds::new();
-    let acme = org("acme");
-    let globex = org("globex");
+    let acme = tenant("acme");
+    let globex = tenant("globex");
     let config = configuration(&acme, "kyc");
 
     let mut stored = Vec::new();
@@ -1506,9 +1554,9 @@ pub async fn list_sessions_filters_newest_first(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(theirs.sessions.len(), 5, "each organisation sees its own");
-    assert!(theirs.sessions.iter().all(|s| s.org_id == globex));
+    assert!(theirs.sessions.iter().all(|s| s.tenant == globex));
     let nobody = store
-        .list_sessions(&org("initech"), &query(50, Position::Page(1)))
+        .list_sessions(&tenant("initech"), &query(50, Position::Page(1)))
         .await
         .unwrap();
     assert_eq!(nobody.sessions, vec![]);
@@ -1518,7 +1566,7 @@ pub async fn list_sessions_filters_newest_first(store: Arc<dyn Store>) {
 pub async fn list_sessions_pages_by_number(store: Arc<dyn Store>) {
     let store = &*store;
     let ids = SequentialIds::new();
-    let acme = org("acme");
+    let acme = tenant("acme");
     let config = configuration(&acme, "kyc");
     let mut created = Vec::new();
     for i in 0..7 {
@@ -1528,7 +1576,7 @@ pub async fn list_sessions_pages_by_number(store: Arc<dyn Store>) {
         // Noise in another organisation.
         commit(
             store,
-            &create_session(&configuration(&org("globex"), "kyc"), "even", t0(), 60, &ids),
+            &create_session(&configuration(&tenant("globex"), "kyc"), "even", t0(), 60, &ids),
         )
         .await;
     }
@@ -1570,8 +1618,8 @@ pub async fn list_sessions_pages_by_number(store: Arc<dyn Store>) {
 pub async fn list_sessions_cursor_visits_every_session_once(store: Arc<dyn Store>) {
     let store = &*store;
     let ids = SequentialIds::new();
-    let acme = org("acme");
-    let globex = org("globex");
+    let acme = tenant("acme");
+    let globex = tenant("globex");
     let config = configuration(&acme, "kyc");
     let mut created = Vec::new();
     for i in 0..12 {
@@ -1588,7 +1636,7 @@ pub async fn list_sessions_cursor_visits_every_session_once(store: Arc<dyn Store
         }
     }
 
-    async fn walk(store: &dyn Store, org: &OrgId, first: SessionQuery) -> Vec<(Vec<SessionId>, bool)> {
+    async fn walk(store: &dyn Store, org: &Tenant, first: SessionQuery) -> Vec<(Vec<SessionId>, bool)> {
         let mut pages = Vec::new();
         let mut q = first;
         loop {
@@ -1636,7 +1684,7 @@ pub async fn list_sessions_cursor_visits_every_session_once(store: Arc<dyn Store
         ..query(50, Position::Page(1))
     };
     let theirs = store.list_sessions(&globex, &from_acme).await.unwrap();
-    assert!(theirs.sessions.iter().all(|s| s.org_id == globex));
+    assert!(theirs.sessions.iter().all(|s| s.tenant == globex));
     assert_eq!(theirs.sessions.len(), 3);
 }
 
@@ -1646,10 +1694,10 @@ pub async fn list_sessions_cursor_visits_every_session_once(store: Arc<dyn Store
 pub async fn sessions_due_are_the_overdue_sessions_waiting_for_the_end_user(store: Arc<dyn Store>) {
     let store = &*store;
     let ids = SequentialIds::new();
-    let acme = org("acme");
+    let acme = tenant("acme");
     let config = configuration(&acme, "kyc");
     let reviewed = reviewed_configuration(&acme, "kyc-reviewed");
-    let theirs = configuration(&org("globex"), "kyc");
+    let theirs = configuration(&tenant("globex"), "kyc");
 
     async fn created(store: &dyn Store, config: &Configuration, minutes: u32, ids: &SequentialIds) -> Transition {
         let t = create_session(config, "user", t0(), minutes, ids);
@@ -1711,9 +1759,9 @@ pub async fn sessions_due_are_the_overdue_sessions_waiting_for_the_end_user(stor
 // ---------------------------------------------------------------------------
 // Idempotency keys
 
-fn answer<'a>(org: &'a OrgId, key: &'a str, claimed_at: Timestamp, response: &'a StoredResponse) -> Answer<'a> {
+fn answer<'a>(tenant: &'a Tenant, key: &'a str, claimed_at: Timestamp, response: &'a StoredResponse) -> Answer<'a> {
     Answer {
-        org,
+        tenant,
         key,
         claimed_at,
         response,
@@ -1729,7 +1777,7 @@ fn response(status: u16, body: &str) -> StoredResponse {
 }
 
 pub async fn idempotency_claim_complete_and_replay(store: Arc<dyn Store>) {
-    let acme = org("acme");
+    let acme = tenant("acme");
     let claim = |fingerprint: &'static str, at| {
         let store = Arc::clone(&store);
         let acme = acme.clone();
@@ -1782,7 +1830,7 @@ pub async fn idempotency_claim_complete_and_replay(store: Arc<dyn Store>) {
 }
 
 pub async fn idempotency_release_lets_a_retry_run(store: Arc<dyn Store>) {
-    let acme = org("acme");
+    let acme = tenant("acme");
     assert_eq!(
         store.claim_idempotency_key(&acme, "key-1", "fp-1", t0()).await,
         Ok(IdempotencyClaim::Acquired)
@@ -1818,9 +1866,11 @@ pub async fn idempotency_release_lets_a_retry_run(store: Arc<dyn Store>) {
     );
 }
 
-pub async fn idempotency_keys_are_scoped_to_the_organization(store: Arc<dyn Store>) {
-    let acme = org("acme");
-    let globex = org("globex");
+pub async fn idempotency_keys_are_scoped_to_the_tenant(store: Arc<dyn Store>) {
+    between_tenants(&*store, idempotency_keys_are_scoped_between).await;
+}
+
+async fn idempotency_keys_are_scoped_between(store: &dyn Store, acme: Tenant, globex: Tenant) {
     assert_eq!(
         store.claim_idempotency_key(&acme, "key-1", "fp-acme", t0()).await,
         Ok(IdempotencyClaim::Acquired)
@@ -1828,7 +1878,7 @@ pub async fn idempotency_keys_are_scoped_to_the_organization(store: Arc<dyn Stor
     assert_eq!(
         store.claim_idempotency_key(&globex, "key-1", "fp-globex", t0()).await,
         Ok(IdempotencyClaim::Acquired),
-        "another organisation's key of the same name"
+        "another tenant's key of the same name"
     );
     let ours = response(201, "acme");
     store
@@ -1840,7 +1890,7 @@ pub async fn idempotency_keys_are_scoped_to_the_organization(store: Arc<dyn Stor
             .claim_idempotency_key(&globex, "key-1", "fp-globex", seconds(1))
             .await,
         Ok(IdempotencyClaim::InProgress),
-        "completing one organisation's key leaves the other's running"
+        "completing one tenant's key leaves the other's running"
     );
     assert_eq!(store.release_idempotency_key(&globex, "key-1", t0()).await, Ok(()));
     assert_eq!(
@@ -1852,12 +1902,12 @@ pub async fn idempotency_keys_are_scoped_to_the_organization(store: Arc<dyn Stor
             .complete_idempotency_key(&answer(&globex, "key-1", t0(), &response(200, "globex")))
             .await,
         Err(StoreError::NotFound),
-        "the released key is gone for its organisation only"
+        "the released key is gone for its tenant only"
     );
 }
 
 pub async fn idempotency_abandoned_claims_can_be_taken_over(store: Arc<dyn Store>) {
-    let acme = org("acme");
+    let acme = tenant("acme");
     assert_eq!(
         store.claim_idempotency_key(&acme, "key-1", "fp-1", t0()).await,
         Ok(IdempotencyClaim::Acquired)
@@ -1922,7 +1972,7 @@ pub async fn idempotency_abandoned_claims_can_be_taken_over(store: Arc<dyn Store
 
 pub async fn keyed_creations_are_written_with_their_answer(store: Arc<dyn Store>) {
     let ids = SequentialIds::new();
-    let acme = org("acme");
+    let acme = tenant("acme");
     let config = configuration(&acme, "kyc");
     let workflow = stored_workflow(&acme, "kyc");
     let endpoint = webhook_endpoint(&acme, "https://hooks.acme.example/a", t0(), &ids);
@@ -1965,7 +2015,7 @@ pub async fn keyed_creations_are_written_with_their_answer(store: Arc<dyn Store>
 
 pub async fn keyed_creations_that_fail_write_neither(store: Arc<dyn Store>) {
     let ids = SequentialIds::new();
-    let acme = org("acme");
+    let acme = tenant("acme");
     let config = configuration(&acme, "kyc");
     store.insert_configuration(&config).await.unwrap();
 
@@ -2030,7 +2080,7 @@ pub async fn keyed_creations_that_fail_write_neither(store: Arc<dyn Store>) {
 pub async fn concurrent_commits_from_one_version_let_exactly_one_win(store: Arc<dyn Store>) {
     const WRITERS: usize = 16;
     let ids = Arc::new(SequentialIds::new());
-    let acme = org("acme");
+    let acme = tenant("acme");
     let created = create_session(&configuration(&acme, "kyc"), "user-1", t0(), 60, &*ids);
     commit(&*store, &created).await;
     let id = created.session.id.clone();

@@ -14,7 +14,7 @@ use korala_domain::events::WebhookEvent;
 use korala_domain::ids::{IdGenerator, OrgId, WebhookEndpointId};
 use korala_domain::lifecycle::Transition;
 use korala_domain::session::{AccessToken, Origin, Session, SessionDraft};
-use korala_domain::tenancy::{Actor, ApiKey, KeyMode, Organization};
+use korala_domain::tenancy::{Actor, ApiKey, Mode, Organization, Tenant};
 use korala_domain::webhooks::{UrlPolicy, WebhookEndpoint, WebhookEndpointDraft};
 use korala_domain::workflow::StoredWorkflow;
 use korala_domain::{JsonMap, Timestamp};
@@ -59,6 +59,16 @@ pub fn org(name: &str) -> OrgId {
     OrgId::parse(&format!("org_{name}")).expect("a well-formed org id")
 }
 
+/// The organisation `name` in live mode.
+pub fn tenant(name: &str) -> Tenant {
+    Tenant::new(org(name), Mode::Live)
+}
+
+/// The organisation `name` in test mode: the other world of [`tenant`]'s.
+pub fn sandbox(name: &str) -> Tenant {
+    Tenant::new(org(name), Mode::Test)
+}
+
 pub fn organization(id: &OrgId, name: &str) -> Organization {
     Organization {
         id: id.clone(),
@@ -71,7 +81,7 @@ pub fn api_key(id: &str, org: &OrgId) -> ApiKey {
     ApiKey {
         id: id.to_owned(),
         org_id: org.clone(),
-        mode: KeyMode::of_key_id(id).expect("an ak_test_ or ak_live_ key id"),
+        mode: Mode::of_key_id(id).expect("an ak_test_ or ak_live_ key id"),
         sealed_secret: format!("sealed:{id}"),
         created_at: t0(),
         revoked_at: None,
@@ -86,20 +96,20 @@ pub fn partner() -> Actor {
 
 /// A KYC configuration running the built-in identity-document workflow,
 /// resolved automatically when it completes.
-pub fn configuration(org: &OrgId, slug: &str) -> Configuration {
+pub fn configuration(tenant: &Tenant, slug: &str) -> Configuration {
     ConfigurationDraft {
         name: format!("Configuration {slug}"),
         slug: slug.to_owned(),
         workflow_slugs: Some(vec![builtin::ID_DOCUMENT.to_owned()]),
         ..ConfigurationDraft::default()
     }
-    .validate(org.clone(), &Catalog::builtins(), t0())
+    .validate(tenant.clone(), &Catalog::builtins(), t0())
     .expect("a valid configuration")
 }
 
 /// Like [`configuration`], but a partner must resolve every session: a
 /// session whose workflows all completed waits in `pending_review`.
-pub fn reviewed_configuration(org: &OrgId, slug: &str) -> Configuration {
+pub fn reviewed_configuration(tenant: &Tenant, slug: &str) -> Configuration {
     ConfigurationDraft {
         name: format!("Configuration {slug}"),
         slug: slug.to_owned(),
@@ -108,19 +118,19 @@ pub fn reviewed_configuration(org: &OrgId, slug: &str) -> Configuration {
         final_manual_review_required: Some(true),
         ..ConfigurationDraft::default()
     }
-    .validate(org.clone(), &Catalog::builtins(), t0())
+    .validate(tenant.clone(), &Catalog::builtins(), t0())
     .expect("a valid configuration")
 }
 
-/// An organisation's own copy of the identity-document workflow.
-pub fn stored_workflow(org: &OrgId, slug: &str) -> StoredWorkflow {
+/// A tenant's own copy of the identity-document workflow.
+pub fn stored_workflow(tenant: &Tenant, slug: &str) -> StoredWorkflow {
     let mut definition = builtin::get(builtin::ID_DOCUMENT)
         .expect("the built-in identity-document workflow")
         .clone();
     definition.slug = slug.to_owned();
     definition.name = format!("Workflow {slug}");
     StoredWorkflow {
-        org_id: org.clone(),
+        tenant: tenant.clone(),
         definition,
         created_at: t0(),
         updated_at: t0(),
@@ -131,7 +141,7 @@ pub fn stored_workflow(org: &OrgId, slug: &str) -> StoredWorkflow {
 /// A webhook endpoint for `url` as `POST /webhook-endpoints` makes it at
 /// `now`: a fresh id from `ids`, subscribed to completed and failed
 /// sessions, with a stand-in for the sealed secret.
-pub fn webhook_endpoint(org: &OrgId, url: &str, now: Timestamp, ids: &dyn IdGenerator) -> WebhookEndpoint {
+pub fn webhook_endpoint(tenant: &Tenant, url: &str, now: Timestamp, ids: &dyn IdGenerator) -> WebhookEndpoint {
     let id = WebhookEndpointId::generate(ids);
     let sealed_secret = format!("sealed:whsec_{id}");
     WebhookEndpointDraft {
@@ -140,7 +150,7 @@ pub fn webhook_endpoint(org: &OrgId, url: &str, now: Timestamp, ids: &dyn IdGene
         enabled: true,
         description: None,
     }
-    .validate(id, org.clone(), sealed_secret, UrlPolicy::Production, now)
+    .validate(id, tenant.clone(), sealed_secret, UrlPolicy::Production, now)
     .expect("a valid webhook endpoint")
 }
 
@@ -155,8 +165,6 @@ pub fn create_session(
 ) -> Transition {
     let token = ids.next_body();
     let origin = Origin {
-        org_id: config.org_id.clone(),
-        sandbox: true,
         access_token: AccessToken {
             hash: format!("hash-{token}"),
             sealed: format!("sealed-{token}"),

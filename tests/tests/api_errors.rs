@@ -18,6 +18,8 @@ struct World {
     failed: Case,
     /// Waiting for the partner's review of its proof of address.
     reviewing: Case,
+    /// A webhook endpoint of the test key's (no events are relayed here).
+    endpoint: String,
 }
 
 struct Case {
@@ -55,6 +57,19 @@ impl World {
             )
             .await;
         assert_eq!(s, 201, "{b}");
+        // So has the main organisation's live mode, a world of its own.
+        let live = api.live.clone();
+        let (s, b, _) = api
+            .partner_as(
+                &live,
+                "POST",
+                "/session-configurations",
+                Some(json!({"name": "Live", "slug": "live-only", "workflowSlugs": ["id-document"]})),
+            )
+            .await;
+        assert_eq!(s, 201, "{b}");
+        let hook = json!({"url": "https://hooks.example.com/korala", "events": ["session_completed"]});
+        let endpoint = str_of(&api.expect(201, "POST", "/webhook-endpoints", Some(hook)).await, "id").to_owned();
 
         let case = |session: Value| Case {
             id: str_of(&session, "id").to_owned(),
@@ -98,6 +113,7 @@ impl World {
             completed,
             failed,
             reviewing,
+            endpoint,
         }
     }
 
@@ -116,15 +132,20 @@ impl World {
                 "view": api.access(&case.token).await,
             }));
         }
-        let other = api.other.clone();
+        let (other, live) = (api.other.clone(), api.live.clone());
         json!({
             "configurations": api.get("/session-configurations").await,
             "workflows": api.get("/workflows").await,
+            "webhookEndpoints": api.get("/webhook-endpoints").await,
             "list": api.all_sessions().await,
             "sessions": sessions,
             "theirConfigurations": api.partner_as(&other, "GET", "/session-configurations", None).await.1,
             "theirWorkflows": api.partner_as(&other, "GET", "/workflows", None).await.1,
             "theirSessions": api.partner_as(&other, "GET", "/sessions?limit=100", None).await.1,
+            "liveConfigurations": api.partner_as(&live, "GET", "/session-configurations", None).await.1,
+            "liveWorkflows": api.partner_as(&live, "GET", "/workflows", None).await.1,
+            "liveSessions": api.partner_as(&live, "GET", "/sessions?limit=100", None).await.1,
+            "liveWebhookEndpoints": api.partner_as(&live, "GET", "/webhook-endpoints", None).await.1,
         })
     }
 
@@ -1058,56 +1079,79 @@ async fn unknown_ids_are_404() {
     }
 }
 
+/// Another tenant's resources do not exist for a key: another
+/// organisation's, and the same organisation's in the other mode (test and
+/// live are separate worlds, as at Stripe and Persona).
 #[tokio::test]
-async fn another_organisations_resources_are_404() {
+async fn another_tenants_resources_are_404() {
     let world = World::new().await;
     let api = &world.api;
-    let them = api.other.clone();
     let resolve = json!({"resolution": "approved", "reason": "x"});
     let review = json!({"decision": "approved", "reason": "x"});
-    let (open, reviewing) = (&world.open, &world.reviewing);
-    let requests = vec![
-        api.signed(&them, "GET", &format!("/sessions/{}", open.id), None),
-        api.signed(&them, "GET", &format!("/sessions/{}/events", open.id), None),
-        api.signed(&them, "POST", &format!("/sessions/{}/resolve", open.id), Some(&resolve)),
-        api.signed(
-            &them,
-            "POST",
-            &format!("/sessions/{}/workflows/{}/review", reviewing.id, reviewing.wf[1]),
-            Some(&review),
-        ),
-        api.signed(
-            &them,
-            "POST",
-            &format!("/sessions/{}/workflows/{}/resubmit", open.id, open.wf[0]),
-            None,
-        ),
-        api.signed(&them, "GET", "/session-configurations/kyc", None),
-        api.signed(
-            &them,
-            "PATCH",
-            "/session-configurations/kyc",
-            Some(&json!({"name": "Mine now"})),
-        ),
-        api.signed(&them, "DELETE", "/session-configurations/kyc", None),
-        api.signed(&them, "GET", "/workflows/custom", None),
-        api.signed(&them, "PUT", "/workflows/custom", Some(&custom_workflow("custom"))),
-        api.signed(&them, "DELETE", "/workflows/custom", None),
-        // And the other way round.
-        api.signed(&api.key, "GET", "/session-configurations/theirs", None),
-        api.signed(&api.key, "DELETE", "/session-configurations/theirs", None),
-    ];
-    for raw in requests {
-        world.refuse(raw, 404, "not_found").await;
+    let (open, reviewing, endpoint) = (&world.open, &world.reviewing, &world.endpoint);
+    for (them, theirs) in [(api.other.clone(), "theirs"), (api.live.clone(), "live-only")] {
+        let requests = vec![
+            api.signed(&them, "GET", &format!("/sessions/{}", open.id), None),
+            api.signed(&them, "GET", &format!("/sessions/{}/events", open.id), None),
+            api.signed(&them, "POST", &format!("/sessions/{}/resolve", open.id), Some(&resolve)),
+            api.signed(
+                &them,
+                "POST",
+                &format!("/sessions/{}/workflows/{}/review", reviewing.id, reviewing.wf[1]),
+                Some(&review),
+            ),
+            api.signed(
+                &them,
+                "POST",
+                &format!("/sessions/{}/workflows/{}/resubmit", open.id, open.wf[0]),
+                None,
+            ),
+            api.signed(&them, "GET", "/session-configurations/kyc", None),
+            api.signed(
+                &them,
+                "PATCH",
+                "/session-configurations/kyc",
+                Some(&json!({"name": "Mine now"})),
+            ),
+            api.signed(&them, "DELETE", "/session-configurations/kyc", None),
+            api.signed(&them, "GET", "/workflows/custom", None),
+            api.signed(&them, "PUT", "/workflows/custom", Some(&custom_workflow("custom"))),
+            api.signed(&them, "DELETE", "/workflows/custom", None),
+            api.signed(&them, "GET", &format!("/webhook-endpoints/{endpoint}"), None),
+            api.signed(
+                &them,
+                "PATCH",
+                &format!("/webhook-endpoints/{endpoint}"),
+                Some(&json!({"enabled": false})),
+            ),
+            api.signed(&them, "DELETE", &format!("/webhook-endpoints/{endpoint}"), None),
+            api.signed(&them, "POST", &format!("/webhook-endpoints/{endpoint}/test"), None),
+            api.signed(&them, "GET", &format!("/webhook-endpoints/{endpoint}/deliveries"), None),
+            // And the other way round.
+            api.signed(&api.key, "GET", &format!("/session-configurations/{theirs}"), None),
+            api.signed(&api.key, "DELETE", &format!("/session-configurations/{theirs}"), None),
+        ];
+        for raw in requests {
+            world.refuse(raw, 404, "not_found").await;
+        }
+        // Their lists show none of ours; our things are untouched (checked by `refuse`).
+        let (_, sessions, _) = api.partner_as(&them, "GET", "/sessions", None).await;
+        assert_eq!(sessions["data"], json!([]), "{theirs}");
+        let (_, endpoints, _) = api.partner_as(&them, "GET", "/webhook-endpoints", None).await;
+        assert_eq!(endpoints["data"], json!([]), "{theirs}");
+        // Their configurations cannot be used by us, nor ours by them.
+        let body = json!({"configurationSlug": "kyc", "externalUserId": "u"});
+        world
+            .invalid(api.signed(&them, "POST", "/sessions", Some(&body)), "configurationSlug")
+            .await;
+        let body = json!({"configurationSlug": theirs, "externalUserId": "u"});
+        world
+            .invalid(
+                api.signed(&api.key, "POST", "/sessions", Some(&body)),
+                "configurationSlug",
+            )
+            .await;
     }
-    // Their list shows none of ours; our sessions are untouched (checked by `refuse`).
-    let (_, theirs, _) = api.partner_as(&them, "GET", "/sessions", None).await;
-    assert_eq!(theirs["data"], json!([]));
-    // Their configurations cannot be used by us, nor ours by them.
-    let body = json!({"configurationSlug": "kyc", "externalUserId": "u"});
-    world
-        .invalid(api.signed(&them, "POST", "/sessions", Some(&body)), "configurationSlug")
-        .await;
 }
 
 // ------------------------------------------------------- state conflicts

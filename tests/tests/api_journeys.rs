@@ -481,7 +481,22 @@ async fn a_kyc_session_is_created_with_the_configurations_defaults_or_overrides(
     }
     assert_eq!(api.session(id).await, session, "the detail reads back as created");
 
-    // Overrides of the defaults, and a live key.
+    // Overrides of the defaults, and a live key: live mode is another world,
+    // so it needs its configuration of its own (under the same slug).
+    let (status, _, _) = api
+        .partner_as(
+            &api.live.clone(),
+            "POST",
+            "/session-configurations",
+            Some(json!({
+                "name": "KYC live",
+                "slug": "kyc-standard",
+                "workflowSlugs": ["id-document", "proof-of-address"],
+                "defaultRedirectUrl": "https://yourapp.com/verification/complete",
+            })),
+        )
+        .await;
+    assert_eq!(status, 201);
     let (status, live, _) = api
         .partner_as(
             &api.live.clone(),
@@ -1298,6 +1313,115 @@ async fn a_session_waiting_for_the_partners_review_does_not_expire() {
         )
         .await;
     assert_eq!(reviewed["status"], "completed");
+}
+
+// ------------------------------------------------------------------- modes
+
+/// Test mode and live mode are two worlds of one organisation. Each of
+/// these was seen with an `ak_test_` key on live data before they were
+/// (issue 15): reading and resolving a live session, reshaping the next live
+/// session's workflow, a sandbox session in the live listing, an
+/// idempotency key answering across modes.
+#[tokio::test]
+async fn a_test_key_can_neither_reach_nor_shape_live_data() {
+    let api = Api::new().await;
+    let (test, live) = (api.key.clone(), api.live.clone());
+    let kyc = json!({"name": "KYC", "slug": "kyc", "workflowSlugs": ["id-document", "proof-of-address"]});
+    // The same slug in both worlds.
+    for key in [&test, &live] {
+        let (status, body, _) = api
+            .partner_as(key, "POST", "/session-configurations", Some(kyc.clone()))
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    // A permissive override of the built-in, made with the test key.
+    let permissive = json!({
+        "name": "Anything goes",
+        "steps": [
+            {"type": "capture", "config": {"fields": [{"name": "fullName", "type": "text", "label": "Name"}]}},
+            {"type": "output", "config": {}}
+        ]
+    });
+    let (status, body, _) = api
+        .partner_as(&test, "PUT", "/workflows/id-document", Some(permissive))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, builtin, _) = api.partner_as(&live, "GET", "/workflows/id-document", None).await;
+    assert_eq!(builtin["source"], "builtin", "live mode keeps the built-in");
+
+    let body = json!({"configurationSlug": "kyc", "externalUserId": "usr_shared"});
+    let (status, live_session, _) = api.partner_as(&live, "POST", "/sessions", Some(body.clone())).await;
+    assert_eq!(status, 201, "{live_session}");
+    assert_eq!(live_session["sandbox"], false);
+    let (status, test_session, _) = api.partner_as(&test, "POST", "/sessions", Some(body)).await;
+    assert_eq!(status, 201, "{test_session}");
+    assert_eq!(test_session["sandbox"], true);
+
+    // The live session follows the built-in: a name alone is not a document.
+    let token = str_of(&live_session, "accessToken");
+    let steps = workflow_ids(&live_session);
+    let refused = api.submit(token, &steps[0], json!({"fullName": "Anyone"})).await;
+    assert_problem(&refused, 422, "validation_failed");
+    // The test session follows the test mode's override.
+    let accepted = api
+        .submit(
+            str_of(&test_session, "accessToken"),
+            &workflow_ids(&test_session)[0],
+            json!({"fullName": "Anyone"}),
+        )
+        .await;
+    assert_eq!(accepted.0, 200, "{}", accepted.1);
+
+    // A live session is not there for the test key: not to read, not to resolve.
+    let live_id = str_of(&live_session, "id");
+    let resolve = json!({"resolution": "approved", "reason": "looks fine"});
+    for (method, path, body) in [
+        ("GET", format!("/sessions/{live_id}"), None),
+        ("GET", format!("/sessions/{live_id}/events"), None),
+        ("POST", format!("/sessions/{live_id}/resolve"), Some(resolve)),
+    ] {
+        let reply = api.partner_as(&test, method, &path, body).await;
+        assert_problem(&reply, 404, "not_found");
+    }
+    let (_, after, _) = api
+        .partner_as(&live, "GET", &format!("/sessions/{live_id}"), None)
+        .await;
+    assert!(after["resolution"].is_null(), "{after}");
+
+    // Each listing of the shared end user shows its own mode's session only.
+    for (key, session) in [(&test, &test_session), (&live, &live_session)] {
+        let (_, list, _) = api
+            .partner_as(key, "GET", "/sessions?externalUserId=usr_shared", None)
+            .await;
+        let ids: Vec<&Value> = list["data"].as_array().unwrap().iter().map(|s| &s["id"]).collect();
+        assert_eq!(ids, vec![&session["id"]]);
+    }
+    // An idempotency key of the test key is new to the live key.
+    let body = json!({"configurationSlug": "kyc", "externalUserId": "usr_keyed"});
+    let mut answers = Vec::new();
+    for key in [&test, &live] {
+        let request = api
+            .signed(key, "POST", "/sessions", Some(&body))
+            .header("Idempotency-Key", "onboard-usr_keyed");
+        let (status, session, headers) = api.send(request).await;
+        assert_eq!(status, 201, "{session}");
+        assert!(headers.get("idempotent-replayed").is_none());
+        answers.push(session);
+    }
+    assert_ne!(answers[0]["id"], answers[1]["id"]);
+    assert_eq!(
+        (&answers[0]["sandbox"], &answers[1]["sandbox"]),
+        (&json!(true), &json!(false))
+    );
+
+    // A cursor of one mode does not position the other's listing.
+    let (_, page, _) = api.partner_as(&test, "GET", "/sessions?limit=1", None).await;
+    assert_eq!(page["hasMore"], true, "{page}");
+    let next = format!("/sessions?limit=1&cursor={}", str_of(&page, "nextCursor"));
+    let (status, _, _) = api.partner_as(&test, "GET", &next, None).await;
+    assert_eq!(status, 200);
+    let reply = api.partner_as(&live, "GET", &next, None).await;
+    assert_problem(&reply, 422, "validation_failed");
 }
 
 // --------------------------------------------------------------- idempotency

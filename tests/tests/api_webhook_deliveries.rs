@@ -115,6 +115,91 @@ fn events_received(received: &[Received]) -> BTreeSet<String> {
     received.iter().map(|r| r.event().to_owned()).collect()
 }
 
+/// Test mode and live mode are separate worlds: an event is delivered only
+/// to the endpoints of its own mode (a test key's endpoint received live
+/// `session_resolved` events before issue 15), and each mode's log shows its
+/// own deliveries.
+#[tokio::test]
+async fn an_endpoint_receives_only_its_own_modes_events() {
+    let w = world(&SIX).await;
+    let live = w.api.live.clone();
+    let live_receiver = Receiver::start(None);
+    let (status, created, _) = w
+        .api
+        .partner_as(
+            &live,
+            "POST",
+            "/webhook-endpoints",
+            Some(json!({ "url": live_receiver.url(), "events": SIX })),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    live_receiver.set(json!({ "secret": str_of(&created, "secret") }));
+    live_receiver.sync_clock(w.api.clock.now());
+    let live_endpoint = str_of(&created, "id").to_owned();
+
+    let test_session = w.completed_session("usr_shared").await;
+    let kyc = json!({"name": "KYC", "slug": "kyc", "workflowSlugs": ["id-document", "proof-of-address"]});
+    let (status, _, _) = w
+        .api
+        .partner_as(&live, "POST", "/session-configurations", Some(kyc))
+        .await;
+    assert_eq!(status, 201);
+    let body = json!({"configurationSlug": "kyc", "externalUserId": "usr_shared"});
+    let (status, session, _) = w.api.partner_as(&live, "POST", "/sessions", Some(body)).await;
+    assert_eq!(status, 201, "{session}");
+    let (token, wf) = (str_of(&session, "accessToken"), workflow_ids(&session));
+    w.api.submit_ok(token, &wf[0], w.api.id_document("Jane Doe")).await;
+    w.api.submit_ok(token, &wf[1], w.api.proof_of_address("Jane Doe")).await;
+    let live_session = str_of(&session, "id").to_owned();
+    w.relay().await;
+
+    for (receiver, session, sandbox) in [
+        (&w.receiver, &test_session, true),
+        (&live_receiver, &live_session, false),
+    ] {
+        let received = receiver.received();
+        assert_eq!(
+            events_received(&received),
+            BTreeSet::from(["session_completed", "session_resolved", "session_workflow_completed"].map(String::from)),
+        );
+        for delivery in &received {
+            assert_eq!(
+                delivery.body["data"]["sessionId"],
+                json!(session),
+                "{:?}",
+                delivery.body
+            );
+            assert_eq!(delivery.body["data"]["sandbox"], sandbox);
+        }
+    }
+    // Each mode's delivery log is its own, and the other's endpoint is not there.
+    let (_, log, _) = w
+        .api
+        .partner_as(
+            &live,
+            "GET",
+            &format!("/webhook-endpoints/{live_endpoint}/deliveries"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        log["data"].as_array().map(Vec::len),
+        Some(live_receiver.received().len())
+    );
+    assert_eq!(w.deliveries().await.len(), w.receiver.received().len());
+    let (status, _, _) = w
+        .api
+        .partner_as(
+            &live,
+            "GET",
+            &format!("/webhook-endpoints/{}/deliveries", w.endpoint),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+}
+
 #[tokio::test]
 async fn all_six_session_events_reach_a_subscribed_endpoint_signed() {
     let w = world(&SIX).await;
@@ -466,7 +551,7 @@ async fn a_deleted_endpoint_gets_nothing_more() {
         .app
         .store
         .get_webhook_delivery(
-            &w.api.key.org_id,
+            &w.api.key.tenant().unwrap(),
             &korala_domain::ids::WebhookDeliveryId::parse(&id).unwrap(),
         )
         .await
@@ -491,7 +576,7 @@ async fn events_published_twice_are_delivered_once() {
     w.relay().await;
     let first = w.receiver.received();
     assert_eq!(first.len(), 4, "{first:?}");
-    let org = w.api.key.org_id.clone();
+    let org = w.api.key.tenant().unwrap();
     let events = w
         .api
         .app

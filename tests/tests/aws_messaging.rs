@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use acceptance::queues::moto_running;
-use acceptance::support::{SequentialIds, org, seconds};
+use acceptance::support::{SequentialIds, seconds, tenant};
 use functions::bus::eventbridge::{EventBridgeBus, SOURCE};
 use functions::queue::sqs::SqsQueue;
 use functions::topology::{self, Provisioned};
@@ -104,10 +104,9 @@ fn every_kind(ids: &SequentialIds) -> Vec<EventKind> {
 fn event(session: &SessionId, version: u64, kind: EventKind, ids: &SequentialIds) -> Event {
     Event {
         id: EventId::generate(ids),
-        org_id: org("acme"),
+        tenant: tenant("acme"),
         session_id: session.clone(),
         external_user_id: "user-1".into(),
-        sandbox: true,
         version,
         sequence: 0,
         occurred_at: seconds(i64::try_from(version).unwrap_or_default()),

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 use acceptance::dynamodb::Table;
 use acceptance::support::{
-    SequentialIds, configuration, create_session, minutes, org, organization, start, submit, t0, webhook_endpoint,
+    SequentialIds, configuration, create_session, minutes, organization, start, submit, t0, tenant, webhook_endpoint,
 };
 use async_trait::async_trait;
 use functions::outbox::publish_stream;
@@ -39,7 +39,7 @@ async fn commit(store: &dyn Store, transitions: &[&Transition]) {
 /// A session created, started and submitted (so completed), and another
 /// one created: four transactions, committed in this order.
 fn transitions(ids: &SequentialIds) -> [Transition; 4] {
-    let config = configuration(&org("acme"), "kyc");
+    let config = configuration(&tenant("acme"), "kyc");
     let created = create_session(&config, "user-1", t0(), 60, ids);
     let started = start(&created.session, minutes(1), ids);
     let submitted = submit(&started.session, minutes(2), ids);
@@ -277,10 +277,10 @@ async fn the_outbox_publisher_fed_from_the_stream_publishes_exactly_the_committe
     let table = Table::new().await;
     let store = &table.store;
     let ids = SequentialIds::new();
-    let acme = org("acme");
+    let acme = tenant("acme");
     // Records that are not events are in the stream too.
     store
-        .insert_organization(&organization(&acme, "Acme"))
+        .insert_organization(&organization(&acme.org_id, "Acme"))
         .await
         .expect("the organisation");
     let [created, started, submitted, other] = transitions(&ids);

@@ -560,8 +560,10 @@ async fn a_commit_whose_every_answer_is_lost_lands_whole_and_once() {
             .parse::<u64>()
             .ok()
     };
-    let session_version = number(&stored[&format!("SESSION#{id} SESSION")]["version"]);
-    let event_prefix = format!("SESSION#{id} EVENT#");
+    // The session's partition, under the test key's tenant.
+    let partition = format!("SESSION#{}#test#{id}", api.key.org_id);
+    let session_version = number(&stored[&format!("{partition} SESSION")]["version"]);
+    let event_prefix = format!("{partition} EVENT#");
     let event_versions: BTreeSet<u64> = stored
         .keys()
         .filter_map(|key| key.strip_prefix(&event_prefix)?.split('#').next()?.parse().ok())

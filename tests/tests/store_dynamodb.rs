@@ -21,13 +21,13 @@ mod dynamodb_local {
 /// DynamoDB request. Prints what each consumed, for the cost report.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hot_paths_are_one_request_each() {
-    use acceptance::support::{SequentialIds, configuration, create_session, minutes, org, start, t0};
+    use acceptance::support::{SequentialIds, configuration, create_session, minutes, start, t0, tenant};
 
     let table = Table::new().await;
     let log = CallLog::new();
     let store = table.store.clone().with_call_log(Arc::clone(&log));
     let ids = SequentialIds::new();
-    let acme = org("acme");
+    let acme = tenant("acme");
     let created = create_session(&configuration(&acme, "kyc"), "user-1", t0(), 60, &ids);
     let id = created.session.id.clone();
     let mut report = Vec::new();
@@ -103,7 +103,7 @@ async fn hot_paths_are_one_request_each() {
         location: None,
     };
     let answer = Answer {
-        org: &acme,
+        tenant: &acme,
         key: "key-1",
         claimed_at: t0(),
         response: &response,
@@ -167,13 +167,13 @@ async fn hot_paths_are_one_request_each() {
 /// still one query per shard, and returns them in deadline order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sweep_larger_than_a_batch_reads_every_due_session() {
-    use acceptance::support::{SequentialIds, configuration, create_session, minutes, org, t0};
+    use acceptance::support::{SequentialIds, configuration, create_session, minutes, t0, tenant};
 
     let table = Table::new().await;
     let log = CallLog::new();
     let store = table.store.clone().with_call_log(Arc::clone(&log));
     let ids = SequentialIds::new();
-    let config = configuration(&org("acme"), "kyc");
+    let config = configuration(&tenant("acme"), "kyc");
     let mut created = Vec::new();
     for i in 0..130 {
         // Deadlines from t0 + 10 min to t0 + 139 min, in reverse creation order

@@ -52,22 +52,22 @@ async fn run_all_passes_in_memory() {
 /// A file keeps what was committed when the store is opened again.
 #[tokio::test]
 async fn a_reopened_file_keeps_its_data() {
-    use acceptance::support::{SequentialIds, configuration, create_session, org, t0};
+    use acceptance::support::{SequentialIds, configuration, create_session, t0, tenant};
     let dir = TempDir::new("sqlite-reopen");
     let path = dir.path().join("store.db");
     let ids = SequentialIds::new();
-    let created = create_session(&configuration(&org("acme"), "kyc"), "user-1", t0(), 60, &ids);
+    let created = create_session(&configuration(&tenant("acme"), "kyc"), "user-1", t0(), 60, &ids);
     {
         let store = SqliteStore::open(&path).unwrap();
         store.commit(&created).await.unwrap();
     }
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(
-        store.get_session(&org("acme"), &created.session.id).await,
+        store.get_session(&tenant("acme"), &created.session.id).await,
         Ok(Some(created.session.clone()))
     );
     assert_eq!(
-        store.list_events(&org("acme"), &created.session.id).await,
+        store.list_events(&tenant("acme"), &created.session.id).await,
         Ok(created.events)
     );
 }
@@ -77,7 +77,7 @@ async fn a_reopened_file_keeps_its_data() {
 
 mod outbox {
     use acceptance::support::{
-        SequentialIds, configuration, create_session, minutes, org, partner, seconds, start, t0,
+        SequentialIds, configuration, create_session, minutes, partner, seconds, start, t0, tenant,
     };
     use functions::store::sqlite::SqliteStore;
     use korala_domain::events::Event;
@@ -99,7 +99,7 @@ mod outbox {
     async fn committed_events_come_out_oldest_first_until_marked() {
         let store = SqliteStore::in_memory().unwrap();
         let ids = SequentialIds::new();
-        let config = configuration(&org("acme"), "kyc");
+        let config = configuration(&tenant("acme"), "kyc");
         // Committed in another order than they occurred.
         let later = create_session(&config, "user-2", seconds(30), 60, &ids);
         let earlier = create_session(&config, "user-1", t0(), 60, &ids);
@@ -163,7 +163,7 @@ mod outbox {
     async fn a_refused_commit_adds_no_event() {
         let store = SqliteStore::in_memory().unwrap();
         let ids = SequentialIds::new();
-        let created = create_session(&configuration(&org("acme"), "kyc"), "user-1", t0(), 60, &ids);
+        let created = create_session(&configuration(&tenant("acme"), "kyc"), "user-1", t0(), 60, &ids);
         store.commit(&created).await.unwrap();
         let started = start(&created.session, minutes(1), &ids);
         store.commit(&started).await.unwrap();
@@ -192,7 +192,7 @@ mod outbox {
         let dir = acceptance::support::TempDir::new("sqlite-outbox");
         let path = dir.path().join("store.db");
         let ids = SequentialIds::new();
-        let created = create_session(&configuration(&org("acme"), "kyc"), "user-1", t0(), 60, &ids);
+        let created = create_session(&configuration(&tenant("acme"), "kyc"), "user-1", t0(), 60, &ids);
         {
             let store = SqliteStore::open(&path).unwrap();
             store.commit(&created).await.unwrap();

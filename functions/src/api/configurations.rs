@@ -15,8 +15,8 @@ pub async fn create(app: &App, req: Request) -> ApiResult {
     let caller = authenticate(app, &req).await?;
     idempotency::once(app, &caller, &req, |keyed| async {
         let draft: ConfigurationDraft = json_body(app, &req)?;
-        let catalog = catalog(app, &caller.org_id).await?;
-        let config = draft.validate(caller.org_id.clone(), &catalog, app.clock.now())?;
+        let catalog = catalog(app, &caller.tenant).await?;
+        let config = draft.validate(caller.tenant.clone(), &catalog, app.clock.now())?;
         let location = format!("/api/v1/session-configurations/{}", config.slug);
         let reply = Reply::created(&ConfigurationView::from(&config), location)?;
         match keyed.create(app, Creation::Configuration(&config), &reply).await {
@@ -30,7 +30,7 @@ pub async fn create(app: &App, req: Request) -> ApiResult {
 
 pub async fn list(app: &App, req: Request) -> ApiResult {
     let caller = authenticate(app, &req).await?;
-    let configs = app.store.list_configurations(&caller.org_id).await?;
+    let configs = app.store.list_configurations(&caller.tenant).await?;
     let data: Vec<ConfigurationView> = configs.iter().map(ConfigurationView::from).collect();
     Reply::ok(&json!({ "data": data }))
 }
@@ -40,7 +40,7 @@ pub async fn get(app: &App, req: Request) -> ApiResult {
     let slug = path_param(&req, "slug")?;
     let config = app
         .store
-        .get_configuration(&caller.org_id, &slug)
+        .get_configuration(&caller.tenant, &slug)
         .await?
         .ok_or(ApiError::NotFound("configuration"))?;
     Reply::ok(&ConfigurationView::from(&config))
@@ -50,11 +50,11 @@ pub async fn update(app: &App, req: Request) -> ApiResult {
     let caller = authenticate(app, &req).await?;
     let slug = path_param(&req, "slug")?;
     let patch: ConfigurationPatch = json_body(app, &req)?;
-    let catalog = catalog(app, &caller.org_id).await?;
+    let catalog = catalog(app, &caller.tenant).await?;
     for _ in 0..3 {
         let current = app
             .store
-            .get_configuration(&caller.org_id, &slug)
+            .get_configuration(&caller.tenant, &slug)
             .await?
             .ok_or(ApiError::NotFound("configuration"))?;
         let updated = current.patch(patch.clone(), &catalog, app.clock.now())?;
@@ -73,7 +73,7 @@ pub async fn update(app: &App, req: Request) -> ApiResult {
 pub async fn delete(app: &App, req: Request) -> ApiResult {
     let caller = authenticate(app, &req).await?;
     let slug = path_param(&req, "slug")?;
-    match app.store.delete_configuration(&caller.org_id, &slug).await {
+    match app.store.delete_configuration(&caller.tenant, &slug).await {
         Ok(()) => Ok(Reply::no_content()),
         Err(StoreError::NotFound) => Err(ApiError::NotFound("configuration")),
         Err(e) => Err(e.into()),

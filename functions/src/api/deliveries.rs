@@ -54,7 +54,7 @@ pub async fn list(app: &App, req: Request) -> ApiResult {
     let endpoint = endpoint(app, &caller, &req).await?;
     let page = app
         .store
-        .list_webhook_deliveries(&caller.org_id, &endpoint, &query)
+        .list_webhook_deliveries(&caller.tenant, &endpoint, &query)
         .await?;
     let next_cursor = match (page.has_more, page.deliveries.last()) {
         (true, Some(last)) => Some(last.id.as_str()),
@@ -67,7 +67,7 @@ pub async fn list(app: &App, req: Request) -> ApiResult {
 /// The endpoint in the path, which must be the caller's.
 async fn endpoint(app: &App, caller: &Caller, req: &Request) -> Result<WebhookEndpointId, ApiError> {
     let id = WebhookEndpointId::parse(&path_param(req, "id")?).ok_or(ApiError::NotFound("webhook endpoint"))?;
-    match app.store.get_webhook_endpoint(&caller.org_id, &id).await? {
+    match app.store.get_webhook_endpoint(&caller.tenant, &id).await? {
         Some(endpoint) => Ok(endpoint.id),
         None => Err(ApiError::NotFound("webhook endpoint")),
     }
@@ -79,7 +79,7 @@ pub async fn redeliver(app: &App, req: Request) -> ApiResult {
     for _ in 0..3 {
         let current = app
             .store
-            .get_webhook_delivery(&caller.org_id, &id)
+            .get_webhook_delivery(&caller.tenant, &id)
             .await?
             .ok_or(ApiError::NotFound("webhook delivery"))?;
         let next = current.redeliver(app.clock.now())?;
@@ -105,7 +105,7 @@ pub async fn test(app: &App, req: Request) -> ApiResult {
         let id = WebhookEndpointId::parse(&path_param(&req, "id")?).ok_or(ApiError::NotFound("webhook endpoint"))?;
         let endpoint = app
             .store
-            .get_webhook_endpoint(&caller.org_id, &id)
+            .get_webhook_endpoint(&caller.tenant, &id)
             .await?
             .ok_or(ApiError::NotFound("webhook endpoint"))?;
         let delivery = WebhookDelivery::test(&endpoint, app.ids.as_ref(), app.clock.now());

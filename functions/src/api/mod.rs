@@ -12,10 +12,10 @@ pub mod workflows;
 
 use korala_domain::DomainError;
 use korala_domain::catalog::Catalog;
-use korala_domain::ids::OrgId;
 use korala_domain::lifecycle::Transition;
 use korala_domain::ports::StoreError;
 use korala_domain::session::Session;
+use korala_domain::tenancy::Tenant;
 
 use crate::app::App;
 use crate::http::ApiError;
@@ -24,9 +24,9 @@ use crate::http::ApiError;
 /// answering `409 conflict`.
 const CONFLICT_RETRIES: usize = 3;
 
-/// The workflow definitions the organisation can use.
-pub(crate) async fn catalog(app: &App, org: &OrgId) -> Result<Catalog, ApiError> {
-    let custom = app.store.list_workflows(org).await?;
+/// The workflow definitions the tenant can use: the built-ins and its own.
+pub(crate) async fn catalog(app: &App, tenant: &Tenant) -> Result<Catalog, ApiError> {
+    let custom = app.store.list_workflows(tenant).await?;
     Ok(Catalog::new(custom.into_iter().map(|w| w.definition)))
 }
 

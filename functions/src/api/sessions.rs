@@ -2,10 +2,11 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use korala_domain::ids::{OrgId, SessionId};
+use korala_domain::ids::SessionId;
 use korala_domain::lifecycle::Transition;
 use korala_domain::ports::{Creation, Position, SessionQuery};
 use korala_domain::session::{Decision, Origin, Session, SessionDraft, SessionStatus};
+use korala_domain::tenancy::Tenant;
 use korala_domain::{DomainError, FieldErrors};
 use lambda_http::Request;
 use serde::Deserialize;
@@ -26,14 +27,12 @@ pub async fn create(app: &App, req: Request) -> ApiResult {
         let draft: SessionDraft = json_body(app, &req)?;
         let configuration = app
             .store
-            .get_configuration(&caller.org_id, &draft.configuration_slug)
+            .get_configuration(&caller.tenant, &draft.configuration_slug)
             .await?
             .ok_or_else(|| FieldErrors::single("configurationSlug", "no configuration with this slug exists"))?;
-        let catalog = catalog(app, &caller.org_id).await?;
+        let catalog = catalog(app, &caller.tenant).await?;
         let (_, access_token) = app.sealer.new_access_token();
         let origin = Origin {
-            org_id: caller.org_id.clone(),
-            sandbox: caller.sandbox(),
             access_token,
             configuration: &configuration,
             catalog: &catalog,
@@ -85,7 +84,7 @@ pub async fn list(app: &App, req: Request) -> ApiResult {
             errors.push("cursor", "give either page or cursor, not both");
             Position::Page(1)
         }
-        (Some(cursor), false) => match decode_cursor(&caller.org_id, cursor) {
+        (Some(cursor), false) => match decode_cursor(&caller.tenant, cursor) {
             Some(after) => Position::After(after),
             None => {
                 errors.push("cursor", "is not a cursor this API returned");
@@ -105,10 +104,10 @@ pub async fn list(app: &App, req: Request) -> ApiResult {
         limit,
         position,
     })?;
-    let result = app.store.list_sessions(&caller.org_id, &query).await?;
+    let result = app.store.list_sessions(&caller.tenant, &query).await?;
     let now = app.clock.now();
     let next_cursor = match (result.has_more, result.sessions.last()) {
-        (true, Some(last)) => Some(encode_cursor(&caller.org_id, &last.id)),
+        (true, Some(last)) => Some(encode_cursor(&caller.tenant, &last.id)),
         _ => None,
     };
     let data: Vec<serde_json::Value> = result.sessions.iter().map(|s| session_summary(s, now)).collect();
@@ -122,19 +121,23 @@ pub async fn list(app: &App, req: Request) -> ApiResult {
 }
 
 /// Cursors are opaque to partners and bound to the organisation that got them.
-fn encode_cursor(org: &OrgId, after: &SessionId) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{org}|{after}"))
+/// A cursor names its tenant, so one from another organisation or the
+/// other mode is refused rather than positioning a listing.
+fn encode_cursor(tenant: &Tenant, after: &SessionId) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{tenant}|{after}"))
 }
 
-fn decode_cursor(org: &OrgId, cursor: &str) -> Option<SessionId> {
+fn decode_cursor(tenant: &Tenant, cursor: &str) -> Option<SessionId> {
     let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
-    let (cursor_org, after) = raw.split_once('|')?;
-    (cursor_org == org.as_str()).then(|| SessionId::parse(after)).flatten()
+    let (cursor_tenant, after) = raw.split_once('|')?;
+    (cursor_tenant == tenant.to_string())
+        .then(|| SessionId::parse(after))
+        .flatten()
 }
 
 async fn load(app: &App, caller: &Caller, id: &Option<SessionId>) -> Result<Option<Session>, ApiError> {
     match id {
-        Some(id) => Ok(app.store.get_session(&caller.org_id, id).await?),
+        Some(id) => Ok(app.store.get_session(&caller.tenant, id).await?),
         None => Ok(None),
     }
 }
@@ -155,14 +158,14 @@ pub async fn events(app: &App, req: Request) -> ApiResult {
     let id = session_id(&req)?.ok_or(ApiError::NotFound("session"))?;
     let (session, mut history) = app
         .store
-        .get_session_with_events(&caller.org_id, &id)
+        .get_session_with_events(&caller.tenant, &id)
         .await?
         .ok_or(ApiError::NotFound("session"))?;
     // An overdue session expires on read; its history then gains the event.
     if session.is_overdue(app.clock.now()) {
         let id = Some(id);
         let session = read(app, || load(app, &caller, &id)).await?;
-        history = app.store.list_events(&caller.org_id, &session.id).await?;
+        history = app.store.list_events(&caller.tenant, &session.id).await?;
     }
     let data: Vec<serde_json::Value> = history.iter().map(event).collect();
     Reply::ok(&json!({ "data": data }))

@@ -9,6 +9,7 @@ use korala_domain::session::{
     Check, Decision, Resolution, ResolvedBy, ReviewRecord, RiskSummary, Session, SessionStatus, SessionWorkflow,
     ValidationReport, Waiting, WorkflowStatus,
 };
+use korala_domain::tenancy::Mode;
 use korala_domain::workflow::{FailureOutcome, Field, Step, StoredWorkflow, WorkflowDefinition};
 use korala_domain::{JsonMap, Timestamp};
 use serde::Serialize;
@@ -169,7 +170,7 @@ impl<'a> SessionView<'a> {
             id: s.id.as_str(),
             configuration_slug: &s.configuration_slug,
             external_user_id: &s.external_user_id,
-            sandbox: s.sandbox,
+            sandbox: s.tenant.is_sandbox(),
             status: s.status,
             resolution: resolution.map(|r| r.decision),
             resolution_reason: resolution.and_then(|r| r.reason.as_deref()),
@@ -221,20 +222,25 @@ impl<'a> SessionView<'a> {
 }
 
 /// A row of the session list: the store's summary as it reads now, enough to
-/// find the case without its evidence (the organisation id is implied).
+/// find the case without its evidence (the tenant is the caller's).
 pub fn session_summary(s: &korala_domain::session::SessionSummary, now: Timestamp) -> serde_json::Value {
-    without_org(serde_json::to_value(s.as_of(now)))
+    as_partner_sees(serde_json::to_value(s.as_of(now)))
 }
 
-/// An entry of the session's history (the organisation id is implied).
+/// An entry of the session's history (the tenant is the caller's).
 pub fn event(e: &Event) -> serde_json::Value {
-    without_org(serde_json::to_value(e))
+    as_partner_sees(serde_json::to_value(e))
 }
 
-fn without_org(value: Result<serde_json::Value, serde_json::Error>) -> serde_json::Value {
+/// The stored form without its tenant, which the partner knows as the key
+/// it called with: only `sandbox` says which mode the record is in.
+fn as_partner_sees(value: Result<serde_json::Value, serde_json::Error>) -> serde_json::Value {
     let mut value = value.unwrap_or_default();
-    if let Some(map) = value.as_object_mut() {
-        map.remove("orgId");
+    if let Some(map) = value.as_object_mut()
+        && let Some(tenant) = map.remove("tenant")
+    {
+        let sandbox = tenant.get("mode").and_then(serde_json::Value::as_str) == Some(Mode::Test.as_str());
+        map.insert("sandbox".to_owned(), serde_json::Value::Bool(sandbox));
     }
     value
 }

@@ -18,14 +18,14 @@ pub async fn create(app: &App, req: Request) -> ApiResult {
     let caller = authenticate(app, &req).await?;
     idempotency::once(app, &caller, &req, |keyed| async {
         let draft: WebhookEndpointDraft = json_body(app, &req)?;
-        let existing = app.store.list_webhook_endpoints(&caller.org_id).await?;
+        let existing = app.store.list_webhook_endpoints(&caller.tenant).await?;
         check_endpoint_limit(existing.len())?;
         let secret = SigningSecret::generate();
         let id = WebhookEndpointId::generate(app.ids.as_ref());
         let policy = app.settings.webhook_urls;
         let endpoint = draft.validate(
             id,
-            caller.org_id.clone(),
+            caller.tenant.clone(),
             app.sealer.seal(&secret),
             policy,
             app.clock.now(),
@@ -40,7 +40,7 @@ pub async fn create(app: &App, req: Request) -> ApiResult {
 
 pub async fn list(app: &App, req: Request) -> ApiResult {
     let caller = authenticate(app, &req).await?;
-    let endpoints = app.store.list_webhook_endpoints(&caller.org_id).await?;
+    let endpoints = app.store.list_webhook_endpoints(&caller.tenant).await?;
     let data: Vec<WebhookEndpointView> = endpoints.iter().map(WebhookEndpointView::new).collect();
     Reply::ok(&json!({ "data": data }))
 }
@@ -48,7 +48,7 @@ pub async fn list(app: &App, req: Request) -> ApiResult {
 async fn load(app: &App, caller: &Caller, req: &Request) -> Result<WebhookEndpoint, ApiError> {
     let id = WebhookEndpointId::parse(&path_param(req, "id")?).ok_or(ApiError::NotFound("webhook endpoint"))?;
     app.store
-        .get_webhook_endpoint(&caller.org_id, &id)
+        .get_webhook_endpoint(&caller.tenant, &id)
         .await?
         .ok_or(ApiError::NotFound("webhook endpoint"))
 }
@@ -80,7 +80,7 @@ pub async fn update(app: &App, req: Request) -> ApiResult {
 pub async fn delete(app: &App, req: Request) -> ApiResult {
     let caller = authenticate(app, &req).await?;
     let endpoint = load(app, &caller, &req).await?;
-    match app.store.delete_webhook_endpoint(&caller.org_id, &endpoint.id).await {
+    match app.store.delete_webhook_endpoint(&caller.tenant, &endpoint.id).await {
         Ok(()) => Ok(Reply::no_content()),
         Err(StoreError::NotFound) => Err(ApiError::NotFound("webhook endpoint")),
         Err(e) => Err(e.into()),

@@ -14,7 +14,7 @@ use crate::http::{ApiError, ApiResult, Reply, idempotency, json_body, path_param
 
 pub async fn list(app: &App, req: Request) -> ApiResult {
     let caller = authenticate(app, &req).await?;
-    let own = app.store.list_workflows(&caller.org_id).await?;
+    let own = app.store.list_workflows(&caller.tenant).await?;
     let mut data: Vec<WorkflowView> = builtin::all()
         .iter()
         .filter(|b| !own.iter().any(|w| w.definition.slug == b.slug))
@@ -27,7 +27,7 @@ pub async fn list(app: &App, req: Request) -> ApiResult {
 pub async fn get(app: &App, req: Request) -> ApiResult {
     let caller = authenticate(app, &req).await?;
     let slug = path_param(&req, "slug")?;
-    if let Some(own) = app.store.get_workflow(&caller.org_id, &slug).await? {
+    if let Some(own) = app.store.get_workflow(&caller.tenant, &slug).await? {
         return Reply::ok(&WorkflowView::stored(&own));
     }
     let builtin = builtin::get(&slug).ok_or(ApiError::NotFound("workflow"))?;
@@ -41,7 +41,7 @@ pub async fn create(app: &App, req: Request) -> ApiResult {
         let definition = draft.validate(None)?;
         let now = app.clock.now();
         let stored = StoredWorkflow {
-            org_id: caller.org_id.clone(),
+            tenant: caller.tenant.clone(),
             definition,
             created_at: now,
             updated_at: now,
@@ -67,7 +67,7 @@ pub async fn update(app: &App, req: Request) -> ApiResult {
     let definition = draft.validate(Some(&slug))?;
     for _ in 0..3 {
         let now = app.clock.now();
-        let result = match app.store.get_workflow(&caller.org_id, &slug).await? {
+        let result = match app.store.get_workflow(&caller.tenant, &slug).await? {
             Some(current) => {
                 let next = StoredWorkflow {
                     definition: definition.clone(),
@@ -79,7 +79,7 @@ pub async fn update(app: &App, req: Request) -> ApiResult {
             }
             None if builtin::get(&slug).is_some() => {
                 let next = StoredWorkflow {
-                    org_id: caller.org_id.clone(),
+                    tenant: caller.tenant.clone(),
                     definition: definition.clone(),
                     created_at: now,
                     updated_at: now,
@@ -106,7 +106,7 @@ pub async fn update(app: &App, req: Request) -> ApiResult {
 pub async fn delete(app: &App, req: Request) -> ApiResult {
     let caller = authenticate(app, &req).await?;
     let slug = path_param(&req, "slug")?;
-    if app.store.get_workflow(&caller.org_id, &slug).await?.is_none() {
+    if app.store.get_workflow(&caller.tenant, &slug).await?.is_none() {
         return Err(match builtin::get(&slug) {
             Some(_) => ApiError::BuiltinWorkflow(slug),
             None => ApiError::NotFound("workflow"),
@@ -115,7 +115,7 @@ pub async fn delete(app: &App, req: Request) -> ApiResult {
     if builtin::get(&slug).is_none() {
         ensure_unused(app, &caller, &slug).await?;
     }
-    match app.store.delete_workflow(&caller.org_id, &slug).await {
+    match app.store.delete_workflow(&caller.tenant, &slug).await {
         Ok(()) => Ok(Reply::no_content()),
         Err(StoreError::NotFound) => Err(ApiError::NotFound("workflow")),
         Err(e) => Err(e.into()),
@@ -123,7 +123,7 @@ pub async fn delete(app: &App, req: Request) -> ApiResult {
 }
 
 async fn ensure_unused(app: &App, caller: &Caller, slug: &str) -> Result<(), ApiError> {
-    let configs = app.store.list_configurations(&caller.org_id).await?;
+    let configs = app.store.list_configurations(&caller.tenant).await?;
     match configs
         .iter()
         .find(|c| c.bindings.iter().any(|b| b.workflow_slug == slug))

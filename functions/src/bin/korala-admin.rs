@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use functions::admin;
 use functions::app::{App, local_sealer, open_store};
 use korala_domain::ids::OrgId;
-use korala_domain::tenancy::KeyMode;
+use korala_domain::tenancy::Mode as KeyMode;
 
 #[derive(Parser)]
 #[command(about = "Mint organisations and API keys for the sessions API")]

@@ -73,7 +73,7 @@ impl ChecksWorker {
         let EventKind::SessionCheckRequested { check_id, .. } = &event.kind else {
             return Ok(Next::Done);
         };
-        let Some(session) = self.store.get_session(&event.org_id, &event.session_id).await? else {
+        let Some(session) = self.store.get_session(&event.tenant, &event.session_id).await? else {
             return Ok(Next::Done);
         };
         let Some(check) = session
@@ -119,7 +119,7 @@ impl ChecksWorker {
                 reason: "the participant has no name to screen".into(),
             });
         };
-        let forced = if session.sandbox {
+        let forced = if session.tenant.is_sandbox() {
             sandbox_answer(check.kind, &subject)
         } else {
             None
@@ -149,7 +149,7 @@ impl ChecksWorker {
     /// Records the answer on the session as read before the provider ran;
     /// a lost race re-reads it and records on the fresh one.
     async fn record(&self, session: Session, check: &CheckId, outcome: CheckOutcome) -> Result<(), CheckError> {
-        let (org, id) = (session.org_id.clone(), session.id.clone());
+        let (tenant, id) = (session.tenant.clone(), session.id.clone());
         let mut current = Some(session);
         for _ in 0..5 {
             let Some(session) = current.take() else {
@@ -161,7 +161,7 @@ impl ChecksWorker {
             };
             match self.store.commit(&transition).await {
                 Ok(()) => return Ok(()),
-                Err(StoreError::Conflict) => current = self.store.get_session(&org, &id).await?,
+                Err(StoreError::Conflict) => current = self.store.get_session(&tenant, &id).await?,
                 Err(e) => return Err(e.into()),
             }
         }

@@ -8,20 +8,19 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
-use korala_domain::ids::OrgId;
-use korala_domain::tenancy::{Actor, ApiKey, KeyMode};
+use korala_domain::tenancy::{Actor, ApiKey, Mode, Tenant};
 use lambda_http::Request;
 use sha2::Sha256;
 
 use super::ApiError;
 use crate::app::App;
 
-/// The authenticated partner: every read and write is scoped to its org.
+/// The authenticated partner: every read and write is scoped to its
+/// tenant, the key's organisation in the key's mode.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub org_id: OrgId,
+    pub tenant: Tenant,
     pub key_id: String,
-    pub mode: KeyMode,
 }
 
 impl Caller {
@@ -29,10 +28,6 @@ impl Caller {
         Actor::Partner {
             api_key_id: self.key_id.clone(),
         }
-    }
-
-    pub fn sandbox(&self) -> bool {
-        self.mode == KeyMode::Test
     }
 }
 
@@ -114,8 +109,13 @@ pub async fn authenticate(app: &App, req: &Request) -> Result<Caller, ApiError> 
         ));
     }
     let invalid = || ApiError::Unauthorized("the API key or the signature is not valid".into());
-    let mode = KeyMode::of_key_id(key_id).ok_or_else(invalid)?;
+    let mode = Mode::of_key_id(key_id).ok_or_else(invalid)?;
     let (key, secret) = app.keys.get(app, key_id).await?.ok_or_else(invalid)?;
+    // The id's prefix and the stored mode agree for every key the admin
+    // command mints; a key that says otherwise acts for neither world.
+    if key.mode != mode {
+        return Err(invalid());
+    }
     let expected = hex::decode(signature).map_err(|_| invalid())?;
     let path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let payload = signing_payload(timestamp, req.method().as_str(), path, req.body().as_ref());
@@ -124,8 +124,7 @@ pub async fn authenticate(app: &App, req: &Request) -> Result<Caller, ApiError> 
     // `verify_slice` compares in constant time.
     mac.verify_slice(&expected).map_err(|_| invalid())?;
     Ok(Caller {
-        org_id: key.org_id,
+        tenant: key.tenant(),
         key_id: key.id,
-        mode,
     })
 }

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use korala_domain::Timestamp;
-use korala_domain::ids::OrgId;
 use korala_domain::ports::{Answer, Creation, IdempotencyClaim, StoreError, StoredResponse};
+use korala_domain::tenancy::Tenant;
 use lambda_http::Request;
 use sha2::{Digest, Sha256};
 
@@ -23,7 +23,7 @@ use crate::app::App;
 
 /// A request's claim on its key, made at `claimed_at`.
 struct Claim {
-    org: OrgId,
+    tenant: Tenant,
     key: String,
     claimed_at: Timestamp,
     /// The answer was written with what the request created.
@@ -33,7 +33,7 @@ struct Claim {
 impl Claim {
     fn answer<'a>(&'a self, response: &'a StoredResponse) -> Answer<'a> {
         Answer {
-            org: &self.org,
+            tenant: &self.tenant,
             key: &self.key,
             claimed_at: self.claimed_at,
             response,
@@ -102,7 +102,7 @@ where
     let now = app.clock.now();
     match app
         .store
-        .claim_idempotency_key(&caller.org_id, key, &fingerprint, now)
+        .claim_idempotency_key(&caller.tenant, key, &fingerprint, now)
         .await?
     {
         IdempotencyClaim::Completed(stored) => Ok(Reply {
@@ -119,7 +119,7 @@ where
         IdempotencyClaim::InProgress => Err(ApiError::IdempotencyInProgress),
         IdempotencyClaim::Acquired => {
             let claim = Arc::new(Claim {
-                org: caller.org_id.clone(),
+                tenant: caller.tenant.clone(),
                 key: key.to_owned(),
                 claimed_at: now,
                 answered: AtomicBool::new(false),
@@ -143,7 +143,7 @@ where
                 }
                 Err(error) => {
                     // Nothing was created: let a retry run again.
-                    if let Err(e) = app.store.release_idempotency_key(&claim.org, &claim.key, now).await {
+                    if let Err(e) = app.store.release_idempotency_key(&claim.tenant, &claim.key, now).await {
                         tracing::warn!(error = %e, "could not release an idempotency key");
                     }
                     Err(error)

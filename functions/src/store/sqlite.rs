@@ -22,14 +22,14 @@ use korala_domain::Timestamp;
 use korala_domain::configuration::Configuration;
 use korala_domain::delivery::WebhookDelivery;
 use korala_domain::events::Event;
-use korala_domain::ids::{EventId, OrgId, SessionId, WebhookDeliveryId, WebhookEndpointId};
+use korala_domain::ids::{EventId, SessionId, WebhookDeliveryId, WebhookEndpointId};
 use korala_domain::lifecycle::Transition;
 use korala_domain::ports::{
     Answer, Creation, DeliveryPage, DeliveryQuery, IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS, IDEMPOTENCY_RETENTION_HOURS,
     IdempotencyClaim, Outbox, Position, SessionPage, SessionQuery, Store, StoreError,
 };
 use korala_domain::session::{Session, SessionSummary};
-use korala_domain::tenancy::{ApiKey, KeyMode, Organization};
+use korala_domain::tenancy::{ApiKey, Organization, Tenant};
 use korala_domain::webhooks::WebhookEndpoint;
 use korala_domain::workflow::StoredWorkflow;
 use rusqlite::types::Value;
@@ -170,6 +170,107 @@ CREATE TABLE queue_messages (
 CREATE INDEX queue_messages_ready ON queue_messages (queue, visible_at) WHERE dead_at IS NULL;
 CREATE INDEX queue_messages_by_receipt ON queue_messages (receipt) WHERE receipt IS NOT NULL;
 CREATE INDEX queue_messages_dead ON queue_messages (queue, id) WHERE dead_at IS NOT NULL;
+"#,
+    r#"
+-- Test mode and live mode are two separate worlds of one organisation:
+-- every record a partner reaches is keyed by its tenant, (org_id, mode), and
+-- every statement names both. The records of the single-mode layout are
+-- dropped, not moved: nothing was deployed on it, and their documents (no
+-- tenant in them) cannot be read by this build. Organisations and API keys
+-- stay (a key already has its mode).
+DELETE FROM queue_messages;
+DROP TABLE events;
+DROP TABLE sessions;
+DROP TABLE configurations;
+DROP TABLE workflows;
+DROP TABLE webhook_endpoints;
+DROP TABLE webhook_deliveries;
+DROP TABLE idempotency;
+
+CREATE TABLE configurations (
+    org_id      TEXT NOT NULL,
+    mode        TEXT NOT NULL CHECK (mode IN ('test', 'live')),
+    slug        TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    updated_at  TEXT NOT NULL,
+    doc         TEXT NOT NULL,
+    PRIMARY KEY (org_id, mode, slug)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE workflows (
+    org_id      TEXT NOT NULL,
+    mode        TEXT NOT NULL CHECK (mode IN ('test', 'live')),
+    slug        TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    updated_at  TEXT NOT NULL,
+    doc         TEXT NOT NULL,
+    PRIMARY KEY (org_id, mode, slug)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE webhook_endpoints (
+    org_id      TEXT NOT NULL,
+    mode        TEXT NOT NULL CHECK (mode IN ('test', 'live')),
+    id          TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    updated_at  TEXT NOT NULL,
+    doc         TEXT NOT NULL,
+    PRIMARY KEY (org_id, mode, id)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE webhook_deliveries (
+    org_id       TEXT NOT NULL,
+    mode         TEXT NOT NULL CHECK (mode IN ('test', 'live')),
+    id           TEXT NOT NULL,
+    endpoint_id  TEXT NOT NULL,
+    version      INTEGER NOT NULL,
+    updated_at   TEXT NOT NULL,
+    doc          TEXT NOT NULL,
+    PRIMARY KEY (org_id, mode, id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX webhook_deliveries_by_endpoint ON webhook_deliveries (org_id, mode, endpoint_id, id);
+
+CREATE TABLE sessions (
+    id                TEXT NOT NULL PRIMARY KEY,
+    org_id            TEXT NOT NULL,
+    mode              TEXT NOT NULL CHECK (mode IN ('test', 'live')),
+    version           INTEGER NOT NULL,
+    status            TEXT NOT NULL,
+    external_user_id  TEXT NOT NULL,
+    token_hash        TEXT NOT NULL UNIQUE,
+    expires_at        TEXT NOT NULL,
+    created_at        TEXT NOT NULL,
+    updated_at        TEXT NOT NULL,
+    doc               TEXT NOT NULL
+) STRICT;
+CREATE INDEX sessions_by_tenant ON sessions (org_id, mode, id);
+CREATE INDEX sessions_by_user ON sessions (org_id, mode, external_user_id, id);
+CREATE INDEX sessions_by_status ON sessions (org_id, mode, status, id);
+CREATE INDEX sessions_due ON sessions (expires_at, id) WHERE status IN ('created', 'in_progress');
+
+CREATE TABLE events (
+    id            TEXT NOT NULL PRIMARY KEY,
+    org_id        TEXT NOT NULL,
+    mode          TEXT NOT NULL CHECK (mode IN ('test', 'live')),
+    session_id    TEXT NOT NULL REFERENCES sessions (id),
+    version       INTEGER NOT NULL,
+    sequence      INTEGER NOT NULL,
+    occurred_at   TEXT NOT NULL,
+    doc           TEXT NOT NULL,
+    published_at  TEXT,
+    UNIQUE (session_id, version, sequence)
+) STRICT;
+CREATE INDEX events_unpublished ON events (occurred_at, id) WHERE published_at IS NULL;
+
+CREATE TABLE idempotency (
+    org_id       TEXT NOT NULL,
+    mode         TEXT NOT NULL CHECK (mode IN ('test', 'live')),
+    key          TEXT NOT NULL,
+    fingerprint  TEXT NOT NULL,
+    state        TEXT NOT NULL CHECK (state IN ('in_progress', 'completed')),
+    response     TEXT,
+    created_at   TEXT NOT NULL,
+    PRIMARY KEY (org_id, mode, key)
+) STRICT, WITHOUT ROWID;
 "#,
 ];
 
@@ -334,8 +435,8 @@ fn document<T: DeserializeOwned>(
     doc.map(|doc| decode(what, &doc)).transpose()
 }
 
-/// A table of versioned documents, and the column that (with `org_id`) keys
-/// it. Both are constants, never input, so formatting them into SQL is safe.
+/// A table of versioned documents, and the column that (with the tenant's
+/// `org_id` and `mode`) keys it. Both are constants, never input, so formatting them into SQL is safe.
 #[derive(Clone, Copy)]
 struct Table {
     name: &'static str,
@@ -359,12 +460,28 @@ const WEBHOOK_DELIVERIES: Table = Table {
     key: "id",
 };
 
+/// A tenant as the columns that key its rows.
+#[derive(Clone)]
+struct Owner {
+    org_id: String,
+    mode: &'static str,
+}
+
+impl Owner {
+    fn of(tenant: &Tenant) -> Self {
+        Self {
+            org_id: tenant.org_id.to_string(),
+            mode: tenant.mode.as_str(),
+        }
+    }
+}
+
 /// Configurations, workflow definitions, webhook endpoints and their
-/// deliveries share one shape in the store: an org-scoped document unique by
+/// deliveries share one shape in the store: a tenant's document unique by
 /// its key (a slug, an id), replaced version by version.
 struct Versioned {
     table: Table,
-    org_id: String,
+    owner: Owner,
     key: String,
     version: i64,
     updated_at: String,
@@ -375,7 +492,7 @@ impl Versioned {
     fn of_configuration(config: &Configuration) -> Result<Self, StoreError> {
         Ok(Self {
             table: CONFIGURATIONS,
-            org_id: config.org_id.to_string(),
+            owner: Owner::of(&config.tenant),
             key: config.slug.clone(),
             version: integer("configuration version", config.version)?,
             updated_at: text(&config.updated_at),
@@ -386,7 +503,7 @@ impl Versioned {
     fn of_workflow(workflow: &StoredWorkflow) -> Result<Self, StoreError> {
         Ok(Self {
             table: WORKFLOWS,
-            org_id: workflow.org_id.to_string(),
+            owner: Owner::of(&workflow.tenant),
             key: workflow.definition.slug.clone(),
             version: integer("workflow version", workflow.version)?,
             updated_at: text(&workflow.updated_at),
@@ -397,7 +514,7 @@ impl Versioned {
     fn of_webhook_endpoint(endpoint: &WebhookEndpoint) -> Result<Self, StoreError> {
         Ok(Self {
             table: WEBHOOK_ENDPOINTS,
-            org_id: endpoint.org_id.to_string(),
+            owner: Owner::of(&endpoint.tenant),
             key: endpoint.id.to_string(),
             version: integer("webhook endpoint version", endpoint.version)?,
             updated_at: text(&endpoint.updated_at),
@@ -408,7 +525,7 @@ impl Versioned {
     fn of_webhook_delivery(delivery: &WebhookDelivery) -> Result<Self, StoreError> {
         Ok(Self {
             table: WEBHOOK_DELIVERIES,
-            org_id: delivery.org_id.to_string(),
+            owner: Owner::of(&delivery.tenant),
             key: delivery.id.to_string(),
             version: integer("webhook delivery version", delivery.version)?,
             updated_at: text(&delivery.updated_at),
@@ -418,10 +535,13 @@ impl Versioned {
 
     fn insert(self, conn: &Connection) -> Result<(), StoreError> {
         let Table { name, key } = self.table;
-        let sql = format!("INSERT INTO {name} (org_id, {key}, version, updated_at, doc) VALUES (?1, ?2, ?3, ?4, ?5)");
+        let sql = format!(
+            "INSERT INTO {name} (org_id, mode, {key}, version, updated_at, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+        );
+        let Owner { org_id, mode } = self.owner;
         conn.execute(
             &sql,
-            params![self.org_id, self.key, self.version, self.updated_at, self.doc],
+            params![org_id, mode, self.key, self.version, self.updated_at, self.doc],
         )
         .map_err(engine)?;
         Ok(())
@@ -436,20 +556,28 @@ impl Versioned {
             Some(previous) => {
                 let sql = format!(
                     "UPDATE {name} SET version = ?1, updated_at = ?2, doc = ?3 \
-                     WHERE org_id = ?4 AND {key} = ?5 AND version = ?6"
+                     WHERE org_id = ?4 AND mode = ?5 AND {key} = ?6 AND version = ?7"
                 );
                 tx.execute(
                     &sql,
-                    params![self.version, self.updated_at, self.doc, self.org_id, self.key, previous],
+                    params![
+                        self.version,
+                        self.updated_at,
+                        self.doc,
+                        self.owner.org_id,
+                        self.owner.mode,
+                        self.key,
+                        previous
+                    ],
                 )
                 .map_err(engine)?
             }
             None => 0,
         };
         if changed == 0 {
-            let sql = format!("SELECT 1 FROM {name} WHERE org_id = ?1 AND {key} = ?2");
+            let sql = format!("SELECT 1 FROM {name} WHERE org_id = ?1 AND mode = ?2 AND {key} = ?3");
             let exists = tx
-                .query_row(&sql, params![self.org_id, self.key], |_| Ok(()))
+                .query_row(&sql, params![self.owner.org_id, self.owner.mode, self.key], |_| Ok(()))
                 .optional()
                 .map_err(engine)?
                 .is_some();
@@ -467,34 +595,42 @@ fn get_versioned<T: DeserializeOwned>(
     conn: &Connection,
     table: Table,
     what: &str,
-    org: &str,
+    owner: &Owner,
     key_value: &str,
 ) -> Result<Option<T>, StoreError> {
     let Table { name, key } = table;
-    let sql = format!("SELECT doc FROM {name} WHERE org_id = ?1 AND {key} = ?2");
-    document(conn, what, &sql, params![org, key_value])
+    let sql = format!("SELECT doc FROM {name} WHERE org_id = ?1 AND mode = ?2 AND {key} = ?3");
+    document(conn, what, &sql, params![owner.org_id, owner.mode, key_value])
 }
 
-/// The organisation's documents in key order (for webhook endpoints, whose
-/// ids are time-ordered, creation order).
+/// The tenant's documents in key order (for webhook endpoints, whose ids
+/// are time-ordered, creation order).
 fn list_versioned<T: DeserializeOwned>(
     conn: &Connection,
     table: Table,
     what: &str,
-    org: &str,
+    owner: &Owner,
 ) -> Result<Vec<T>, StoreError> {
     let Table { name, key } = table;
-    let sql = format!("SELECT doc FROM {name} WHERE org_id = ?1 ORDER BY {key}");
-    documents(conn, what, &sql, params![org])
+    let sql = format!("SELECT doc FROM {name} WHERE org_id = ?1 AND mode = ?2 ORDER BY {key}");
+    documents(conn, what, &sql, params![owner.org_id, owner.mode])
 }
 
 /// A delivery is a versioned document that also carries its endpoint, which
 /// its log is listed by.
 fn insert_delivery(conn: &Connection, row: Versioned, endpoint_id: String) -> Result<(), StoreError> {
     conn.execute(
-        "INSERT INTO webhook_deliveries (org_id, id, endpoint_id, version, updated_at, doc) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![row.org_id, row.key, endpoint_id, row.version, row.updated_at, row.doc],
+        "INSERT INTO webhook_deliveries (org_id, mode, id, endpoint_id, version, updated_at, doc) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            row.owner.org_id,
+            row.owner.mode,
+            row.key,
+            endpoint_id,
+            row.version,
+            row.updated_at,
+            row.doc
+        ],
     )
     .map_err(engine)?;
     Ok(())
@@ -502,12 +638,16 @@ fn insert_delivery(conn: &Connection, row: Versioned, endpoint_id: String) -> Re
 
 fn list_deliveries(
     conn: &Connection,
-    org: String,
+    owner: Owner,
     endpoint: String,
     query: DeliveryQuery,
 ) -> Result<DeliveryPage, StoreError> {
-    let mut sql = String::from("SELECT doc FROM webhook_deliveries WHERE org_id = ? AND endpoint_id = ?");
-    let mut args = vec![Value::Text(org), Value::Text(endpoint)];
+    let mut sql = String::from("SELECT doc FROM webhook_deliveries WHERE org_id = ? AND mode = ? AND endpoint_id = ?");
+    let mut args = vec![
+        Value::Text(owner.org_id),
+        Value::Text(owner.mode.to_owned()),
+        Value::Text(endpoint),
+    ];
     if let Some(after) = query.after {
         sql.push_str(" AND id < ?");
         args.push(Value::Text(after.to_string()));
@@ -523,10 +663,13 @@ fn list_deliveries(
     Ok(DeliveryPage { deliveries, has_more })
 }
 
-fn delete_versioned(conn: &Connection, table: Table, org: &str, key_value: &str) -> Result<(), StoreError> {
+fn delete_versioned(conn: &Connection, table: Table, owner: &Owner, key_value: &str) -> Result<(), StoreError> {
     let Table { name, key } = table;
-    let sql = format!("DELETE FROM {name} WHERE org_id = ?1 AND {key} = ?2");
-    match conn.execute(&sql, params![org, key_value]).map_err(engine)? {
+    let sql = format!("DELETE FROM {name} WHERE org_id = ?1 AND mode = ?2 AND {key} = ?3");
+    match conn
+        .execute(&sql, params![owner.org_id, owner.mode, key_value])
+        .map_err(engine)?
+    {
         0 => Err(StoreError::NotFound),
         _ => Ok(()),
     }
@@ -535,7 +678,7 @@ fn delete_versioned(conn: &Connection, table: Table, org: &str, key_value: &str)
 /// The columns of a session row, prepared before the blocking call.
 struct SessionRow {
     id: String,
-    org_id: String,
+    owner: Owner,
     version: i64,
     expected: Option<i64>,
     status: &'static str,
@@ -549,7 +692,7 @@ struct SessionRow {
 
 struct EventRow {
     id: String,
-    org_id: String,
+    owner: Owner,
     session_id: String,
     version: i64,
     sequence: i64,
@@ -562,7 +705,7 @@ impl SessionRow {
         let session = &transition.session;
         Ok(Self {
             id: session.id.to_string(),
-            org_id: session.org_id.to_string(),
+            owner: Owner::of(&session.tenant),
             version: integer("session version", session.version)?,
             expected: transition
                 .expected_version()
@@ -583,7 +726,7 @@ impl EventRow {
     fn of(event: &Event) -> Result<Self, StoreError> {
         Ok(Self {
             id: event.id.to_string(),
-            org_id: event.org_id.to_string(),
+            owner: Owner::of(&event.tenant),
             session_id: event.session_id.to_string(),
             version: integer("event version", event.version)?,
             sequence: i64::from(event.sequence),
@@ -604,11 +747,12 @@ fn write_session(tx: &Connection, session: SessionRow, events: Vec<EventRow>) ->
     match session.expected {
         None => {
             tx.execute(
-                "INSERT INTO sessions (id, org_id, version, status, external_user_id, token_hash, expires_at, \
-                 created_at, updated_at, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT INTO sessions (id, org_id, mode, version, status, external_user_id, token_hash, \
+                 expires_at, created_at, updated_at, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     session.id,
-                    session.org_id,
+                    session.owner.org_id,
+                    session.owner.mode,
                     session.version,
                     session.status,
                     session.external_user_id,
@@ -625,7 +769,8 @@ fn write_session(tx: &Connection, session: SessionRow, events: Vec<EventRow>) ->
             let changed = tx
                 .execute(
                     "UPDATE sessions SET version = ?1, status = ?2, external_user_id = ?3, token_hash = ?4, \
-                     expires_at = ?5, updated_at = ?6, doc = ?7 WHERE org_id = ?8 AND id = ?9 AND version = ?10",
+                     expires_at = ?5, updated_at = ?6, doc = ?7 \
+                     WHERE org_id = ?8 AND mode = ?9 AND id = ?10 AND version = ?11",
                     params![
                         session.version,
                         session.status,
@@ -634,7 +779,8 @@ fn write_session(tx: &Connection, session: SessionRow, events: Vec<EventRow>) ->
                         session.expires_at,
                         session.updated_at,
                         session.doc,
-                        session.org_id,
+                        session.owner.org_id,
+                        session.owner.mode,
                         session.id,
                         expected
                     ],
@@ -648,15 +794,16 @@ fn write_session(tx: &Connection, session: SessionRow, events: Vec<EventRow>) ->
     {
         let mut insert = tx
             .prepare_cached(
-                "INSERT INTO events (id, org_id, session_id, version, sequence, occurred_at, doc) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO events (id, org_id, mode, session_id, version, sequence, occurred_at, doc) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )
             .map_err(engine)?;
         for event in events {
             insert
                 .execute(params![
                     event.id,
-                    event.org_id,
+                    event.owner.org_id,
+                    event.owner.mode,
                     event.session_id,
                     event.version,
                     event.sequence,
@@ -681,8 +828,14 @@ fn create_answered(conn: &mut Connection, creation: Row, answer: AnswerRow) -> R
     let changed = tx
         .execute(
             "UPDATE idempotency SET state = 'completed', response = ?1 \
-             WHERE org_id = ?2 AND key = ?3 AND state = 'in_progress' AND created_at = ?4",
-            params![answer.response, answer.org_id, answer.key, answer.claimed_at],
+             WHERE org_id = ?2 AND mode = ?3 AND key = ?4 AND state = 'in_progress' AND created_at = ?5",
+            params![
+                answer.response,
+                answer.owner.org_id,
+                answer.owner.mode,
+                answer.key,
+                answer.claimed_at
+            ],
         )
         .map_err(engine)?;
     if changed == 0 {
@@ -713,15 +866,15 @@ fn event_rows(transition: &Transition) -> Result<Vec<EventRow>, StoreError> {
 }
 
 struct AnswerRow {
-    org_id: String,
+    owner: Owner,
     key: String,
     claimed_at: String,
     response: String,
 }
 
-fn list_sessions(conn: &Connection, org: String, query: SessionQuery) -> Result<SessionPage, StoreError> {
-    let mut sql = String::from("SELECT doc FROM sessions WHERE org_id = ?");
-    let mut args = vec![Value::Text(org)];
+fn list_sessions(conn: &Connection, owner: Owner, query: SessionQuery) -> Result<SessionPage, StoreError> {
+    let mut sql = String::from("SELECT doc FROM sessions WHERE org_id = ? AND mode = ?");
+    let mut args = vec![Value::Text(owner.org_id), Value::Text(owner.mode.to_owned())];
     if let Some(user) = query.external_user_id {
         sql.push_str(" AND external_user_id = ?");
         args.push(Value::Text(user));
@@ -756,7 +909,7 @@ fn list_sessions(conn: &Connection, org: String, query: SessionQuery) -> Result<
 
 fn claim(
     conn: &mut Connection,
-    org: String,
+    owner: Owner,
     key: String,
     fingerprint: String,
     now: Timestamp,
@@ -765,14 +918,15 @@ fn claim(
     // A record past its retention is forgotten: the key is new again.
     let retained_after = text(&(now - chrono::Duration::hours(IDEMPOTENCY_RETENTION_HOURS)));
     tx.execute(
-        "DELETE FROM idempotency WHERE org_id = ?1 AND key = ?2 AND created_at < ?3",
-        params![org, key, retained_after],
+        "DELETE FROM idempotency WHERE org_id = ?1 AND mode = ?2 AND key = ?3 AND created_at < ?4",
+        params![owner.org_id, owner.mode, key, retained_after],
     )
     .map_err(engine)?;
     let existing: Option<(String, String, Option<String>, String)> = tx
         .query_row(
-            "SELECT fingerprint, state, response, created_at FROM idempotency WHERE org_id = ?1 AND key = ?2",
-            params![org, key],
+            "SELECT fingerprint, state, response, created_at FROM idempotency \
+             WHERE org_id = ?1 AND mode = ?2 AND key = ?3",
+            params![owner.org_id, owner.mode, key],
             |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
         )
         .optional()
@@ -781,9 +935,9 @@ fn claim(
     let claim = match existing {
         None => {
             tx.execute(
-                "INSERT INTO idempotency (org_id, key, fingerprint, state, created_at) \
-                 VALUES (?1, ?2, ?3, 'in_progress', ?4)",
-                params![org, key, fingerprint, text(&now)],
+                "INSERT INTO idempotency (org_id, mode, key, fingerprint, state, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, 'in_progress', ?5)",
+                params![owner.org_id, owner.mode, key, fingerprint, text(&now)],
             )
             .map_err(engine)?;
             IdempotencyClaim::Acquired
@@ -800,8 +954,9 @@ fn claim(
         }
         Some((_, state, _, created_at)) if state == "in_progress" && created_at < abandoned_before => {
             tx.execute(
-                "UPDATE idempotency SET fingerprint = ?1, created_at = ?2 WHERE org_id = ?3 AND key = ?4",
-                params![fingerprint, text(&now), org, key],
+                "UPDATE idempotency SET fingerprint = ?1, created_at = ?2 \
+                 WHERE org_id = ?3 AND mode = ?4 AND key = ?5",
+                params![fingerprint, text(&now), owner.org_id, owner.mode, key],
             )
             .map_err(engine)?;
             IdempotencyClaim::Acquired
@@ -846,10 +1001,7 @@ impl Store for SqliteStore {
     async fn insert_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
         let id = key.id.clone();
         let org_id = key.org_id.to_string();
-        let mode = match key.mode {
-            KeyMode::Test => "test",
-            KeyMode::Live => "live",
-        };
+        let mode = key.mode.as_str();
         let created_at = text(&key.created_at);
         let revoked_at = key.revoked_at.as_ref().map(text);
         let doc = encode("API key", key)?;
@@ -881,21 +1033,21 @@ impl Store for SqliteStore {
         self.run(move |conn| row.update(conn)).await
     }
 
-    async fn get_configuration(&self, org: &OrgId, slug: &str) -> Result<Option<Configuration>, StoreError> {
-        let (org, slug) = (org.to_string(), slug.to_owned());
-        self.run(move |conn| get_versioned(conn, CONFIGURATIONS, "configuration", &org, &slug))
+    async fn get_configuration(&self, tenant: &Tenant, slug: &str) -> Result<Option<Configuration>, StoreError> {
+        let (owner, slug) = (Owner::of(tenant), slug.to_owned());
+        self.run(move |conn| get_versioned(conn, CONFIGURATIONS, "configuration", &owner, &slug))
             .await
     }
 
-    async fn list_configurations(&self, org: &OrgId) -> Result<Vec<Configuration>, StoreError> {
-        let org = org.to_string();
-        self.run(move |conn| list_versioned(conn, CONFIGURATIONS, "configuration", &org))
+    async fn list_configurations(&self, tenant: &Tenant) -> Result<Vec<Configuration>, StoreError> {
+        let owner = Owner::of(tenant);
+        self.run(move |conn| list_versioned(conn, CONFIGURATIONS, "configuration", &owner))
             .await
     }
 
-    async fn delete_configuration(&self, org: &OrgId, slug: &str) -> Result<(), StoreError> {
-        let (org, slug) = (org.to_string(), slug.to_owned());
-        self.run(move |conn| delete_versioned(conn, CONFIGURATIONS, &org, &slug))
+    async fn delete_configuration(&self, tenant: &Tenant, slug: &str) -> Result<(), StoreError> {
+        let (owner, slug) = (Owner::of(tenant), slug.to_owned());
+        self.run(move |conn| delete_versioned(conn, CONFIGURATIONS, &owner, &slug))
             .await
     }
 
@@ -909,21 +1061,21 @@ impl Store for SqliteStore {
         self.run(move |conn| row.update(conn)).await
     }
 
-    async fn get_workflow(&self, org: &OrgId, slug: &str) -> Result<Option<StoredWorkflow>, StoreError> {
-        let (org, slug) = (org.to_string(), slug.to_owned());
-        self.run(move |conn| get_versioned(conn, WORKFLOWS, "workflow", &org, &slug))
+    async fn get_workflow(&self, tenant: &Tenant, slug: &str) -> Result<Option<StoredWorkflow>, StoreError> {
+        let (owner, slug) = (Owner::of(tenant), slug.to_owned());
+        self.run(move |conn| get_versioned(conn, WORKFLOWS, "workflow", &owner, &slug))
             .await
     }
 
-    async fn list_workflows(&self, org: &OrgId) -> Result<Vec<StoredWorkflow>, StoreError> {
-        let org = org.to_string();
-        self.run(move |conn| list_versioned(conn, WORKFLOWS, "workflow", &org))
+    async fn list_workflows(&self, tenant: &Tenant) -> Result<Vec<StoredWorkflow>, StoreError> {
+        let owner = Owner::of(tenant);
+        self.run(move |conn| list_versioned(conn, WORKFLOWS, "workflow", &owner))
             .await
     }
 
-    async fn delete_workflow(&self, org: &OrgId, slug: &str) -> Result<(), StoreError> {
-        let (org, slug) = (org.to_string(), slug.to_owned());
-        self.run(move |conn| delete_versioned(conn, WORKFLOWS, &org, &slug))
+    async fn delete_workflow(&self, tenant: &Tenant, slug: &str) -> Result<(), StoreError> {
+        let (owner, slug) = (Owner::of(tenant), slug.to_owned());
+        self.run(move |conn| delete_versioned(conn, WORKFLOWS, &owner, &slug))
             .await
     }
 
@@ -939,23 +1091,23 @@ impl Store for SqliteStore {
 
     async fn get_webhook_endpoint(
         &self,
-        org: &OrgId,
+        tenant: &Tenant,
         id: &WebhookEndpointId,
     ) -> Result<Option<WebhookEndpoint>, StoreError> {
-        let (org, id) = (org.to_string(), id.to_string());
-        self.run(move |conn| get_versioned(conn, WEBHOOK_ENDPOINTS, "webhook endpoint", &org, &id))
+        let (owner, id) = (Owner::of(tenant), id.to_string());
+        self.run(move |conn| get_versioned(conn, WEBHOOK_ENDPOINTS, "webhook endpoint", &owner, &id))
             .await
     }
 
-    async fn list_webhook_endpoints(&self, org: &OrgId) -> Result<Vec<WebhookEndpoint>, StoreError> {
-        let org = org.to_string();
-        self.run(move |conn| list_versioned(conn, WEBHOOK_ENDPOINTS, "webhook endpoint", &org))
+    async fn list_webhook_endpoints(&self, tenant: &Tenant) -> Result<Vec<WebhookEndpoint>, StoreError> {
+        let owner = Owner::of(tenant);
+        self.run(move |conn| list_versioned(conn, WEBHOOK_ENDPOINTS, "webhook endpoint", &owner))
             .await
     }
 
-    async fn delete_webhook_endpoint(&self, org: &OrgId, id: &WebhookEndpointId) -> Result<(), StoreError> {
-        let (org, id) = (org.to_string(), id.to_string());
-        self.run(move |conn| delete_versioned(conn, WEBHOOK_ENDPOINTS, &org, &id))
+    async fn delete_webhook_endpoint(&self, tenant: &Tenant, id: &WebhookEndpointId) -> Result<(), StoreError> {
+        let (owner, id) = (Owner::of(tenant), id.to_string());
+        self.run(move |conn| delete_versioned(conn, WEBHOOK_ENDPOINTS, &owner, &id))
             .await
     }
 
@@ -974,22 +1126,23 @@ impl Store for SqliteStore {
 
     async fn get_webhook_delivery(
         &self,
-        org: &OrgId,
+        tenant: &Tenant,
         id: &WebhookDeliveryId,
     ) -> Result<Option<WebhookDelivery>, StoreError> {
-        let (org, id) = (org.to_string(), id.to_string());
-        self.run(move |conn| get_versioned(conn, WEBHOOK_DELIVERIES, "webhook delivery", &org, &id))
+        let (owner, id) = (Owner::of(tenant), id.to_string());
+        self.run(move |conn| get_versioned(conn, WEBHOOK_DELIVERIES, "webhook delivery", &owner, &id))
             .await
     }
 
     async fn list_webhook_deliveries(
         &self,
-        org: &OrgId,
+        tenant: &Tenant,
         endpoint: &WebhookEndpointId,
         query: &DeliveryQuery,
     ) -> Result<DeliveryPage, StoreError> {
-        let (org, endpoint, query) = (org.to_string(), endpoint.to_string(), query.clone());
-        self.run(move |conn| list_deliveries(conn, org, endpoint, query)).await
+        let (owner, endpoint, query) = (Owner::of(tenant), endpoint.to_string(), query.clone());
+        self.run(move |conn| list_deliveries(conn, owner, endpoint, query))
+            .await
     }
 
     async fn commit(&self, transition: &Transition) -> Result<(), StoreError> {
@@ -998,14 +1151,14 @@ impl Store for SqliteStore {
         self.run(move |conn| commit(conn, session, events)).await
     }
 
-    async fn get_session(&self, org: &OrgId, id: &SessionId) -> Result<Option<Session>, StoreError> {
-        let (org, id) = (org.to_string(), id.to_string());
+    async fn get_session(&self, tenant: &Tenant, id: &SessionId) -> Result<Option<Session>, StoreError> {
+        let (owner, id) = (Owner::of(tenant), id.to_string());
         self.run(move |conn| {
             document(
                 conn,
                 "session",
-                "SELECT doc FROM sessions WHERE org_id = ?1 AND id = ?2",
-                params![org, id],
+                "SELECT doc FROM sessions WHERE org_id = ?1 AND mode = ?2 AND id = ?3",
+                params![owner.org_id, owner.mode, id],
             )
         })
         .await
@@ -1024,19 +1177,20 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn list_sessions(&self, org: &OrgId, query: &SessionQuery) -> Result<SessionPage, StoreError> {
-        let (org, query) = (org.to_string(), query.clone());
-        self.run(move |conn| list_sessions(conn, org, query)).await
+    async fn list_sessions(&self, tenant: &Tenant, query: &SessionQuery) -> Result<SessionPage, StoreError> {
+        let (owner, query) = (Owner::of(tenant), query.clone());
+        self.run(move |conn| list_sessions(conn, owner, query)).await
     }
 
-    async fn list_events(&self, org: &OrgId, id: &SessionId) -> Result<Vec<Event>, StoreError> {
-        let (org, id) = (org.to_string(), id.to_string());
+    async fn list_events(&self, tenant: &Tenant, id: &SessionId) -> Result<Vec<Event>, StoreError> {
+        let (owner, id) = (Owner::of(tenant), id.to_string());
         self.run(move |conn| {
             documents(
                 conn,
                 "event",
-                "SELECT doc FROM events WHERE org_id = ?1 AND session_id = ?2 ORDER BY version, sequence",
-                params![org, id],
+                "SELECT doc FROM events WHERE org_id = ?1 AND mode = ?2 AND session_id = ?3 \
+                 ORDER BY version, sequence",
+                params![owner.org_id, owner.mode, id],
             )
         })
         .await
@@ -1044,18 +1198,18 @@ impl Store for SqliteStore {
 
     async fn get_session_with_events(
         &self,
-        org: &OrgId,
+        tenant: &Tenant,
         id: &SessionId,
     ) -> Result<Option<(Session, Vec<Event>)>, StoreError> {
-        let (org, id) = (org.to_string(), id.to_string());
+        let (owner, id) = (Owner::of(tenant), id.to_string());
         self.run(move |conn| {
             // One read transaction, so the history matches the session.
             let tx = conn.transaction().map_err(engine)?;
             let Some(session) = document(
                 &tx,
                 "session",
-                "SELECT doc FROM sessions WHERE org_id = ?1 AND id = ?2",
-                params![org, id],
+                "SELECT doc FROM sessions WHERE org_id = ?1 AND mode = ?2 AND id = ?3",
+                params![owner.org_id, owner.mode, id],
             )?
             else {
                 return Ok(None);
@@ -1063,8 +1217,9 @@ impl Store for SqliteStore {
             let events = documents(
                 &tx,
                 "event",
-                "SELECT doc FROM events WHERE org_id = ?1 AND session_id = ?2 ORDER BY version, sequence",
-                params![org, id],
+                "SELECT doc FROM events WHERE org_id = ?1 AND mode = ?2 AND session_id = ?3 \
+                 ORDER BY version, sequence",
+                params![owner.org_id, owner.mode, id],
             )?;
             Ok(Some((session, events)))
         })
@@ -1087,24 +1242,28 @@ impl Store for SqliteStore {
 
     async fn claim_idempotency_key(
         &self,
-        org: &OrgId,
+        tenant: &Tenant,
         key: &str,
         fingerprint: &str,
         now: Timestamp,
     ) -> Result<IdempotencyClaim, StoreError> {
-        let (org, key, fingerprint) = (org.to_string(), key.to_owned(), fingerprint.to_owned());
-        self.run(move |conn| claim(conn, org, key, fingerprint, now)).await
+        let (owner, key, fingerprint) = (Owner::of(tenant), key.to_owned(), fingerprint.to_owned());
+        self.run(move |conn| claim(conn, owner, key, fingerprint, now)).await
     }
 
     async fn complete_idempotency_key(&self, answer: &Answer<'_>) -> Result<(), StoreError> {
-        let (org, key, claimed_at) = (answer.org.to_string(), answer.key.to_owned(), text(&answer.claimed_at));
+        let (owner, key, claimed_at) = (
+            Owner::of(answer.tenant),
+            answer.key.to_owned(),
+            text(&answer.claimed_at),
+        );
         let response = encode("idempotent response", answer.response)?;
         self.run(move |conn| {
             let changed = conn
                 .execute(
                     "UPDATE idempotency SET state = 'completed', response = ?1 \
-                     WHERE org_id = ?2 AND key = ?3 AND state = 'in_progress' AND created_at = ?4",
-                    params![response, org, key, claimed_at],
+                     WHERE org_id = ?2 AND mode = ?3 AND key = ?4 AND state = 'in_progress' AND created_at = ?5",
+                    params![response, owner.org_id, owner.mode, key, claimed_at],
                 )
                 .map_err(engine)?;
             match changed {
@@ -1118,7 +1277,7 @@ impl Store for SqliteStore {
     async fn create_answered(&self, creation: Creation<'_>, answer: &Answer<'_>) -> Result<(), StoreError> {
         let row = Row::of(creation)?;
         let answer = AnswerRow {
-            org_id: answer.org.to_string(),
+            owner: Owner::of(answer.tenant),
             key: answer.key.to_owned(),
             claimed_at: text(&answer.claimed_at),
             response: encode("idempotent response", answer.response)?,
@@ -1126,15 +1285,20 @@ impl Store for SqliteStore {
         self.run(move |conn| create_answered(conn, row, answer)).await
     }
 
-    async fn release_idempotency_key(&self, org: &OrgId, key: &str, claimed_at: Timestamp) -> Result<(), StoreError> {
-        let (org, key, claimed_at) = (org.to_string(), key.to_owned(), text(&claimed_at));
+    async fn release_idempotency_key(
+        &self,
+        tenant: &Tenant,
+        key: &str,
+        claimed_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let (owner, key, claimed_at) = (Owner::of(tenant), key.to_owned(), text(&claimed_at));
         // A completed record stays: releasing it would let a retry run the
         // request a second time.
         self.run(move |conn| {
             conn.execute(
-                "DELETE FROM idempotency WHERE org_id = ?1 AND key = ?2 AND state = 'in_progress' \
-                 AND created_at = ?3",
-                params![org, key, claimed_at],
+                "DELETE FROM idempotency WHERE org_id = ?1 AND mode = ?2 AND key = ?3 \
+                 AND state = 'in_progress' AND created_at = ?4",
+                params![owner.org_id, owner.mode, key, claimed_at],
             )
             .map_err(engine)?;
             Ok(())
@@ -1242,8 +1406,9 @@ mod tests {
         )
         .unwrap();
         let store = SqliteStore::prepare(conn).unwrap();
-        let org = OrgId::parse("org_old").unwrap();
-        assert_eq!(store.list_webhook_endpoints(&org).await, Ok(vec![]));
+        let org = korala_domain::ids::OrgId::parse("org_old").unwrap();
+        let tenant = Tenant::new(org, korala_domain::tenancy::Mode::Live);
+        assert_eq!(store.list_webhook_endpoints(&tenant).await, Ok(vec![]));
         let conn = store.conn.lock().unwrap();
         let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0)).unwrap();
         assert_eq!(version, MIGRATIONS.len() as i64);

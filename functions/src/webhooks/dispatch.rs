@@ -14,8 +14,9 @@
 use std::sync::Arc;
 
 use korala_domain::delivery::{ATTEMPT_LEASE_SECONDS, AttemptOutcome, DeliveredEvent, Next, WebhookDelivery};
-use korala_domain::ids::{OrgId, WebhookDeliveryId};
+use korala_domain::ids::WebhookDeliveryId;
 use korala_domain::ports::{Clock, Store, StoreError};
+use korala_domain::tenancy::Tenant;
 use korala_domain::webhooks::{UrlPolicy, check_url};
 
 use super::DeliveryMessage;
@@ -59,11 +60,11 @@ impl Dispatcher {
     /// Handles one queue message.
     pub async fn handle(&self, body: &str) -> Result<Next, DispatchError> {
         let message: DeliveryMessage = serde_json::from_str(body)?;
-        self.deliver(&message.org_id, &message.delivery_id).await
+        self.deliver(&message.tenant, &message.delivery_id).await
     }
 
-    pub async fn deliver(&self, org: &OrgId, id: &WebhookDeliveryId) -> Result<Next, DispatchError> {
-        let Some(delivery) = self.store.get_webhook_delivery(org, id).await? else {
+    pub async fn deliver(&self, tenant: &Tenant, id: &WebhookDeliveryId) -> Result<Next, DispatchError> {
+        let Some(delivery) = self.store.get_webhook_delivery(tenant, id).await? else {
             tracing::warn!(delivery = %id, "a message names a delivery that does not exist");
             return Ok(Next::Done);
         };
@@ -91,7 +92,7 @@ impl Dispatcher {
             // claim that lapsed); the current record says what to do.
             Err(StoreError::Conflict) => Ok(self
                 .store
-                .get_webhook_delivery(org, id)
+                .get_webhook_delivery(tenant, id)
                 .await?
                 .and_then(|current| current.due(self.clock.now()))
                 .unwrap_or(Next::RetryIn(1))),
@@ -107,7 +108,7 @@ impl Dispatcher {
         let skipped = |reason: &str| Ok((AttemptOutcome::Skipped { reason: reason.into() }, 0));
         let Some(endpoint) = self
             .store
-            .get_webhook_endpoint(&delivery.org_id, &delivery.endpoint_id)
+            .get_webhook_endpoint(&delivery.tenant, &delivery.endpoint_id)
             .await?
         else {
             return skipped("the webhook endpoint was deleted");

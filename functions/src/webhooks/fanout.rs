@@ -57,7 +57,7 @@ impl FanOut {
         };
         let now = self.clock.now();
         let mut messages = Vec::new();
-        for endpoint in self.store.list_webhook_endpoints(&event.org_id).await? {
+        for endpoint in self.store.list_webhook_endpoints(&event.tenant).await? {
             if !endpoint.subscribes_to(kind) {
                 continue;
             }

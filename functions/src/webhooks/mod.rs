@@ -8,8 +8,9 @@ pub mod fanout;
 pub mod signature;
 
 use korala_domain::delivery::WebhookDelivery;
-use korala_domain::ids::{OrgId, WebhookDeliveryId};
+use korala_domain::ids::WebhookDeliveryId;
 use korala_domain::ports::Outgoing;
+use korala_domain::tenancy::Tenant;
 use serde::{Deserialize, Serialize};
 
 /// A message of the deliveries queue: which delivery to attempt. The
@@ -18,14 +19,14 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryMessage {
-    pub org_id: OrgId,
+    pub tenant: Tenant,
     pub delivery_id: WebhookDeliveryId,
 }
 
 impl DeliveryMessage {
     pub fn of(delivery: &WebhookDelivery) -> Self {
         Self {
-            org_id: delivery.org_id.clone(),
+            tenant: delivery.tenant.clone(),
             delivery_id: delivery.id.clone(),
         }
     }

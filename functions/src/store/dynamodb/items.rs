@@ -23,9 +23,10 @@ use flate2::read::ZlibDecoder;
 use flate2::write::ZlibEncoder;
 use korala_domain::delivery::WebhookDelivery;
 use korala_domain::events::Event;
-use korala_domain::ids::{OrgId, SessionId, WebhookDeliveryId};
+use korala_domain::ids::{SessionId, WebhookDeliveryId};
 use korala_domain::ports::StoreError;
 use korala_domain::session::{Session, SessionSummary};
+use korala_domain::tenancy::Tenant;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -155,9 +156,8 @@ fn index(item: &mut Item, index: Index, partition: String, sort: Option<String>)
 /// `due` keys and drops out of that sparse index.
 pub fn session(session: &Session) -> Result<Item, StoreError> {
     let id = session.id.to_string();
-    let org = &session.org_id;
-    let mut item = key(keys::session_pk(&session.id), keys::SESSION_SK);
-    item.insert(ORG.to_owned(), s(org.as_str()));
+    let tenant = &session.tenant;
+    let mut item = key(keys::session_pk(tenant, &session.id), keys::SESSION_SK);
     item.insert(VERSION.to_owned(), n(session.version));
     item.insert(STATUS.to_owned(), s(session.status.as_str()));
     item.insert(DOC.to_owned(), deflated("session", session)?);
@@ -165,17 +165,17 @@ pub fn session(session: &Session) -> Result<Item, StoreError> {
         SUMMARY.to_owned(),
         s(encode("session summary", &SessionSummary::from(session))?),
     );
-    index(&mut item, BY_ORG, keys::org_pk(org), Some(id.clone()));
+    index(&mut item, BY_ORG, keys::tenant_pk(tenant), Some(id.clone()));
     index(
         &mut item,
         BY_USER,
-        keys::user_pk(org, &session.external_user_id),
+        keys::user_pk(tenant, &session.external_user_id),
         Some(id.clone()),
     );
     index(
         &mut item,
         BY_STATUS,
-        keys::status_pk(org, session.status),
+        keys::status_pk(tenant, session.status),
         Some(id.clone()),
     );
     index(&mut item, BY_TOKEN, keys::token_pk(&session.access_token.hash), None);
@@ -193,8 +193,8 @@ pub fn session(session: &Session) -> Result<Item, StoreError> {
 /// Where a listing resumes after `id`: an index's start key must name the
 /// index keys and the table keys of the item it follows. The item need not
 /// exist, so a cursor from elsewhere simply positions in this partition.
-pub fn session_start_key(index: Index, partition: &str, id: &SessionId) -> Item {
-    let mut item = key(keys::session_pk(id), keys::SESSION_SK);
+pub fn session_start_key(index: Index, partition: &str, tenant: &Tenant, id: &SessionId) -> Item {
+    let mut item = key(keys::session_pk(tenant, id), keys::SESSION_SK);
     item.insert(index.partition_key.to_owned(), s(partition));
     if let Some(sort_key) = index.sort_key {
         item.insert(sort_key.to_owned(), s(id.as_str()));
@@ -204,29 +204,27 @@ pub fn session_start_key(index: Index, partition: &str, id: &SessionId) -> Item 
 
 pub fn event(event: &Event) -> Result<Item, StoreError> {
     let mut item = key(
-        keys::session_pk(&event.session_id),
+        keys::session_pk(&event.tenant, &event.session_id),
         keys::event_sk(event.version, event.sequence),
     );
-    item.insert(ORG.to_owned(), s(event.org_id.as_str()));
     item.insert(DOC.to_owned(), s(encode("event", event)?));
     Ok(item)
 }
 
 /// The delivery item: the document in `summary` (see the module's doc), the
-/// org that scopes reads and updates, the version that guards them, its
-/// expiration, and its place in its endpoint's log.
+/// version that guards updates, its expiration, and its place in its
+/// endpoint's log.
 pub fn delivery(delivery: &WebhookDelivery) -> Result<Item, StoreError> {
-    let org = &delivery.org_id;
+    let tenant = &delivery.tenant;
     let expiration = delivery.updated_at.timestamp() + DELIVERY_RETENTION_DAYS * 24 * 3600;
-    let mut item = key(keys::delivery_pk(&delivery.id), keys::DELIVERY_SK);
-    item.insert(ORG.to_owned(), s(org.as_str()));
+    let mut item = key(keys::delivery_pk(tenant, &delivery.id), keys::DELIVERY_SK);
     item.insert(VERSION.to_owned(), n(delivery.version));
     item.insert(SUMMARY.to_owned(), s(encode("webhook delivery", delivery)?));
     item.insert(TTL_ATTRIBUTE.to_owned(), n(expiration));
     index(
         &mut item,
         BY_ORG,
-        keys::delivery_log_pk(org, &delivery.endpoint_id),
+        keys::delivery_log_pk(tenant, &delivery.endpoint_id),
         Some(delivery.id.to_string()),
     );
     Ok(item)
@@ -243,8 +241,8 @@ pub fn decode_deliveries(items: &[Item]) -> Result<Vec<WebhookDelivery>, StoreEr
 
 /// Where an endpoint's log resumes after delivery `id` (see
 /// [`session_start_key`]; the delivery need not exist either).
-pub fn delivery_start_key(log: &str, id: &WebhookDeliveryId) -> Item {
-    let mut item = key(keys::delivery_pk(id), keys::DELIVERY_SK);
+pub fn delivery_start_key(log: &str, tenant: &Tenant, id: &WebhookDeliveryId) -> Item {
+    let mut item = key(keys::delivery_pk(tenant, id), keys::DELIVERY_SK);
     item.insert(BY_ORG.partition_key.to_owned(), s(log));
     if let Some(sort_key) = BY_ORG.sort_key {
         item.insert(sort_key.to_owned(), s(id.as_str()));
@@ -252,18 +250,13 @@ pub fn delivery_start_key(log: &str, id: &WebhookDeliveryId) -> Item {
     item
 }
 
-/// Whether a delivery item belongs to `org`: ids are global, so another
-/// organisation's delivery must read as missing.
-pub fn owned_by(item: &Item, org: &OrgId) -> bool {
-    string(item, ORG) == Some(org.as_str())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
     use korala_domain::events::WebhookEvent;
-    use korala_domain::ids::{IdGenerator, WebhookEndpointId};
+    use korala_domain::ids::{IdGenerator, OrgId, WebhookEndpointId};
+    use korala_domain::tenancy::Mode;
     use korala_domain::webhooks::WebhookEndpoint;
 
     struct Fixed;
@@ -281,7 +274,7 @@ mod tests {
         let now = chrono::Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
         let endpoint = WebhookEndpoint {
             id: WebhookEndpointId::generate(&Fixed),
-            org_id: OrgId::parse("org_1").unwrap(),
+            tenant: Tenant::new(OrgId::parse("org_1").unwrap(), Mode::Test),
             url: "https://hooks.example.com/".into(),
             events: vec![WebhookEvent::SessionCompleted],
             enabled: true,
@@ -295,13 +288,12 @@ mod tests {
         let item = self::delivery(&delivery).unwrap();
         let text = |name: &str| string(&item, name).map(str::to_owned);
         let id = delivery.id.to_string();
-        assert_eq!(text(PARTITION_KEY), Some(format!("DELIVERY#{id}")));
+        assert_eq!(text(PARTITION_KEY), Some(format!("DELIVERY#org_1#test#{id}")));
         assert_eq!(text(SORT_KEY).as_deref(), Some("DELIVERY"));
-        assert_eq!(text(ORG).as_deref(), Some("org_1"));
         assert_eq!(item.get(VERSION), Some(&n(1)));
         assert_eq!(
             text(BY_ORG.partition_key).as_deref(),
-            Some("ORG#org_1#ENDPOINT#whe_0192abcd")
+            Some("ORG#org_1#test#ENDPOINT#whe_0192abcd")
         );
         assert_eq!(BY_ORG.sort_key.and_then(text), Some(id));
         let expiration = now.timestamp() + 30 * 24 * 3600;

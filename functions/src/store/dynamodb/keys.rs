@@ -1,14 +1,21 @@
 //! How domain identities become DynamoDB keys. Every key is built here, so the
 //! layout the README documents and the template indexes has one source.
 //!
-//! Separators are `#`. Ids and slugs never contain one, and the one free-form
-//! part (the partner's external user id) is always the last segment, so no
-//! two identities can build the same key.
+//! Separators are `#`. Ids and slugs never contain one, and the free-form
+//! parts (the partner's external user id, an idempotency key) are always the
+//! last segment, so no two identities can build the same key.
+//!
+//! Every record a partner can reach is keyed by its tenant, the organisation
+//! and the mode (`ORG#{org}#{mode}…`, `SESSION#{org}#{mode}#{id}`, …): test
+//! mode and live mode are separate partitions, so a read names the tenant's
+//! own partition and can find nothing of another's. No read filters by
+//! tenant after the fact.
 
 use chrono::SecondsFormat;
 use korala_domain::Timestamp;
 use korala_domain::ids::{OrgId, SessionId, WebhookDeliveryId, WebhookEndpointId};
 use korala_domain::session::SessionStatus;
+use korala_domain::tenancy::Tenant;
 
 /// The sweep index is split over this many partitions, so the write traffic
 /// of every open session in every tenant does not land on one partition.
@@ -31,8 +38,16 @@ pub fn text(t: &Timestamp) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
+/// The organisation's own item (its name; no tenant's data).
 pub fn org_pk(org: &OrgId) -> String {
     format!("ORG#{org}")
+}
+
+/// A tenant's partition: its configurations, workflow definitions and
+/// webhook endpoints, and (in the `by_org` index) its sessions. It never
+/// equals an [`org_pk`]: the mode is always there.
+pub fn tenant_pk(tenant: &Tenant) -> String {
+    format!("ORG#{}#{}", tenant.org_id, tenant.mode)
 }
 
 pub fn key_pk(key_id: &str) -> String {
@@ -53,8 +68,10 @@ pub fn webhook_sk(id: &WebhookEndpointId) -> String {
     format!("{WEBHOOK_PREFIX}{id}")
 }
 
-pub fn session_pk(id: &SessionId) -> String {
-    format!("SESSION#{id}")
+/// A session and its history share a partition, under its tenant: reading a
+/// session by id names the tenant, so another tenant's id is not there.
+pub fn session_pk(tenant: &Tenant, id: &SessionId) -> String {
+    format!("SESSION#{}#{}#{id}", tenant.org_id, tenant.mode)
 }
 
 /// Zero-padded so the history reads in (version, sequence) order. Five
@@ -64,12 +81,12 @@ pub fn event_sk(version: u64, sequence: u32) -> String {
     format!("{EVENT_PREFIX}{version:020}#{sequence:05}")
 }
 
-pub fn user_pk(org: &OrgId, external_user_id: &str) -> String {
-    format!("ORG#{org}#USER#{external_user_id}")
+pub fn user_pk(tenant: &Tenant, external_user_id: &str) -> String {
+    format!("{}#USER#{external_user_id}", tenant_pk(tenant))
 }
 
-pub fn status_pk(org: &OrgId, status: SessionStatus) -> String {
-    format!("ORG#{org}#STATUS#{status}")
+pub fn status_pk(tenant: &Tenant, status: SessionStatus) -> String {
+    format!("{}#STATUS#{status}", tenant_pk(tenant))
 }
 
 pub fn token_pk(token_hash: &str) -> String {
@@ -103,28 +120,27 @@ pub fn due_shard(id: &SessionId) -> u32 {
     hash % DUE_SHARDS
 }
 
-/// A delivery's own partition: its id is global (made from its event's and
-/// endpoint's), so a read by id needs no organisation in the key; the item's
-/// `org` attribute scopes it.
-pub fn delivery_pk(id: &WebhookDeliveryId) -> String {
-    format!("DELIVERY#{id}")
+/// A delivery's own partition, under its tenant like a session's.
+pub fn delivery_pk(tenant: &Tenant, id: &WebhookDeliveryId) -> String {
+    format!("DELIVERY#{}#{}#{id}", tenant.org_id, tenant.mode)
 }
 
 /// An endpoint's delivery log in the `by_org` index, sorted by delivery id
-/// (time-ordered by event). It never equals an [`org_pk`], which the
+/// (time-ordered by event). It never equals a [`tenant_pk`], which the
 /// session listing queries by equality in the same index.
-pub fn delivery_log_pk(org: &OrgId, endpoint: &WebhookEndpointId) -> String {
-    format!("ORG#{org}#ENDPOINT#{endpoint}")
+pub fn delivery_log_pk(tenant: &Tenant, endpoint: &WebhookEndpointId) -> String {
+    format!("{}#ENDPOINT#{endpoint}", tenant_pk(tenant))
 }
 
-pub fn idempotency_pk(org: &OrgId, key: &str) -> String {
-    format!("IDEMPOTENCY#{org}#{key}")
+pub fn idempotency_pk(tenant: &Tenant, key: &str) -> String {
+    format!("IDEMPOTENCY#{}#{}#{key}", tenant.org_id, tenant.mode)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use korala_domain::tenancy::Mode;
 
     #[test]
     fn event_keys_sort_in_history_order() {
@@ -161,14 +177,58 @@ mod tests {
         assert_eq!(webhook_sk(&id), "WEBHOOK#whe_0192abcd");
     }
 
+    fn tenants() -> [Tenant; 3] {
+        let acme = OrgId::parse("org_1").unwrap();
+        [
+            Tenant::new(acme.clone(), Mode::Test),
+            Tenant::new(acme, Mode::Live),
+            Tenant::new(OrgId::parse("org_2").unwrap(), Mode::Live),
+        ]
+    }
+
+    /// Mode is part of every partition a partner's data lives in: the same
+    /// id, slug or key under two tenants builds two keys, and no tenant's
+    /// partition is the organisation's own item.
+    #[test]
+    fn every_tenant_has_partitions_of_its_own() {
+        let session = SessionId::parse("ses_0192abcd").unwrap();
+        let delivery = WebhookDeliveryId::parse("whd_0192abcd").unwrap();
+        let endpoint = WebhookEndpointId::parse("whe_0192abcd").unwrap();
+        let keys_of = |t: &Tenant| {
+            vec![
+                tenant_pk(t),
+                session_pk(t, &session),
+                delivery_pk(t, &delivery),
+                delivery_log_pk(t, &endpoint),
+                user_pk(t, "usr_1"),
+                status_pk(t, SessionStatus::Completed),
+                idempotency_pk(t, "key-1"),
+            ]
+        };
+        let all: Vec<Vec<String>> = tenants().iter().map(keys_of).collect();
+        for (i, mine) in all.iter().enumerate() {
+            for (j, theirs) in all.iter().enumerate().filter(|(j, _)| *j != i) {
+                for key in mine {
+                    assert!(!theirs.contains(key), "{key} of tenant {i} is also tenant {j}'s");
+                }
+            }
+            assert!(!mine.contains(&org_pk(&tenants()[i].org_id)));
+        }
+        assert_eq!(tenant_pk(&tenants()[0]), "ORG#org_1#test");
+        assert_eq!(session_pk(&tenants()[1], &session), "SESSION#org_1#live#ses_0192abcd");
+    }
+
     #[test]
     fn a_delivery_log_is_its_own_partition_of_the_org_index() {
-        let org = OrgId::parse("org_1").unwrap();
+        let [test, ..] = tenants();
         let endpoint = WebhookEndpointId::parse("whe_0192abcd").unwrap();
-        assert_eq!(delivery_log_pk(&org, &endpoint), "ORG#org_1#ENDPOINT#whe_0192abcd");
-        assert_ne!(delivery_log_pk(&org, &endpoint), org_pk(&org));
+        assert_eq!(
+            delivery_log_pk(&test, &endpoint),
+            "ORG#org_1#test#ENDPOINT#whe_0192abcd"
+        );
+        assert_ne!(delivery_log_pk(&test, &endpoint), tenant_pk(&test));
         let id = WebhookDeliveryId::parse("whd_0192abcd").unwrap();
-        assert_eq!(delivery_pk(&id), "DELIVERY#whd_0192abcd");
+        assert_eq!(delivery_pk(&test, &id), "DELIVERY#org_1#test#whd_0192abcd");
     }
 
     #[test]

@@ -49,14 +49,14 @@ use korala_domain::Timestamp;
 use korala_domain::configuration::Configuration;
 use korala_domain::delivery::WebhookDelivery;
 use korala_domain::events::Event;
-use korala_domain::ids::{OrgId, SessionId, WebhookDeliveryId, WebhookEndpointId};
+use korala_domain::ids::{SessionId, WebhookDeliveryId, WebhookEndpointId};
 use korala_domain::lifecycle::Transition;
 use korala_domain::ports::{
     Answer, Creation, DeliveryPage, DeliveryQuery, IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS, IDEMPOTENCY_RETENTION_HOURS,
     IdempotencyClaim, Position, SessionPage, SessionQuery, Store, StoreError, StoredResponse,
 };
 use korala_domain::session::Session;
-use korala_domain::tenancy::{ApiKey, Organization};
+use korala_domain::tenancy::{ApiKey, Organization, Tenant};
 use korala_domain::webhooks::WebhookEndpoint;
 use korala_domain::workflow::StoredWorkflow;
 use serde::de::DeserializeOwned;
@@ -337,9 +337,9 @@ impl DynamoStore {
         }
     }
 
-    // Configurations, workflow definitions and webhook endpoints: an
-    // org-scoped document under `ORG#{org}` / `{prefix}{slug or id}`,
-    // replaced version by version.
+    // Configurations, workflow definitions and webhook endpoints: a tenant's
+    // document under `ORG#{org}#{mode}` / `{prefix}{slug or id}`, replaced
+    // version by version.
 
     /// Replaces the item only if it still holds the version before this one;
     /// the refused item tells a lost race (`Conflict`) from a missing one
@@ -365,10 +365,10 @@ impl DynamoStore {
     async fn get_versioned<T: DeserializeOwned>(
         &self,
         what: &str,
-        org: &OrgId,
+        tenant: &Tenant,
         sort_key: String,
     ) -> Result<Option<T>, StoreError> {
-        self.get(items::key(keys::org_pk(org), sort_key))
+        self.get(items::key(keys::tenant_pk(tenant), sort_key))
             .await?
             .map(|item| decode(what, &item))
             .transpose()
@@ -377,13 +377,13 @@ impl DynamoStore {
     async fn list_versioned<T: DeserializeOwned>(
         &self,
         what: &str,
-        org: &OrgId,
+        tenant: &Tenant,
         prefix: &str,
     ) -> Result<Vec<T>, StoreError> {
         let request = self
             .query_on(None)
             .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-            .expression_attribute_values(":pk", s(keys::org_pk(org)))
+            .expression_attribute_values(":pk", s(keys::tenant_pk(tenant)))
             .expression_attribute_values(":prefix", s(prefix))
             .consistent_read(true);
         let found = self.query(request, None, usize::MAX, false).await?;
@@ -394,10 +394,10 @@ impl DynamoStore {
     /// `DeleteItem`: its client token makes the SDK's retry of a delete
     /// whose answer was lost succeed again, where the retried `DeleteItem`
     /// would find the item gone and report `NotFound` for its own delete.
-    async fn delete_versioned(&self, org: &OrgId, sort_key: String) -> Result<(), StoreError> {
+    async fn delete_versioned(&self, tenant: &Tenant, sort_key: String) -> Result<(), StoreError> {
         let delete = aws_sdk_dynamodb::types::Delete::builder()
             .table_name(self.table())
-            .set_key(Some(items::key(keys::org_pk(org), sort_key)))
+            .set_key(Some(items::key(keys::tenant_pk(tenant), sort_key)))
             .condition_expression("attribute_exists(PK)")
             .build();
         let request = self
@@ -438,12 +438,11 @@ impl DynamoStore {
             .set_item(Some(items::session(session)?));
         let put = match transition.expected_version() {
             None => put.condition_expression(ABSENT),
+            // The key names the tenant: no other tenant's session can match.
             Some(version) => put
-                .condition_expression("#version = :expected AND #org = :org")
+                .condition_expression("#version = :expected")
                 .expression_attribute_names("#version", VERSION)
-                .expression_attribute_names("#org", ORG)
-                .expression_attribute_values(":expected", n(version))
-                .expression_attribute_values(":org", s(session.org_id.as_str())),
+                .expression_attribute_values(":expected", n(version)),
         };
         let mut writes = vec![TransactWriteItem::builder().put(built("session", put.build())?).build()];
         for event in &transition.events {
@@ -462,7 +461,7 @@ impl DynamoStore {
         let update = Update::builder()
             .table_name(self.table())
             .set_key(Some(items::key(
-                keys::idempotency_pk(answer.org, answer.key),
+                keys::idempotency_pk(answer.tenant, answer.key),
                 keys::IDEMPOTENCY_SK,
             )))
             .update_expression("SET #state = :completed, #response = :response")
@@ -531,8 +530,8 @@ impl DynamoStore {
     }
 }
 
-fn versioned_item(org: &OrgId, sort_key: String, version: u64, doc: String) -> Item {
-    let mut item = items::key(keys::org_pk(org), sort_key);
+fn versioned_item(tenant: &Tenant, sort_key: String, version: u64, doc: String) -> Item {
+    let mut item = items::key(keys::tenant_pk(tenant), sort_key);
     item.insert(VERSION.to_owned(), n(version));
     item.insert(DOC.to_owned(), s(doc));
     item
@@ -541,7 +540,7 @@ fn versioned_item(org: &OrgId, sort_key: String, version: u64, doc: String) -> I
 fn configuration_item(config: &Configuration) -> Result<Item, StoreError> {
     let doc = encode("configuration", config)?;
     Ok(versioned_item(
-        &config.org_id,
+        &config.tenant,
         keys::config_sk(&config.slug),
         config.version,
         doc,
@@ -551,13 +550,13 @@ fn configuration_item(config: &Configuration) -> Result<Item, StoreError> {
 fn workflow_item(workflow: &StoredWorkflow) -> Result<Item, StoreError> {
     let doc = encode("workflow", workflow)?;
     let sort_key = keys::workflow_sk(&workflow.definition.slug);
-    Ok(versioned_item(&workflow.org_id, sort_key, workflow.version, doc))
+    Ok(versioned_item(&workflow.tenant, sort_key, workflow.version, doc))
 }
 
 fn endpoint_item(endpoint: &WebhookEndpoint) -> Result<Item, StoreError> {
     let doc = encode("webhook endpoint", endpoint)?;
     let sort_key = keys::webhook_sk(&endpoint.id);
-    Ok(versioned_item(&endpoint.org_id, sort_key, endpoint.version, doc))
+    Ok(versioned_item(&endpoint.tenant, sort_key, endpoint.version, doc))
 }
 
 /// How a transaction ended: written, or cancelled with each item's reason
@@ -677,16 +676,16 @@ impl Store for DynamoStore {
         self.update_versioned(configuration_item(config)?, config.version).await
     }
 
-    async fn get_configuration(&self, org: &OrgId, slug: &str) -> Result<Option<Configuration>, StoreError> {
-        self.get_versioned("configuration", org, keys::config_sk(slug)).await
+    async fn get_configuration(&self, tenant: &Tenant, slug: &str) -> Result<Option<Configuration>, StoreError> {
+        self.get_versioned("configuration", tenant, keys::config_sk(slug)).await
     }
 
-    async fn list_configurations(&self, org: &OrgId) -> Result<Vec<Configuration>, StoreError> {
-        self.list_versioned("configuration", org, keys::CONFIG_PREFIX).await
+    async fn list_configurations(&self, tenant: &Tenant) -> Result<Vec<Configuration>, StoreError> {
+        self.list_versioned("configuration", tenant, keys::CONFIG_PREFIX).await
     }
 
-    async fn delete_configuration(&self, org: &OrgId, slug: &str) -> Result<(), StoreError> {
-        self.delete_versioned(org, keys::config_sk(slug)).await
+    async fn delete_configuration(&self, tenant: &Tenant, slug: &str) -> Result<(), StoreError> {
+        self.delete_versioned(tenant, keys::config_sk(slug)).await
     }
 
     async fn insert_workflow(&self, workflow: &StoredWorkflow) -> Result<(), StoreError> {
@@ -697,16 +696,16 @@ impl Store for DynamoStore {
         self.update_versioned(workflow_item(workflow)?, workflow.version).await
     }
 
-    async fn get_workflow(&self, org: &OrgId, slug: &str) -> Result<Option<StoredWorkflow>, StoreError> {
-        self.get_versioned("workflow", org, keys::workflow_sk(slug)).await
+    async fn get_workflow(&self, tenant: &Tenant, slug: &str) -> Result<Option<StoredWorkflow>, StoreError> {
+        self.get_versioned("workflow", tenant, keys::workflow_sk(slug)).await
     }
 
-    async fn list_workflows(&self, org: &OrgId) -> Result<Vec<StoredWorkflow>, StoreError> {
-        self.list_versioned("workflow", org, keys::WORKFLOW_PREFIX).await
+    async fn list_workflows(&self, tenant: &Tenant) -> Result<Vec<StoredWorkflow>, StoreError> {
+        self.list_versioned("workflow", tenant, keys::WORKFLOW_PREFIX).await
     }
 
-    async fn delete_workflow(&self, org: &OrgId, slug: &str) -> Result<(), StoreError> {
-        self.delete_versioned(org, keys::workflow_sk(slug)).await
+    async fn delete_workflow(&self, tenant: &Tenant, slug: &str) -> Result<(), StoreError> {
+        self.delete_versioned(tenant, keys::workflow_sk(slug)).await
     }
 
     async fn insert_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError> {
@@ -719,60 +718,48 @@ impl Store for DynamoStore {
 
     async fn get_webhook_endpoint(
         &self,
-        org: &OrgId,
+        tenant: &Tenant,
         id: &WebhookEndpointId,
     ) -> Result<Option<WebhookEndpoint>, StoreError> {
-        self.get_versioned("webhook endpoint", org, keys::webhook_sk(id)).await
+        self.get_versioned("webhook endpoint", tenant, keys::webhook_sk(id))
+            .await
     }
 
     /// The sort keys are the time-ordered ids, so the query's order is
     /// creation order.
-    async fn list_webhook_endpoints(&self, org: &OrgId) -> Result<Vec<WebhookEndpoint>, StoreError> {
-        self.list_versioned("webhook endpoint", org, keys::WEBHOOK_PREFIX).await
+    async fn list_webhook_endpoints(&self, tenant: &Tenant) -> Result<Vec<WebhookEndpoint>, StoreError> {
+        self.list_versioned("webhook endpoint", tenant, keys::WEBHOOK_PREFIX)
+            .await
     }
 
-    async fn delete_webhook_endpoint(&self, org: &OrgId, id: &WebhookEndpointId) -> Result<(), StoreError> {
-        self.delete_versioned(org, keys::webhook_sk(id)).await
+    async fn delete_webhook_endpoint(&self, tenant: &Tenant, id: &WebhookEndpointId) -> Result<(), StoreError> {
+        self.delete_versioned(tenant, keys::webhook_sk(id)).await
     }
 
-    // Webhook deliveries: `DELIVERY#{id}` / `DELIVERY`, with the document
-    // in `summary` and a place in its endpoint's log in `by_org`.
+    // Webhook deliveries: `DELIVERY#{org}#{mode}#{id}` / `DELIVERY`, with the
+    // document in `summary` and a place in its endpoint's log in `by_org`.
 
     async fn insert_webhook_delivery(&self, delivery: &WebhookDelivery) -> Result<(), StoreError> {
         self.insert(items::delivery(delivery)?).await
     }
 
-    /// One conditional put on the version and the organisation; the refused
-    /// item tells a lost race (ours, at another version: `Conflict`) from a
-    /// missing delivery or another organisation's (`NotFound`).
+    /// One conditional put on the version, under the tenant's key; the
+    /// refused item tells a lost race (`Conflict`) from a missing delivery
+    /// (`NotFound`: another tenant's is under another key).
     async fn update_webhook_delivery(&self, delivery: &WebhookDelivery) -> Result<(), StoreError> {
-        let org = &delivery.org_id;
-        // Version 0 has no predecessor: -1 matches nothing, as it should.
-        let expected = i128::from(delivery.version) - 1;
-        let outcome = self
-            .put(
-                items::delivery(delivery)?,
-                "#version = :expected AND #org = :org",
-                &[("#version", VERSION), ("#org", ORG)],
-                vec![(":expected", n(expected)), (":org", s(org.as_str()))],
-            )
-            .await?;
-        match outcome {
-            Written::Yes => Ok(()),
-            Written::Refused(Some(old)) if items::owned_by(&old, org) => Err(StoreError::Conflict),
-            Written::Refused(_) => Err(StoreError::NotFound),
-        }
+        self.update_versioned(items::delivery(delivery)?, delivery.version)
+            .await
     }
 
     async fn get_webhook_delivery(
         &self,
-        org: &OrgId,
+        tenant: &Tenant,
         id: &WebhookDeliveryId,
     ) -> Result<Option<WebhookDelivery>, StoreError> {
-        match self.get(items::key(keys::delivery_pk(id), keys::DELIVERY_SK)).await? {
-            Some(item) if items::owned_by(&item, org) => items::decode_delivery(&item).map(Some),
-            _ => Ok(None),
-        }
+        self.get(items::key(keys::delivery_pk(tenant, id), keys::DELIVERY_SK))
+            .await?
+            .map(|item| items::decode_delivery(&item))
+            .transpose()
     }
 
     /// One query on the endpoint's log in `by_org`, newest first, one
@@ -780,18 +767,21 @@ impl Store for DynamoStore {
     /// index keeps the whole delivery, so nothing else is read.
     async fn list_webhook_deliveries(
         &self,
-        org: &OrgId,
+        tenant: &Tenant,
         endpoint: &WebhookEndpointId,
         query: &DeliveryQuery,
     ) -> Result<DeliveryPage, StoreError> {
-        let log = keys::delivery_log_pk(org, endpoint);
+        let log = keys::delivery_log_pk(tenant, endpoint);
         let request = self
             .query_on(Some(BY_ORG))
             .key_condition_expression("#pk = :pk")
             .expression_attribute_names("#pk", BY_ORG.partition_key)
             .expression_attribute_values(":pk", s(log.clone()))
             .scan_index_forward(false);
-        let start = query.after.as_ref().map(|id| items::delivery_start_key(&log, id));
+        let start = query
+            .after
+            .as_ref()
+            .map(|id| items::delivery_start_key(&log, tenant, id));
         let limit = query.limit as usize;
         let found = self.query(request, start, limit.saturating_add(1), false).await?;
         let has_more = found.len() > limit;
@@ -812,15 +802,12 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn get_session(&self, org: &OrgId, id: &SessionId) -> Result<Option<Session>, StoreError> {
-        let Some(item) = self.get(items::key(keys::session_pk(id), keys::SESSION_SK)).await? else {
-            return Ok(None);
-        };
-        // Ids are global: another organisation's session is simply not there.
-        if string(&item, ORG) != Some(org.as_str()) {
-            return Ok(None);
-        }
-        decode("session", &item).map(Some)
+    async fn get_session(&self, tenant: &Tenant, id: &SessionId) -> Result<Option<Session>, StoreError> {
+        // The key names the tenant: another tenant's session is not there.
+        self.get(items::key(keys::session_pk(tenant, id), keys::SESSION_SK))
+            .await?
+            .map(|item| decode("session", &item))
+            .transpose()
     }
 
     async fn find_session_by_token_hash(&self, token_hash: &str) -> Result<Option<Session>, StoreError> {
@@ -843,11 +830,11 @@ impl Store for DynamoStore {
     /// Newest first from the index that matches the filters. A page number
     /// reads and drops every session of the pages before it; the cursor
     /// (`After`) starts right after its session, whatever the depth.
-    async fn list_sessions(&self, org: &OrgId, query: &SessionQuery) -> Result<SessionPage, StoreError> {
+    async fn list_sessions(&self, tenant: &Tenant, query: &SessionQuery) -> Result<SessionPage, StoreError> {
         let (index, partition) = match (&query.external_user_id, query.status) {
-            (Some(user), _) => (BY_USER, keys::user_pk(org, user)),
-            (None, Some(status)) => (BY_STATUS, keys::status_pk(org, status)),
-            (None, None) => (BY_ORG, keys::org_pk(org)),
+            (Some(user), _) => (BY_USER, keys::user_pk(tenant, user)),
+            (None, Some(status)) => (BY_STATUS, keys::status_pk(tenant, status)),
+            (None, None) => (BY_ORG, keys::tenant_pk(tenant)),
         };
         let mut request = self
             .query_on(Some(index))
@@ -865,7 +852,7 @@ impl Store for DynamoStore {
         let limit = query.limit as usize;
         let (skip, start) = match &query.position {
             Position::Page(page) => ((((*page).max(1) - 1) as usize).saturating_mul(limit), None),
-            Position::After(id) => (0, Some(items::session_start_key(index, &partition, id))),
+            Position::After(id) => (0, Some(items::session_start_key(index, &partition, tenant, id))),
         };
         // One session more than the page tells whether another follows.
         let wanted = skip.saturating_add(limit).saturating_add(1);
@@ -878,20 +865,16 @@ impl Store for DynamoStore {
         })
     }
 
-    /// One query on the session's partition; the filter on the organisation
-    /// makes another tenant's session read as an empty history, as a missing
-    /// one does.
-    async fn list_events(&self, org: &OrgId, id: &SessionId) -> Result<Vec<Event>, StoreError> {
+    /// One query on the session's partition, which is under the tenant: for
+    /// another tenant's session it finds nothing, as for a missing one.
+    async fn list_events(&self, tenant: &Tenant, id: &SessionId) -> Result<Vec<Event>, StoreError> {
         let request = self
             .query_on(None)
             .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-            .filter_expression("#org = :org")
-            .expression_attribute_names("#org", ORG)
-            .expression_attribute_values(":pk", s(keys::session_pk(id)))
+            .expression_attribute_values(":pk", s(keys::session_pk(tenant, id)))
             .expression_attribute_values(":prefix", s(keys::EVENT_PREFIX))
-            .expression_attribute_values(":org", s(org.as_str()))
             .consistent_read(true);
-        let found = self.query(request, None, usize::MAX, true).await?;
+        let found = self.query(request, None, usize::MAX, false).await?;
         decode_all("event", &found)
     }
 
@@ -899,18 +882,15 @@ impl Store for DynamoStore {
     /// side: one consistent Query reads both (events sort before `SESSION`).
     async fn get_session_with_events(
         &self,
-        org: &OrgId,
+        tenant: &Tenant,
         id: &SessionId,
     ) -> Result<Option<(Session, Vec<Event>)>, StoreError> {
         let request = self
             .query_on(None)
             .key_condition_expression("PK = :pk")
-            .filter_expression("#org = :org")
-            .expression_attribute_names("#org", ORG)
-            .expression_attribute_values(":pk", s(keys::session_pk(id)))
-            .expression_attribute_values(":org", s(org.as_str()))
+            .expression_attribute_values(":pk", s(keys::session_pk(tenant, id)))
             .consistent_read(true);
-        let found = self.query(request, None, usize::MAX, true).await?;
+        let found = self.query(request, None, usize::MAX, false).await?;
         let (sessions, events): (Vec<Item>, Vec<Item>) = found
             .into_iter()
             .partition(|item| string(item, SORT_KEY) == Some(keys::SESSION_SK));
@@ -960,14 +940,14 @@ impl Store for DynamoStore {
     /// says what the earlier request left.
     async fn claim_idempotency_key(
         &self,
-        org: &OrgId,
+        tenant: &Tenant,
         key: &str,
         fingerprint: &str,
         now: Timestamp,
     ) -> Result<IdempotencyClaim, StoreError> {
         let expiration = now.timestamp() + IDEMPOTENCY_RETENTION_HOURS * 3600;
         let abandoned_before = keys::text(&(now - chrono::Duration::seconds(IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS)));
-        let mut item = items::key(keys::idempotency_pk(org, key), keys::IDEMPOTENCY_SK);
+        let mut item = items::key(keys::idempotency_pk(tenant, key), keys::IDEMPOTENCY_SK);
         item.insert(FINGERPRINT.to_owned(), s(fingerprint));
         item.insert(STATE.to_owned(), s(IN_PROGRESS));
         item.insert(CREATED_AT.to_owned(), s(keys::text(&now)));
@@ -1065,14 +1045,22 @@ impl Store for DynamoStore {
         })
     }
 
-    async fn release_idempotency_key(&self, org: &OrgId, key: &str, claimed_at: Timestamp) -> Result<(), StoreError> {
+    async fn release_idempotency_key(
+        &self,
+        tenant: &Tenant,
+        key: &str,
+        claimed_at: Timestamp,
+    ) -> Result<(), StoreError> {
         // A completed record stays: releasing it would let a retry run the
         // request a second time. So does another request's takeover.
         let request = self
             .client
             .delete_item()
             .table_name(self.table())
-            .set_key(Some(items::key(keys::idempotency_pk(org, key), keys::IDEMPOTENCY_SK)))
+            .set_key(Some(items::key(
+                keys::idempotency_pk(tenant, key),
+                keys::IDEMPOTENCY_SK,
+            )))
             .condition_expression("#state = :in_progress AND #createdAt = :claimed")
             .expression_attribute_names("#state", STATE)
             .expression_attribute_names("#createdAt", CREATED_AT)
