@@ -21,6 +21,14 @@ pub struct Options {
     pub threads: u32,
 }
 
+/// Rates no load here reaches (`{per second}/{burst}`).
+const UNMETERED: &str = "100000/1000000";
+
+/// How many distinct signed mutations a load may send a second: a signed
+/// mutation is good once, so each request of such a load is signed anew
+/// beforehand (wrk cannot sign) and the loads cycle through them.
+const SIGNED_PER_SECOND: u64 = 5_000;
+
 /// A signing key for the run (`DEV_API_KEY_ID` seeds it).
 const KEY_ID: &str = "ak_test_00000000000000000000bench";
 const SECRET: &str = "bench-secret-of-the-throughput-run";
@@ -51,6 +59,10 @@ impl Server {
             .env("SESSIONS_DB_PATH", dir.join("sessions.db"))
             .env("DEV_API_KEY_ID", KEY_ID)
             .env("DEV_API_SECRET", SECRET)
+            // The throughput of the handlers, not of the limiter: one key
+            // and one token carry the whole load.
+            .env("KORALA_PARTNER_RATE", UNMETERED)
+            .env("KORALA_ACCESS_RATE", UNMETERED)
             .env_remove("SESSIONS_TABLE")
             .env_remove("RUST_LOG")
             .stdout(Stdio::null())
@@ -158,6 +170,68 @@ fn script(method: &str, headers: &[(String, String)], body: &str) -> String {
     lua
 }
 
+/// A wrk script sending the signed requests of `requests` (one a line:
+/// timestamp, signature and body, tab-separated), each once: thread `t` of
+/// `n` (wrk's script argument) sends lines `t`, `t + n`, … (a thread that
+/// runs out starts over, and its replays count as failures).
+fn signed_script(method: &str, requests: &std::path::Path) -> String {
+    format!(
+        r#"local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("index", threads)
+end
+function init(args)
+  local threads = tonumber(args[1])
+  mine = {{}}
+  local count = 0
+  for line in io.lines({requests:?}) do
+    count = count + 1
+    if (count - index) % threads == 0 then
+      local t, s, b = line:match("([^\t]*)\t([^\t]*)\t(.*)")
+      mine[#mine + 1] = {{t, s, b}}
+    end
+  end
+  next_one = 1
+end
+function request()
+  local r = mine[next_one]
+  next_one = next_one % #mine + 1
+  return wrk.format({method:?}, nil, {{
+    ["Content-Type"] = "application/json",
+    ["X-API-Key"] = {KEY_ID:?},
+    ["X-Timestamp"] = r[1],
+    ["X-Signature"] = r[2],
+  }}, r[3])
+end
+"#
+    )
+}
+
+/// `count` distinct signed requests with bodies from `body(i)`, written as
+/// [`signed_script`] reads them.
+fn signed_requests(method: &str, path: &str, count: u64, body: impl Fn(u64) -> String) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let mut lines = String::new();
+    for i in 0..count {
+        let body = body(i);
+        let headers = key_signature_headers(KEY_ID, SECRET, now, method, path, body.as_bytes());
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        lines.push_str(&format!(
+            "{}\t{}\t{body}\n",
+            header("X-Timestamp"),
+            header("X-Signature")
+        ));
+    }
+    lines
+}
+
 async fn load(
     options: &Options,
     server: &Server,
@@ -166,14 +240,30 @@ async fn load(
     body: Option<&Value>,
     signed_request: bool,
 ) -> Result<Load> {
-    let body = body.map(Value::to_string).unwrap_or_default();
-    let headers = if signed_request {
-        signed(method, path, body.as_bytes())
-    } else {
-        Vec::new()
-    };
+    let body_text = body.map(Value::to_string).unwrap_or_default();
     let lua = server.dir.join("request.lua");
-    std::fs::write(&lua, script(method, &headers, &body))?;
+    if signed_request && method != "GET" {
+        // Each a distinct body (its own end user), so each its own signature.
+        let count = SIGNED_PER_SECOND * options.duration.as_secs().max(1);
+        let template = body.cloned().unwrap_or(Value::Null);
+        let requests = server.dir.join("requests.tsv");
+        std::fs::write(
+            &requests,
+            signed_requests(method, path, count, |i| {
+                let mut body = template.clone();
+                body["externalUserId"] = Value::String(format!("usr_bench_{i}"));
+                body.to_string()
+            }),
+        )?;
+        std::fs::write(&lua, signed_script(method, &requests))?;
+    } else {
+        let headers = if signed_request {
+            signed(method, path, body_text.as_bytes())
+        } else {
+            Vec::new()
+        };
+        std::fs::write(&lua, script(method, &headers, &body_text))?;
+    }
     let mut wrk = Command::new("wrk");
     wrk.arg(format!("-t{}", options.threads))
         .arg(format!("-c{}", options.connections))
@@ -181,7 +271,10 @@ async fn load(
         .arg("--latency")
         .arg("-s")
         .arg(&lua)
-        .arg(format!("http://{}{path}", server.addr));
+        .arg(format!("http://{}{path}", server.addr))
+        // The signed script's argument: how many threads share its requests.
+        .arg("--")
+        .arg(options.threads.to_string());
     // Blocking for the whole run; the server is another process.
     let out = tokio::task::spawn_blocking(move || wrk.output())
         .await?
@@ -250,8 +343,9 @@ pub async fn run(options: &Options) -> Result<Section> {
     let body = format!(
         "`wrk -t{threads} -c{connections} -d{secs}s --latency` against the release `local-server` on a fresh \
          embedded store (SQLite), with its expiry ticker and event relay running and its log lines written, \
-         on the same machine as wrk (which takes part of its cores). Signed requests reuse one signature, \
-         valid for five minutes. Every answer must be a success: *failures* counts the others and socket \
+         on the same machine as wrk (which takes part of its cores), with its rate limits raised out of reach. \
+         Signed reads reuse one signature, valid for five minutes; a signed mutation is good once, so the \
+         creates are signed beforehand, one each, each for its own end user. Every answer must be a success: *failures* counts the others and socket \
          errors. The server's peak resident memory over the whole run: {rss}.\n\n\
          | load | request | requests/s | p50 ms | p99 ms | requests | failures |\n\
          |---|---|---|---|---|---|---|\n{rows}",

@@ -33,6 +33,7 @@ pub async fn create_organization(app: &App, name: &str) -> Result<Organization, 
         id: OrgId::generate(app.ids.as_ref()),
         name: name.to_owned(),
         created_at: app.clock.now(),
+        rate: None,
     };
     app.store.insert_organization(&org).await?;
     Ok(org)

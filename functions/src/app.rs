@@ -6,11 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use korala_domain::ids::IdGenerator;
+use korala_domain::limits::Rate;
 use korala_domain::ports::{Clock, Queue, Store};
 use korala_domain::webhooks::UrlPolicy;
 
 use crate::aws::Aws;
 use crate::crypto::Sealer;
+use crate::http::admission::Refusals;
 use crate::http::auth::KeyCache;
 use crate::store::dynamodb::DynamoStore;
 #[cfg(feature = "embedded")]
@@ -27,6 +29,27 @@ pub struct Settings {
     /// `https` hosts; development also allows this machine
     /// (`KORALA_WEBHOOK_URLS=development`, the local server's default).
     pub webhook_urls: UrlPolicy,
+    /// An organisation's partner calls, unless it has a rate of its own
+    /// (`KORALA_PARTNER_RATE`, `{per second}/{burst}`).
+    pub partner_rate: Rate,
+    /// One access token's calls (`KORALA_ACCESS_RATE`).
+    pub access_rate: Rate,
+}
+
+/// `{per second}/{burst}`, as the rate variables are written.
+pub fn parse_rate(text: &str) -> Option<Rate> {
+    let (per_second, burst) = text.split_once('/')?;
+    Rate::new(per_second.trim().parse().ok()?, burst.trim().parse().ok()?).ok()
+}
+
+fn rate_env(name: &str, default: Rate) -> Rate {
+    match std::env::var(name) {
+        Ok(text) => parse_rate(&text).unwrap_or_else(|| {
+            tracing::warn!(variable = name, "not a rate (per second/burst); using the default");
+            default
+        }),
+        Err(_) => default,
+    }
 }
 
 impl Settings {
@@ -39,6 +62,8 @@ impl Settings {
         };
         Self {
             webhook_urls,
+            partner_rate: rate_env("KORALA_PARTNER_RATE", Rate::PARTNER),
+            access_rate: rate_env("KORALA_ACCESS_RATE", Rate::ACCESS_TOKEN),
             ..Self::default()
         }
     }
@@ -50,6 +75,8 @@ impl Default for Settings {
             max_body_bytes: 256 * 1024,
             signature_tolerance: Duration::from_secs(300),
             webhook_urls: UrlPolicy::Production,
+            partner_rate: Rate::PARTNER,
+            access_rate: Rate::ACCESS_TOKEN,
         }
     }
 }
@@ -62,6 +89,8 @@ pub struct App {
     pub sealer: Arc<Sealer>,
     pub settings: Arc<Settings>,
     pub keys: Arc<KeyCache>,
+    /// Rate-limit refusals this process still remembers.
+    pub refusals: Arc<Refusals>,
     /// Where redeliveries and test events are queued for the dispatcher;
     /// only the functions that queue them have one.
     pub deliveries: Option<Arc<dyn Queue>>,
@@ -115,6 +144,7 @@ impl App {
             sealer: Arc::new(sealer),
             settings: Arc::new(Settings::default()),
             keys: Arc::new(KeyCache::default()),
+            refusals: Arc::new(Refusals::default()),
             deliveries: None,
         }
     }
@@ -172,6 +202,7 @@ impl Environment {
             sealer: self.sealer.clone(),
             settings: self.settings.clone(),
             keys: Arc::new(KeyCache::default()),
+            refusals: Arc::new(Refusals::default()),
             deliveries: None,
         })
     }

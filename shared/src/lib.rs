@@ -16,6 +16,7 @@ pub mod events;
 pub mod ids;
 pub mod invariants;
 pub mod lifecycle;
+pub mod limits;
 pub mod names;
 pub mod participant;
 pub mod pipeline;

@@ -8,8 +8,9 @@ use crate::Timestamp;
 use crate::configuration::Configuration;
 use crate::delivery::WebhookDelivery;
 use crate::events::Event;
-use crate::ids::{EventId, SessionId, WebhookDeliveryId, WebhookEndpointId};
+use crate::ids::{EventId, OrgId, SessionId, WebhookDeliveryId, WebhookEndpointId};
 use crate::lifecycle::Transition;
+use crate::limits::{Admit, Bucket, Rate};
 use crate::session::{Session, SessionStatus, SessionSummary};
 use crate::tenancy::{ApiKey, Organization, Tenant};
 use crate::webhooks::WebhookEndpoint;
@@ -128,10 +129,40 @@ pub enum IdempotencyClaim {
     InProgress,
 }
 
+/// Whether a signature was new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstUse {
+    /// Never seen (or seen so long ago that it has been forgotten).
+    Yes,
+    /// Already used, and still remembered.
+    No,
+}
+
+/// Admission control that holds across processes: every Lambda instance
+/// meters against, and remembers in, the same store.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Admission: Send + Sync {
+    /// Meters one request against `bucket` at `now` (see [`Rate::admit`]),
+    /// and records the bucket's new state when it is admitted. Concurrent
+    /// calls never admit more than the rate allows together.
+    async fn admit(&self, bucket: &Bucket, rate: Rate, now: Timestamp) -> Result<Admit, StoreError>;
+    /// Remembers `signature` as used until `until`: [`FirstUse::No`] when it
+    /// was used before and is still remembered at `now`. Of two concurrent
+    /// calls with one signature, exactly one hears `Yes`.
+    async fn use_once(&self, signature: &str, until: Timestamp, now: Timestamp) -> Result<FirstUse, StoreError>;
+}
+
+/// The store of sessions and everything partners configure. Every store is
+/// also the admission adapter: the rate meters and the used signatures are
+/// state all instances share, and the store is where such state lives.
+#[async_trait]
+pub trait Store: Admission + Send + Sync {
     // Tenancy.
     async fn insert_organization(&self, org: &Organization) -> Result<(), StoreError>;
+    async fn get_organization(&self, id: &OrgId) -> Result<Option<Organization>, StoreError>;
+    /// Replaces an organisation's record (its name, its rate): `NotFound`
+    /// if there is none.
+    async fn update_organization(&self, org: &Organization) -> Result<(), StoreError>;
     async fn insert_api_key(&self, key: &ApiKey) -> Result<(), StoreError>;
     async fn get_api_key(&self, key_id: &str) -> Result<Option<ApiKey>, StoreError>;
 

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Timestamp;
 use crate::ids::OrgId;
+use crate::limits::Rate;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -12,6 +13,17 @@ pub struct Organization {
     pub id: OrgId,
     pub name: String,
     pub created_at: Timestamp,
+    /// The organisation's own request rate, when an operator set one;
+    /// otherwise [`Rate::PARTNER`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<Rate>,
+}
+
+impl Organization {
+    /// The rate its partner calls are metered at.
+    pub fn rate(&self) -> Rate {
+        self.rate.unwrap_or(Rate::PARTNER)
+    }
 }
 
 /// Test mode and live mode are two separate worlds of one organisation, as

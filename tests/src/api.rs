@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use functions::admin::{self, Credentials};
-use functions::app::App;
+use functions::app::{App, Settings};
 use functions::crypto::Sealer;
 use functions::http::auth::{sign, signing_payload};
 use functions::relay::Relay;
@@ -22,6 +22,7 @@ use functions::routes::{PREFIX, Router};
 use functions::store::sqlite::SqliteStore;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use korala_domain::Timestamp;
+use korala_domain::limits::Rate;
 use korala_domain::ports::{Clock, Store};
 use korala_domain::tenancy::Mode;
 use korala_domain::webhooks::UrlPolicy;
@@ -138,6 +139,11 @@ impl Raw {
     }
 }
 
+/// No limit: nothing is metered (see [`Rate::unmetered`]).
+pub fn unmetered() -> Rate {
+    Rate::unmetered()
+}
+
 /// `path` under `/api/v1` unless it already starts there.
 pub fn full_path(path: &str) -> String {
     if path.starts_with(PREFIX) {
@@ -163,6 +169,9 @@ pub struct Api {
     pub table: Option<Arc<crate::dynamodb::Table>>,
     /// The embedded store, when it is the one behind the application.
     pub sqlite: Option<Arc<SqliteStore>>,
+    /// The instants each kind of request was signed at (see
+    /// [`Api::signing_time`]).
+    signatures: Arc<Mutex<std::collections::HashMap<Vec<u8>, std::collections::HashSet<i64>>>>,
 }
 
 impl Api {
@@ -192,6 +201,14 @@ impl Api {
         let mut app = App::new(store, sealer);
         let clock = Arc::new(TestClock::new(Utc::now()));
         app.clock = clock.clone();
+        // The test clock stands still unless a test moves it, so the
+        // default rates would soon refuse everything: tests of the rate
+        // limits (and of what metering costs) set their own.
+        app.settings = Arc::new(Settings {
+            partner_rate: unmetered(),
+            access_rate: unmetered(),
+            ..Settings::default()
+        });
         let org = admin::create_organization(&app, "Acme Verification")
             .await
             .expect("an organisation");
@@ -212,6 +229,7 @@ impl Api {
             other,
             table: None,
             sqlite: None,
+            signatures: Arc::default(),
         }
     }
 
@@ -253,6 +271,29 @@ impl Api {
         )
     }
 
+    /// When a request is signed: now, for the first request of its kind
+    /// (method, path and body); a second earlier for the second, a second
+    /// later for the third, and so on within the signing window. The test
+    /// clock stands still, and a signed mutation is good once, so requests a
+    /// test means to send separately must not sign alike, however alike
+    /// they are; the same [`Raw`] sent twice is still one signature, as a
+    /// replay is.
+    pub fn signing_time(&self, method: &str, path: &str, body: &[u8]) -> i64 {
+        let mut kind = format!("{method} {path} ").into_bytes();
+        kind.extend_from_slice(body);
+        let now = self.clock.unix();
+        let mut seen = self.signatures.lock().expect("the signing times");
+        let used = seen.entry(kind).or_default();
+        // now, now - 1, now + 1, now - 2, …: the first this kind has not
+        // signed at, within the five-minute window.
+        let at = (0..599)
+            .map(|n: i64| if n % 2 == 1 { now - (n + 1) / 2 } else { now + n / 2 })
+            .find(|at| !used.contains(at))
+            .unwrap_or(now);
+        used.insert(at);
+        at
+    }
+
     /// A partner request signed with `credentials` now, as a [`Raw`] the
     /// test may still tamper with. `path` is under `/api/v1`.
     pub fn signed(&self, credentials: &Credentials, method: &str, path: &str, body: Option<&Value>) -> Raw {
@@ -261,7 +302,8 @@ impl Api {
             .map(|b| serde_json::to_vec(b).expect("a JSON body"))
             .unwrap_or_default();
         let mut raw = Raw::new(method, &path);
-        raw.headers = Self::signature_headers(credentials, self.clock.unix(), method, &path, &bytes);
+        let at = self.signing_time(method, &path, &bytes);
+        raw.headers = Self::signature_headers(credentials, at, method, &path, &bytes);
         if body.is_some() {
             raw.headers
                 .push(("Content-Type".to_owned(), "application/json".to_owned()));
@@ -270,13 +312,37 @@ impl Api {
         raw
     }
 
+    /// `raw` signed again, as a client signs a retry: the same request under
+    /// a new signature (a signed mutation is good once). A request without
+    /// a signature, or with a key this application did not make, comes back
+    /// as it was.
+    pub fn signed_anew(&self, raw: &Raw) -> Raw {
+        let key = raw
+            .headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("x-api-key"))
+            .map(|(_, value)| value.clone());
+        let Some(credentials) = [&self.key, &self.live, &self.other]
+            .into_iter()
+            .find(|c| Some(&c.api_key_id) == key.as_ref())
+        else {
+            return raw.clone();
+        };
+        let at = self.signing_time(&raw.method, &raw.path, &raw.body);
+        let mut again = raw.clone();
+        for (name, value) in Self::signature_headers(credentials, at, &raw.method, &raw.path, &raw.body) {
+            again = again.set_header(&name, value);
+        }
+        again
+    }
+
     /// A signed request with a raw body (which need not be JSON).
     pub fn signed_bytes(&self, credentials: &Credentials, method: &str, path: &str, body: &[u8]) -> Raw {
         let path = full_path(path);
         let mut raw = Raw::new(method, &path).header("Content-Type", "application/json");
         raw.headers.extend(Self::signature_headers(
             credentials,
-            self.clock.unix(),
+            self.signing_time(method, &path, body),
             method,
             &path,
             body,

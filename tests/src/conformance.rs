@@ -19,9 +19,10 @@ use korala_domain::delivery::{AttemptOutcome, DeliveryState, WebhookDelivery};
 use korala_domain::events::{Event, WebhookEvent};
 use korala_domain::ids::{SessionId, WebhookDeliveryId, WebhookEndpointId};
 use korala_domain::lifecycle::Transition;
+use korala_domain::limits::{Admit, Bucket, Rate};
 use korala_domain::ports::{
-    Answer, Creation, DeliveryPage, DeliveryQuery, IdempotencyClaim, Position, SessionQuery, Store, StoreError,
-    StoredResponse,
+    Answer, Creation, DeliveryPage, DeliveryQuery, FirstUse, IdempotencyClaim, Position, SessionQuery, Store,
+    StoreError, StoredResponse,
 };
 use korala_domain::session::{Decision, Session, SessionStatus, SessionSummary};
 use korala_domain::tenancy::Tenant;
@@ -87,6 +88,11 @@ macro_rules! __conformance_cases {
             keyed_creations_are_written_with_their_answer,
             keyed_creations_that_fail_write_neither,
             concurrent_commits_from_one_version_let_exactly_one_win,
+            rates_admit_a_burst_then_the_rate,
+            concurrent_requests_never_pass_more_than_the_burst,
+            a_signature_is_used_once_until_it_expires,
+            concurrent_uses_of_one_signature_let_exactly_one_through,
+            organizations_round_trip,
         }
     };
 }
@@ -2130,5 +2136,151 @@ pub async fn concurrent_commits_from_one_version_let_exactly_one_win(store: Arc<
         history(&*store, &acme, &id).await,
         events_of(&[&created, winner]),
         "the history holds the winner's events and no loser's"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Admission
+
+fn ms(n: i64) -> Timestamp {
+    t0() + chrono::Duration::milliseconds(n)
+}
+
+/// Admits `n` requests to `bucket` at `now`; how many passed, and the last
+/// refusal's wait.
+async fn meter(
+    store: &dyn Store,
+    bucket: &Bucket,
+    rate: Rate,
+    now: Timestamp,
+    n: u32,
+) -> (u32, Option<chrono::Duration>) {
+    let mut admitted = 0;
+    let mut wait = None;
+    for _ in 0..n {
+        match store.admit(bucket, rate, now).await.expect("the store meters") {
+            Admit::Admitted { .. } => admitted += 1,
+            Admit::Refused { retry_after } => wait = Some(retry_after),
+        }
+    }
+    (admitted, wait)
+}
+
+pub async fn rates_admit_a_burst_then_the_rate(store: Arc<dyn Store>) {
+    let store = &*store;
+    let rate = Rate::new(10, 20).unwrap();
+    let acme = Bucket::organization(&org("acme"));
+    let globex = Bucket::organization(&org("globex"));
+    assert_eq!(
+        meter(store, &acme, rate, t0(), 25).await,
+        (20, Some(chrono::Duration::milliseconds(100))),
+        "the burst, then the wait for the next place"
+    );
+    assert_eq!(
+        meter(store, &globex, rate, t0(), 20).await,
+        (20, None),
+        "another bucket is untouched"
+    );
+    // A second later, ten more places; an hour later, a full burst.
+    assert_eq!(meter(store, &acme, rate, ms(1000), 15).await.0, 10);
+    assert_eq!(meter(store, &acme, rate, ms(3_600_000), 30).await.0, 20);
+    // Another rate on the same bucket meters the same instant.
+    let slower = Rate::new(1, 1).unwrap();
+    let (admitted, wait) = meter(store, &acme, slower, ms(3_600_000), 1).await;
+    assert_eq!(admitted, 0);
+    assert!(wait.is_some_and(|w| w > chrono::Duration::zero()), "{wait:?}");
+}
+
+pub async fn concurrent_requests_never_pass_more_than_the_burst(store: Arc<dyn Store>) {
+    // As many as the concurrent commits case: DynamoDB Local serialises
+    // the writes to one item slowly enough that many more time out.
+    const REQUESTS: usize = 16;
+    let rate = Rate::new(1, 6).unwrap();
+    let bucket = Bucket::access_token("token-hash");
+    let barrier = Arc::new(tokio::sync::Barrier::new(REQUESTS));
+    let requests: Vec<_> = (0..REQUESTS)
+        .map(|_| {
+            let (store, barrier, bucket) = (Arc::clone(&store), Arc::clone(&barrier), bucket.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.admit(&bucket, rate, t0()).await.expect("the store meters")
+            })
+        })
+        .collect();
+    let mut admitted = 0;
+    for request in requests {
+        if let Admit::Admitted { .. } = request.await.expect("the request finishes") {
+            admitted += 1;
+        }
+    }
+    assert!((1..=6).contains(&admitted), "{admitted} passed together");
+    // What contention turned away is still there for later requests.
+    let (more, _) = meter(&*store, &bucket, rate, t0(), 10).await;
+    assert_eq!(admitted + more, 6);
+}
+
+pub async fn a_signature_is_used_once_until_it_expires(store: Arc<dyn Store>) {
+    let until = minutes(5);
+    assert_eq!(store.use_once("ak_test_1:abc", until, t0()).await, Ok(FirstUse::Yes));
+    assert_eq!(
+        store.use_once("ak_test_1:abc", until, seconds(1)).await,
+        Ok(FirstUse::No)
+    );
+    assert_eq!(
+        store.use_once("ak_test_1:abd", until, seconds(1)).await,
+        Ok(FirstUse::Yes)
+    );
+    assert_eq!(
+        store.use_once("ak_live_1:abc", until, seconds(1)).await,
+        Ok(FirstUse::Yes)
+    );
+    assert_eq!(
+        store.use_once("ak_test_1:abc", minutes(10), until).await,
+        Ok(FirstUse::Yes),
+        "forgotten once its window has shut"
+    );
+    assert_eq!(
+        store.use_once("ak_test_1:abc", minutes(10), minutes(6)).await,
+        Ok(FirstUse::No)
+    );
+}
+
+pub async fn concurrent_uses_of_one_signature_let_exactly_one_through(store: Arc<dyn Store>) {
+    const REQUESTS: usize = 16;
+    let barrier = Arc::new(tokio::sync::Barrier::new(REQUESTS));
+    let requests: Vec<_> = (0..REQUESTS)
+        .map(|_| {
+            let (store, barrier) = (Arc::clone(&store), Arc::clone(&barrier));
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.use_once("ak_test_1:replayed", minutes(5), t0()).await
+            })
+        })
+        .collect();
+    let mut first = 0;
+    for request in requests {
+        if request.await.expect("the request finishes") == Ok(FirstUse::Yes) {
+            first += 1;
+        }
+    }
+    assert_eq!(first, 1);
+}
+
+pub async fn organizations_round_trip(store: Arc<dyn Store>) {
+    let acme = org("acme");
+    assert_eq!(store.get_organization(&acme).await, Ok(None));
+    let mut record = organization(&acme, "Acme");
+    assert_eq!(store.update_organization(&record).await, Err(StoreError::NotFound));
+    store.insert_organization(&record).await.unwrap();
+    assert_eq!(store.get_organization(&acme).await, Ok(Some(record.clone())));
+    record.rate = Some(Rate::new(200, 400).unwrap());
+    record.name = "Acme Verification".into();
+    store.update_organization(&record).await.unwrap();
+    assert_eq!(store.get_organization(&acme).await, Ok(Some(record.clone())));
+    assert_eq!(record.rate(), Rate::new(200, 400).unwrap());
+    assert_eq!(
+        store.get_organization(&org("globex")).await,
+        Ok(None),
+        "only the one updated"
     );
 }

@@ -67,6 +67,11 @@ pub struct Rule {
     faults: Vec<Fault>,
     /// Every attempt meets the last fault instead: the request cannot succeed.
     always: bool,
+    /// It meets admission's writes (rate buckets, used signatures) and
+    /// nothing else; a rule without it meets everything else. Metering
+    /// every request doubles a journey's writes, and faulting them all
+    /// would spend the SDK's retry quota (above) on bookkeeping.
+    admission: bool,
 }
 
 impl Rule {
@@ -76,6 +81,7 @@ impl Rule {
             operations,
             faults: faults.to_vec(),
             always: false,
+            admission: false,
         }
     }
 
@@ -85,7 +91,14 @@ impl Rule {
             operations,
             faults: vec![fault],
             always: true,
+            admission: false,
         }
+    }
+
+    /// The rule, meeting admission's writes instead of the others.
+    pub fn on_admission(mut self) -> Self {
+        self.admission = true;
+        self
     }
 
     fn fault(&self, attempt: usize) -> Option<Fault> {
@@ -104,9 +117,20 @@ struct Plan {
     injected: Vec<(String, Fault)>,
 }
 
+/// Whether a request writes admission's bookkeeping (a rate bucket, a used
+/// signature), which every API request does before its handler runs.
+fn admission(body: &[u8]) -> bool {
+    let has = |needle: &[u8]| body.windows(needle.len()).any(|w| w == needle);
+    has(br#""S":"RATE#"#) || has(br#""S":"SIGNATURE#"#)
+}
+
 impl Plan {
     fn decide(&mut self, operation: &str, body: &[u8]) -> Option<Fault> {
-        let rule = self.rules.iter().find(|r| r.operations.contains(&operation))?;
+        let admitting = admission(body);
+        let rule = self
+            .rules
+            .iter()
+            .find(|r| r.operations.contains(&operation) && r.admission == admitting)?;
         let mut hasher = DefaultHasher::new();
         (operation, body).hash(&mut hasher);
         let attempt = self.attempts.entry(hasher.finish()).or_default();

@@ -74,6 +74,7 @@ pub fn organization(id: &OrgId, name: &str) -> Organization {
         id: id.clone(),
         name: name.to_owned(),
         created_at: t0(),
+        rate: None,
     }
 }
 

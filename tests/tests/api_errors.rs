@@ -2,9 +2,13 @@
 //! changes nothing. No request may cause a 5xx (the harness checks every
 //! answer for that).
 
+use std::sync::Arc;
+
 use acceptance::api::{
-    Api, Raw, Reply, assert_invalid, assert_problem, full_path, near_match, str_of, wire, workflow_ids,
+    Api, Raw, Reply, assert_invalid, assert_problem, full_path, near_match, str_of, unmetered, wire, workflow_ids,
 };
+use functions::app::Settings;
+use korala_domain::limits::Rate;
 use serde_json::{Value, json};
 
 /// A world with something in every state, to show bad requests leave it be.
@@ -1504,9 +1508,11 @@ async fn an_access_token_is_good_for_its_own_session_only() {
     world.refuse(raw, 409, "session_closed").await;
 }
 
-/// A captured signed request, sent again: it reads what it read, a keyed
-/// create answers its first response without creating again, it cannot be
-/// bent to another body, path or key, and it dies with its timestamp.
+/// A captured signed request, sent again: a read reads what it read, a
+/// mutation is refused (its signature is good once: issue 15 saw three
+/// sessions from one captured create, and an old `approve` replayed after a
+/// later `reject` flip the decision back), it cannot be bent to another
+/// body, path or key, and it dies with its timestamp.
 #[tokio::test]
 async fn a_replayed_signature_buys_nothing_new() {
     let world = World::new().await;
@@ -1516,16 +1522,43 @@ async fn a_replayed_signature_buys_nothing_new() {
     let again = api.send(read.clone()).await;
     assert_eq!((first.0, &first.1), (again.0, &again.1));
 
+    // A create, keyed or not, creates once.
     let body = json!({"configurationSlug": "kyc", "externalUserId": "usr_replayed"});
+    let unkeyed = api.signed(&api.key, "POST", "/sessions", Some(&body));
     let create = api
         .signed(&api.key, "POST", "/sessions", Some(&body))
         .header("Idempotency-Key", "replayed-create");
-    let first = api.send(create.clone()).await;
-    assert_eq!(first.0, 201, "{}", first.1);
-    let again = api.send(create.clone()).await;
-    assert_eq!(again.0, 201, "{}", again.1);
-    assert_eq!(str_of(&again.1, "id"), str_of(&first.1, "id"));
-    assert_eq!(api.count("/sessions?externalUserId=usr_replayed").await, 1);
+    for raw in [&unkeyed, &create] {
+        let first = api.send(raw.clone()).await;
+        assert_eq!(first.0, 201, "{}", first.1);
+        world.refuse(raw.clone(), 401, "unauthorized").await;
+    }
+    assert_eq!(api.count("/sessions?externalUserId=usr_replayed").await, 2);
+    // The keyed create's retry, signed anew, hears its first answer.
+    let retry = api
+        .signed(&api.key, "POST", "/sessions", Some(&body))
+        .header("Idempotency-Key", "replayed-create");
+    let (status, _, headers) = api.send(retry).await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        headers.get("idempotent-replayed").and_then(|v| v.to_str().ok()),
+        Some("true")
+    );
+
+    // An approval captured, then overruled: replaying it changes nothing.
+    let resolve = |resolution: &str| {
+        api.signed(
+            &api.key,
+            "POST",
+            &format!("/sessions/{}/resolve", world.open.id),
+            Some(&json!({"resolution": resolution, "reason": "checked by hand"})),
+        )
+    };
+    let approve = resolve("approved");
+    assert_eq!(api.send(approve.clone()).await.0, 200);
+    assert_eq!(api.send(resolve("rejected")).await.0, 200);
+    world.refuse(approve, 401, "unauthorized").await;
+    assert_eq!(api.session(&world.open.id).await["resolution"], "rejected");
 
     // Bent to another body, path or key: refused as unsigned.
     let other_body = json!({"configurationSlug": "kyc", "externalUserId": "usr_mallory"});
@@ -1698,4 +1731,125 @@ async fn deep_expressions_are_refused_or_run_never_a_crash() {
         )
         .await;
     assert_eq!(view["status"], "completed", "{view}");
+}
+
+// ------------------------------------------------------------- rate limits
+
+/// An application whose rates are small enough to reach in a test.
+fn metered(mut api: Api, partner: Rate, access: Rate) -> Api {
+    api.app.settings = Arc::new(Settings {
+        partner_rate: partner,
+        access_rate: access,
+        ..(*api.app.settings).clone()
+    });
+    api
+}
+
+fn retry_after(reply: &Reply) -> Option<&str> {
+    reply.2.get("retry-after").and_then(|v| v.to_str().ok())
+}
+
+/// Past its rate an organisation hears `429` with `Retry-After`, as a
+/// problem document, whichever of its keys and modes it uses; another
+/// organisation goes on as before, and the first one's requests pass again
+/// once the wait is over.
+#[tokio::test]
+async fn an_organisation_past_its_rate_is_429_and_no_one_else_is() {
+    let api = metered(Api::new().await, Rate::new(2, 4).unwrap(), unmetered());
+    for _ in 0..4 {
+        assert_eq!(api.partner("GET", "/session-configurations", None).await.0, 200);
+    }
+    let refused = api.partner_as(&api.live, "GET", "/workflows", None).await;
+    assert_problem(&refused, 429, "rate_limited");
+    assert_eq!(retry_after(&refused), Some("1"), "the next place is half a second away");
+    // Mutations too, and nothing is done.
+    let body = json!({"name": "KYC", "slug": "kyc", "workflowSlugs": ["id-document"]});
+    let refused = api.partner("POST", "/session-configurations", Some(body.clone())).await;
+    assert_problem(&refused, 429, "rate_limited");
+    // The other organisation is not metered with it.
+    for _ in 0..4 {
+        assert_eq!(api.partner_as(&api.other, "GET", "/workflows", None).await.0, 200);
+    }
+    api.clock.advance_seconds(1);
+    assert_eq!(api.partner("POST", "/session-configurations", Some(body)).await.0, 201);
+    assert_eq!(
+        api.partner("GET", "/session-configurations", None).await.1["data"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+}
+
+/// An operator may give an organisation a rate of its own.
+#[tokio::test]
+async fn an_organisation_may_have_a_rate_of_its_own() {
+    let api = metered(Api::new().await, Rate::new(1, 1).unwrap(), unmetered());
+    let mut other = api
+        .app
+        .store
+        .get_organization(&api.other.org_id)
+        .await
+        .unwrap()
+        .unwrap();
+    other.rate = Some(Rate::new(5, 10).unwrap());
+    api.app.store.update_organization(&other).await.unwrap();
+    let mut passed = 0;
+    for _ in 0..12 {
+        if api.partner_as(&api.other, "GET", "/workflows", None).await.0 == 200 {
+            passed += 1;
+        }
+    }
+    assert_eq!(passed, 10);
+    assert_eq!(api.partner("GET", "/workflows", None).await.0, 200);
+    assert_eq!(api.partner("GET", "/workflows", None).await.0, 429);
+}
+
+/// Each access token has its own allowance: one end user's page polling
+/// too fast slows no other.
+#[tokio::test]
+async fn an_access_token_past_its_rate_is_429_and_no_other_token_is() {
+    let api = metered(Api::new().await, unmetered(), Rate::new(1, 3).unwrap());
+    api.kyc_configuration("kyc").await;
+    let first = api.session_of("kyc", "usr_1").await;
+    let second = api.session_of("kyc", "usr_2").await;
+    let path = |s: &Value| format!("/access/{}", str_of(s, "accessToken"));
+    for _ in 0..3 {
+        assert_eq!(api.end_user("GET", &path(&first), None).await.0, 200);
+    }
+    let refused = api.end_user("POST", &format!("{}/start", path(&first)), None).await;
+    assert_problem(&refused, 429, "rate_limited");
+    assert_eq!(retry_after(&refused), Some("1"));
+    assert_eq!(
+        api.session(str_of(&first, "id")).await["status"],
+        "created",
+        "not started"
+    );
+    assert_eq!(api.end_user("GET", &path(&second), None).await.0, 200);
+    // Unknown tokens of the right shape are metered each on its own, and
+    // stay 404s.
+    let unknown = api
+        .end_user("GET", "/access/at_0000000000000000000000000000000000000000000", None)
+        .await;
+    assert_problem(&unknown, 404, "not_found");
+}
+
+/// Test events and redeliveries make us send requests to the partner's URL:
+/// ten at once, then one every second.
+#[tokio::test]
+async fn test_events_and_redeliveries_have_an_allowance_of_their_own() {
+    let mut api = Api::new().await;
+    let _relay = api.relay().await;
+    let hook = json!({"url": "https://hooks.example.com/korala", "events": ["session_completed"]});
+    let endpoint = str_of(&api.expect(201, "POST", "/webhook-endpoints", Some(hook)).await, "id").to_owned();
+    let test = format!("/webhook-endpoints/{endpoint}/test");
+    for _ in 0..10 {
+        assert_eq!(api.partner("POST", &test, None).await.0, 202);
+    }
+    let refused = api.partner("POST", &test, None).await;
+    assert_problem(&refused, 429, "rate_limited");
+    assert_eq!(retry_after(&refused), Some("1"));
+    // The rest of the API is not held back with them.
+    assert_eq!(api.partner("GET", "/webhook-endpoints", None).await.0, 200);
+    api.clock.advance_seconds(1);
+    assert_eq!(api.partner("POST", &test, None).await.0, 202);
 }

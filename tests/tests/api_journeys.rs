@@ -1431,14 +1431,16 @@ async fn an_idempotency_key_replays_the_first_create_and_refuses_another_body() 
     let api = Api::new().await;
     api.kyc_configuration("kyc").await;
     let body = json!({"configurationSlug": "kyc", "externalUserId": "usr_1", "metadata": {"attempt": 1}});
-    let request = api
-        .signed(&api.key, "POST", "/sessions", Some(&body))
-        .header("Idempotency-Key", "create-usr_1");
-    let (status, first, headers) = api.send(request.clone()).await;
+    // Each attempt signed anew, as a client retries: a signature is good once.
+    let request = || {
+        api.signed(&api.key, "POST", "/sessions", Some(&body))
+            .header("Idempotency-Key", "create-usr_1")
+    };
+    let (status, first, headers) = api.send(request()).await;
     assert_eq!(status, 201, "{first}");
     assert!(headers.get("idempotent-replayed").is_none());
 
-    let (status, replay, headers) = api.send(request).await;
+    let (status, replay, headers) = api.send(request()).await;
     assert_eq!(status, 201, "{replay}");
     assert_eq!(replay, first, "the first response, byte for byte");
     assert_eq!(
@@ -1508,11 +1510,13 @@ fn assert_invalid_slug(reply: &acceptance::api::Reply) {
 async fn an_idempotency_key_replays_configuration_and_workflow_creation() {
     let api = Api::new().await;
     let config = json!({"name": "KYC", "slug": "kyc", "workflowSlugs": ["id-document"]});
-    let request = api
-        .signed(&api.key, "POST", "/session-configurations", Some(&config))
-        .header("Idempotency-Key", "c1");
-    let (s1, first, _) = api.send(request.clone()).await;
-    let (s2, second, headers) = api.send(request).await;
+    // Each attempt signed anew, as a client retries: a signature is good once.
+    let request = || {
+        api.signed(&api.key, "POST", "/session-configurations", Some(&config))
+            .header("Idempotency-Key", "c1")
+    };
+    let (s1, first, _) = api.send(request()).await;
+    let (s2, second, headers) = api.send(request()).await;
     assert_eq!((s1.as_u16(), s2.as_u16()), (201, 201), "{second}");
     assert_eq!(first, second);
     assert_eq!(
@@ -1522,11 +1526,13 @@ async fn an_idempotency_key_replays_configuration_and_workflow_creation() {
     assert_eq!(api.count("/session-configurations").await, 1);
 
     let workflow = employment_workflow();
-    let request = api
-        .signed(&api.key, "POST", "/workflows", Some(&workflow))
-        .header("Idempotency-Key", "w1");
-    let (s1, first, _) = api.send(request.clone()).await;
-    let (s2, second, _) = api.send(request).await;
+    // Each attempt signed anew, as a client retries: a signature is good once.
+    let request = || {
+        api.signed(&api.key, "POST", "/workflows", Some(&workflow))
+            .header("Idempotency-Key", "w1")
+    };
+    let (s1, first, _) = api.send(request()).await;
+    let (s2, second, _) = api.send(request()).await;
     assert_eq!((s1.as_u16(), s2.as_u16()), (201, 201), "{second}");
     assert_eq!(first, second);
 }
@@ -1615,11 +1621,13 @@ async fn an_idempotent_replay_keeps_the_location_header() {
     let api = Api::new().await;
     api.kyc_configuration("kyc").await;
     let body = json!({"configurationSlug": "kyc", "externalUserId": "usr_1"});
-    let request = api
-        .signed(&api.key, "POST", "/sessions", Some(&body))
-        .header("Idempotency-Key", "loc");
-    let (_, _, first) = api.send(request.clone()).await;
-    let (_, _, replay) = api.send(request).await;
+    // Each attempt signed anew, as a client retries: a signature is good once.
+    let request = || {
+        api.signed(&api.key, "POST", "/sessions", Some(&body))
+            .header("Idempotency-Key", "loc")
+    };
+    let (_, _, first) = api.send(request()).await;
+    let (_, _, replay) = api.send(request()).await;
     assert!(first.get("location").is_some());
     assert_eq!(replay.get("location"), first.get("location"));
 }

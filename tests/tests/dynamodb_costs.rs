@@ -40,6 +40,13 @@ impl Meter {
         let store = table.store.clone().with_call_log(Arc::clone(&log));
         let mut api = Api::with_store(Arc::new(store)).await;
         api.table = Some(table);
+        // Metered as deployed (the tests' default lifts the limits, and with
+        // them the meter's writes); the operations here stay within them.
+        api.app.settings = Arc::new(functions::app::Settings {
+            partner_rate: korala_domain::limits::Rate::PARTNER,
+            access_rate: korala_domain::limits::Rate::ACCESS_TOKEN,
+            ..(*api.app.settings).clone()
+        });
         // Test events and redeliveries are queued; the queue is not DynamoDB.
         let queues = functions::store::sqlite::SqliteStore::in_memory().expect("an in-memory store");
         api.app.deliveries = Some(Arc::new(queues.queue("webhook-deliveries", api.app.clock.clone())));
@@ -54,12 +61,18 @@ impl Meter {
         }
     }
 
-    /// Sends one request and checks the DynamoDB requests it made.
+    /// Sends one request and checks the DynamoDB requests it made: the
+    /// admission requests every request of its kind makes ([`admission`]),
+    /// then `expected`, its handler's.
     async fn measure(&mut self, operation: &str, expected: &[&str], reply: impl Future<Output = Value>) -> Value {
         self.log.take();
         let body = reply.await;
         let calls = self.log.take();
         let sent: Vec<&'static str> = calls.iter().map(|c| c.operation).collect();
+        let expected: Vec<&str> = admission(operation)
+            .into_iter()
+            .chain(expected.iter().copied())
+            .collect();
         assert_eq!(sent, expected, "{operation}: DynamoDB requests");
         self.sent.push((operation.to_owned(), sent.clone()));
         let capacity: f64 = calls.iter().map(|c| c.consumed_capacity).sum();
@@ -70,6 +83,24 @@ impl Meter {
         ));
         body
     }
+}
+
+/// What a request costs before its handler runs: its caller's rate bucket
+/// (one conditional update while the process guesses the bucket's state
+/// right, as it does here) and, for a signed mutation, its signature (one
+/// conditional put: a signature is good once). Test events and
+/// redeliveries draw on an allowance of their own besides.
+fn admission(operation: &str) -> Vec<&'static str> {
+    let mut words = operation.split_whitespace();
+    let (method, path) = (words.next().unwrap_or_default(), words.next().unwrap_or_default());
+    let mut sent = vec!["UpdateItem (rate)"];
+    if method != "GET" && !path.starts_with("/access") {
+        sent.push("PutItem (signature)");
+    }
+    if path.ends_with("/test") || path.ends_with("/redeliver") {
+        sent.push("UpdateItem (rate)");
+    }
+    sent
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -333,6 +364,8 @@ async fn every_api_operation_stays_within_its_request_budget() {
 /// The template's policies on the sessions table, by what they allow.
 const READ_POLICY: &str = "- !Ref SessionsTableReadPolicy";
 const WRITE_POLICY: &str = "- !Ref SessionsTableWritePolicy";
+/// Writes to the rate buckets and used signatures only.
+const ADMISSION_POLICY: &str = "- !Ref SessionsTableAdmissionPolicy";
 
 /// The policy a DynamoDB request needs (a transaction needs its items'
 /// write actions, which the write policy holds).
@@ -340,6 +373,7 @@ fn policy_for(request: &str) -> &'static str {
     match request {
         "GetItem" | "BatchGetItem" | "Query" => READ_POLICY,
         "PutItem" | "UpdateItem" | "DeleteItem" | "TransactWriteItems" => WRITE_POLICY,
+        "UpdateItem (rate)" | "PutItem (signature)" => ADMISSION_POLICY,
         other => panic!("no template policy is known to allow {other}"),
     }
 }

@@ -182,7 +182,12 @@ impl Run {
                     Vec::<String>::new(),
                     "{name}: {fault:?} on every attempt of {targets:?} changed the table"
                 );
-                self.perform(&call).await
+                // The client's retry, signed anew as every retry is.
+                let retry = match &call {
+                    Call::Http(raw) => Call::Http(self.api.signed_anew(raw)),
+                    Call::Sweep => Call::Sweep,
+                };
+                self.perform(&retry).await
             }
         };
         let status = answer.status();
@@ -235,7 +240,7 @@ impl Run {
         let mut stored: Vec<(String, String)> = contents(&self.table)
             .await
             .into_iter()
-            .filter(|(key, _)| !key.starts_with("KEY#"))
+            .filter(|(key, _)| !key.starts_with("KEY#") && !admission(key))
             .map(|(mut key, attributes)| {
                 for (id, name) in orgs {
                     key = key.replace(id.as_str(), name);
@@ -314,12 +319,20 @@ async fn contents(table: &Table) -> BTreeMap<String, BTreeMap<String, String>> {
 }
 
 /// The items added, removed or changed between two readings.
+/// Whether an item is admission's bookkeeping (a rate bucket, a used
+/// signature) rather than what a request reads or changes: every request
+/// meters itself, whatever then becomes of it.
+fn admission(key: &str) -> bool {
+    key.starts_with("RATE#") || key.starts_with("SIGNATURE#")
+}
+
 fn changes(
     before: &BTreeMap<String, BTreeMap<String, String>>,
     after: &BTreeMap<String, BTreeMap<String, String>>,
 ) -> Vec<String> {
     let keys: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
     keys.into_iter()
+        .filter(|key| !admission(key))
         .filter(|key| before.get(*key) != after.get(*key))
         .map(|key| match (before.get(key), after.get(key)) {
             (None, _) => format!("added {key}"),
@@ -600,7 +613,7 @@ async fn an_idempotent_create_whose_answers_are_lost_still_answers_created() {
     let created = dispatch(api, create.clone()).await;
     assert!(!run.faults().clear().is_empty(), "answers were lost");
     assert_eq!(created.0, 201, "{}", created.1);
-    let replayed = dispatch(api, create).await;
+    let replayed = dispatch(api, api.signed_anew(&create)).await;
     assert_eq!(replayed.1["id"], created.1["id"], "the key replays the session it made");
     assert_eq!(api.count("/sessions?externalUserId=usr_a").await, 1);
 }
@@ -672,7 +685,7 @@ async fn an_idempotent_create_whose_commit_is_not_answered_is_not_run_twice() {
     assert!(failed.0.is_server_error(), "{}", failed.1);
 
     api.clock.advance_seconds(IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS + 1);
-    let retried = dispatch(api, create).await;
+    let retried = dispatch(api, api.signed_anew(&create)).await;
     assert_eq!(retried.0, 201, "{}", retried.1);
     let listed = api.partner("GET", "/sessions?externalUserId=usr_a", None).await.1;
     assert_eq!(
@@ -684,4 +697,49 @@ async fn an_idempotent_create_whose_commit_is_not_answered_is_not_run_twice() {
         listed["data"][0]["id"], retried.1["id"],
         "the retry answers with the session made"
     );
+}
+
+/// Metering is a write of its own before the handler runs. When it fails on
+/// every attempt the request answers `503` and does nothing; a fault the
+/// SDK's retries absorb leaves the request as it would have been; and a
+/// lost answer to a signature's put is the request's own (it is not refused
+/// as its own replay).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admission_writes_fail_closed_and_are_retried() {
+    let mut run = Run::new(Mode::ByHand).await;
+    // Metered as deployed (the tests' default meters nothing).
+    run.api.app.settings = Arc::new(functions::app::Settings {
+        partner_rate: korala_domain::limits::Rate::PARTNER,
+        ..(*run.api.app.settings).clone()
+    });
+    let api = &run.api;
+    let body = json!({"name": "KYC", "slug": "kyc", "workflowSlugs": ["id-document"]});
+    let create = api.signed(&api.key, "POST", "/session-configurations", Some(&body));
+
+    // Throttling, the fault that spends least of the SDK's retry quota,
+    // which every test of this binary shares (see `acceptance::faults`).
+    run.faults()
+        .set(vec![Rule::always(&["UpdateItem"], Fault::Throttled).on_admission()]);
+    let refused = dispatch(api, create.clone()).await;
+    assert!(!run.faults().clear().is_empty(), "the meter's writes failed");
+    assert_problem(&refused, 503, "service_unavailable");
+    assert_eq!(api.count("/session-configurations").await, 0, "nothing was done");
+
+    for fault in [Fault::Throttled, Fault::Lost] {
+        run.faults()
+            .set(vec![Rule::first(&["UpdateItem", "PutItem"], &[fault]).on_admission()]);
+        let slug = format!("kyc-{fault:?}").to_lowercase();
+        let body = json!({"name": "KYC", "slug": slug, "workflowSlugs": ["id-document"]});
+        let created = dispatch(
+            api,
+            api.signed(&api.key, "POST", "/session-configurations", Some(&body)),
+        )
+        .await;
+        assert_eq!(
+            run.faults().clear().len(),
+            2,
+            "{fault:?}: the meter's and the signature's first attempts"
+        );
+        assert_eq!(created.0, 201, "{fault:?}: {}", created.1);
+    }
 }

@@ -2,6 +2,7 @@
 //! the only credential, so a malformed or unknown one is a plain `404`.
 
 use korala_domain::JsonMap;
+use korala_domain::limits::Bucket;
 use korala_domain::session::Session;
 use lambda_http::Request;
 use serde::Deserialize;
@@ -10,11 +11,18 @@ use super::views::AccessView;
 use super::{mutate, read};
 use crate::app::App;
 use crate::crypto::{looks_like_token, token_hash};
-use crate::http::{ApiError, ApiResult, Reply, json_body, path_param};
+use crate::http::{ApiError, ApiResult, Reply, admission, json_body, path_param};
 
-fn token_digest(req: &Request) -> Result<Option<String>, ApiError> {
+/// The token's hash, after metering the request against the token's own
+/// allowance (a malformed token names no session and costs no store read,
+/// so it is not metered).
+async fn token_digest(app: &App, req: &Request) -> Result<Option<String>, ApiError> {
     let token = path_param(req, "accessToken")?;
-    Ok(looks_like_token(&token).then(|| token_hash(&token)))
+    let Some(hash) = looks_like_token(&token).then(|| token_hash(&token)) else {
+        return Ok(None);
+    };
+    admission::admit(app, &Bucket::access_token(&hash), app.settings.access_rate).await?;
+    Ok(Some(hash))
 }
 
 async fn load(app: &App, digest: &Option<String>) -> Result<Option<Session>, ApiError> {
@@ -25,13 +33,13 @@ async fn load(app: &App, digest: &Option<String>) -> Result<Option<Session>, Api
 }
 
 pub async fn get(app: &App, req: Request) -> ApiResult {
-    let digest = token_digest(&req)?;
+    let digest = token_digest(app, &req).await?;
     let session = read(app, || load(app, &digest)).await?;
     Reply::ok(&AccessView::new(&session))
 }
 
 pub async fn start(app: &App, req: Request) -> ApiResult {
-    let digest = token_digest(&req)?;
+    let digest = token_digest(app, &req).await?;
     let session = mutate(
         app,
         || load(app, &digest),
@@ -48,7 +56,7 @@ struct Submission {
 }
 
 pub async fn submit(app: &App, req: Request) -> ApiResult {
-    let digest = token_digest(&req)?;
+    let digest = token_digest(app, &req).await?;
     let workflow = path_param(&req, "sessionWorkflowId")?;
     let body: Submission = json_body(app, &req)?;
     let session = mutate(

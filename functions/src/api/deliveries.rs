@@ -8,6 +8,7 @@
 
 use korala_domain::delivery::WebhookDelivery;
 use korala_domain::ids::{WebhookDeliveryId, WebhookEndpointId};
+use korala_domain::limits::{Bucket, WEBHOOK_SENDS};
 use korala_domain::ports::{DeliveryQuery, StoreError};
 use korala_domain::validation::FieldErrors;
 use lambda_http::Request;
@@ -17,7 +18,7 @@ use serde_json::json;
 use super::views::WebhookDeliveryView;
 use crate::app::App;
 use crate::http::auth::{Caller, authenticate};
-use crate::http::{ApiError, ApiResult, Reply, idempotency, number_param, path_param, query};
+use crate::http::{ApiError, ApiResult, Reply, admission, idempotency, number_param, path_param, query};
 use crate::webhooks::DeliveryMessage;
 
 const DEFAULT_LIMIT: u32 = 20;
@@ -73,8 +74,15 @@ async fn endpoint(app: &App, caller: &Caller, req: &Request) -> Result<WebhookEn
     }
 }
 
+/// Test events and redeliveries make us send a request to a URL the partner
+/// chose: they draw on an allowance of their own, well below the API's.
+async fn sends(app: &App, caller: &Caller) -> Result<(), ApiError> {
+    admission::admit(app, &Bucket::webhook_sends(&caller.tenant.org_id), WEBHOOK_SENDS).await
+}
+
 pub async fn redeliver(app: &App, req: Request) -> ApiResult {
     let caller = authenticate(app, &req).await?;
+    sends(app, &caller).await?;
     let id = WebhookDeliveryId::parse(&path_param(&req, "id")?).ok_or(ApiError::NotFound("webhook delivery"))?;
     for _ in 0..3 {
         let current = app
@@ -97,6 +105,7 @@ pub async fn redeliver(app: &App, req: Request) -> ApiResult {
 
 pub async fn test(app: &App, req: Request) -> ApiResult {
     let caller = authenticate(app, &req).await?;
+    sends(app, &caller).await?;
     // A retried request with the same Idempotency-Key sends no second event.
     // The answer is stored once the delivery is queued, not with the
     // delivery's write: a queue that refused it must leave the key free for

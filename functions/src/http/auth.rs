@@ -8,11 +8,14 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
+use http::Method;
+use korala_domain::limits::{Bucket, Rate};
+use korala_domain::ports::FirstUse;
 use korala_domain::tenancy::{Actor, ApiKey, Mode, Tenant};
 use lambda_http::Request;
 use sha2::Sha256;
 
-use super::ApiError;
+use super::{ApiError, admission};
 use crate::app::App;
 
 /// The authenticated partner: every read and write is scoped to its
@@ -57,40 +60,76 @@ pub fn sign(secret: &str, payload: &[u8]) -> Result<String, ApiError> {
     Ok(hex::encode(mac.finalize().into_bytes()))
 }
 
-/// API keys with their opened secrets, kept per process for a minute: the
-/// hot path then costs no store read, and a revoked key stops working within
-/// that minute.
+/// API keys with their opened secrets and their organisation's rate, kept
+/// per process for a minute: the hot path then costs no store read, and a
+/// revoked key stops working within that minute. A key id the store does not
+/// know (or a revoked one) is remembered as unknown for ten seconds, so a
+/// flood of requests naming it costs one store read per process, not one
+/// each.
 #[derive(Default)]
 pub struct KeyCache {
-    entries: std::sync::RwLock<HashMap<String, (ApiKey, String, Instant)>>,
+    entries: std::sync::RwLock<HashMap<String, (Option<Known>, Instant)>>,
 }
 
-const KEY_CACHE_TTL: Duration = Duration::from_secs(60);
+/// A usable key: the key, its opened secret, its organisation's own rate.
+#[derive(Clone)]
+pub struct Known {
+    pub key: ApiKey,
+    pub secret: String,
+    pub rate: Option<Rate>,
+}
+
+/// How long a usable key is trusted without reading it again: the bound on
+/// how late a revocation takes effect on an instance.
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(60);
+/// How long an unknown key id is taken as unknown: a key created meanwhile
+/// works after at most this long on an instance that was asked for it.
+pub const UNKNOWN_KEY_TTL: Duration = Duration::from_secs(10);
 const KEY_CACHE_MAX: usize = 10_000;
 
 impl KeyCache {
-    /// The key and its secret, if the key exists and is not revoked.
-    pub async fn get(&self, app: &App, key_id: &str) -> Result<Option<(ApiKey, String)>, ApiError> {
+    /// The key with its secret and rate, if the key exists and is not revoked.
+    pub async fn get(&self, app: &App, key_id: &str) -> Result<Option<Known>, ApiError> {
         if let Ok(entries) = self.entries.read()
-            && let Some((key, secret, at)) = entries.get(key_id)
-            && at.elapsed() < KEY_CACHE_TTL
+            && let Some((known, at)) = entries.get(key_id)
+            && at.elapsed()
+                < if known.is_some() {
+                    KEY_CACHE_TTL
+                } else {
+                    UNKNOWN_KEY_TTL
+                }
         {
-            return Ok(Some((key.clone(), secret.clone())));
+            return Ok(known.clone());
         }
-        let Some(key) = app.store.get_api_key(key_id).await?.filter(|k| k.revoked_at.is_none()) else {
-            return Ok(None);
+        let known = match app.store.get_api_key(key_id).await?.filter(|k| k.revoked_at.is_none()) {
+            None => None,
+            Some(key) => {
+                let secret = app
+                    .sealer
+                    .open(&key.sealed_secret)
+                    .map_err(|e| ApiError::Internal(e.to_string()))?;
+                let rate = app.store.get_organization(&key.org_id).await?.and_then(|org| org.rate);
+                Some(Known { key, secret, rate })
+            }
         };
-        let secret = app
-            .sealer
-            .open(&key.sealed_secret)
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
         if let Ok(mut entries) = self.entries.write() {
             if entries.len() >= KEY_CACHE_MAX {
-                entries.retain(|_, (_, _, at)| at.elapsed() < KEY_CACHE_TTL);
+                entries.retain(|_, (known, at)| {
+                    at.elapsed()
+                        < if known.is_some() {
+                            KEY_CACHE_TTL
+                        } else {
+                            UNKNOWN_KEY_TTL
+                        }
+                });
+                if entries.len() >= KEY_CACHE_MAX {
+                    // A flood of distinct ids: start over rather than grow.
+                    entries.clear();
+                }
             }
-            entries.insert(key_id.to_owned(), (key.clone(), secret.clone(), Instant::now()));
+            entries.insert(key_id.to_owned(), (known.clone(), Instant::now()));
         }
-        Ok(Some((key, secret)))
+        Ok(known)
     }
 }
 
@@ -110,7 +149,7 @@ pub async fn authenticate(app: &App, req: &Request) -> Result<Caller, ApiError> 
     }
     let invalid = || ApiError::Unauthorized("the API key or the signature is not valid".into());
     let mode = Mode::of_key_id(key_id).ok_or_else(invalid)?;
-    let (key, secret) = app.keys.get(app, key_id).await?.ok_or_else(invalid)?;
+    let Known { key, secret, rate } = app.keys.get(app, key_id).await?.ok_or_else(invalid)?;
     // The id's prefix and the stored mode agree for every key the admin
     // command mints; a key that says otherwise acts for neither world.
     if key.mode != mode {
@@ -123,8 +162,41 @@ pub async fn authenticate(app: &App, req: &Request) -> Result<Caller, ApiError> 
     mac.update(&payload);
     // `verify_slice` compares in constant time.
     mac.verify_slice(&expected).map_err(|_| invalid())?;
+    // Metered after the signature, so nobody can spend another
+    // organisation's allowance with requests that name its key.
+    admission::admit(
+        app,
+        &Bucket::organization(&key.org_id),
+        rate.unwrap_or(app.settings.partner_rate),
+    )
+    .await?;
+    if changes_state(req.method()) {
+        refuse_replays(app, &key.id, signature, sent).await?;
+    }
     Ok(Caller {
         tenant: key.tenant(),
         key_id: key.id,
     })
+}
+
+fn changes_state(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// A signed mutation is good once: a captured request sent again within the
+/// signing window (three sessions from one request; an old `approve` replayed
+/// after a later `reject`) is refused. A legitimate retry signs anew, with a
+/// new timestamp. The signature is remembered until its timestamp leaves the
+/// window, after which the timestamp check refuses it anyway.
+async fn refuse_replays(app: &App, key_id: &str, signature: &str, sent: i64) -> Result<(), ApiError> {
+    let now = app.clock.now();
+    let window = chrono::Duration::from_std(app.settings.signature_tolerance).unwrap_or(chrono::Duration::MAX);
+    let until = chrono::DateTime::from_timestamp(sent, 0).unwrap_or(now) + window;
+    let used = format!("{key_id}:{}", signature.to_ascii_lowercase());
+    match app.store.use_once(&used, until, now).await? {
+        FirstUse::Yes => Ok(()),
+        FirstUse::No => Err(ApiError::Unauthorized(
+            "this signed request was received before: sign every request, and every retry, anew".into(),
+        )),
+    }
 }

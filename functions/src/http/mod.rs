@@ -1,6 +1,7 @@
 //! HTTP plumbing shared by every handler: reading bodies and query strings,
 //! writing JSON replies and problem documents.
 
+pub mod admission;
 pub mod auth;
 pub mod idempotency;
 pub mod problem;
@@ -95,10 +96,13 @@ pub fn problem_response(error: &ApiError) -> Response<Body> {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/problem+json"),
     );
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    let retry_after = match error {
+        ApiError::RateLimited { retry_after } => Some(*retry_after),
+        _ if status == StatusCode::SERVICE_UNAVAILABLE => Some(1),
+        _ => None,
+    };
+    if let Some(seconds) = retry_after.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
+        response.headers_mut().insert(header::RETRY_AFTER, seconds);
     }
     response
 }

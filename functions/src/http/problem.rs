@@ -39,6 +39,10 @@ pub enum ApiError {
     IdempotencyInProgress,
     #[error(transparent)]
     Redelivery(#[from] korala_domain::delivery::RedeliveryRefused),
+    /// Past the rate limit: the same request passes after `retry_after`
+    /// seconds.
+    #[error("too many requests: retry after {retry_after} seconds")]
+    RateLimited { retry_after: u64 },
     /// The deliveries queue did not take a message.
     #[error("the deliveries queue is unavailable: {0}")]
     QueueUnavailable(String),
@@ -86,6 +90,7 @@ impl ApiError {
             E::Domain(D::NothingToResubmit(_)) => (StatusCode::CONFLICT, "workflow_not_started"),
             E::Domain(D::ResolutionDisabled) => (StatusCode::CONFLICT, "resolution_disabled"),
             E::Redelivery(_) => (StatusCode::CONFLICT, "delivery_pending"),
+            E::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             E::Store(StoreError::Unavailable(_)) | E::QueueUnavailable(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable")
             }

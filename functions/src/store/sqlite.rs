@@ -22,11 +22,12 @@ use korala_domain::Timestamp;
 use korala_domain::configuration::Configuration;
 use korala_domain::delivery::WebhookDelivery;
 use korala_domain::events::Event;
-use korala_domain::ids::{EventId, SessionId, WebhookDeliveryId, WebhookEndpointId};
+use korala_domain::ids::{EventId, OrgId, SessionId, WebhookDeliveryId, WebhookEndpointId};
 use korala_domain::lifecycle::Transition;
+use korala_domain::limits::{Admit, Bucket, Rate};
 use korala_domain::ports::{
-    Answer, Creation, DeliveryPage, DeliveryQuery, IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS, IDEMPOTENCY_RETENTION_HOURS,
-    IdempotencyClaim, Outbox, Position, SessionPage, SessionQuery, Store, StoreError,
+    Admission, Answer, Creation, DeliveryPage, DeliveryQuery, FirstUse, IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS,
+    IDEMPOTENCY_RETENTION_HOURS, IdempotencyClaim, Outbox, Position, SessionPage, SessionQuery, Store, StoreError,
 };
 use korala_domain::session::{Session, SessionSummary};
 use korala_domain::tenancy::{ApiKey, Organization, Tenant};
@@ -271,6 +272,23 @@ CREATE TABLE idempotency (
     created_at   TEXT NOT NULL,
     PRIMARY KEY (org_id, mode, key)
 ) STRICT, WITHOUT ROWID;
+"#,
+    r#"
+-- Admission: each rate bucket's theoretical arrival time (unix
+-- microseconds), and the signatures of mutating requests already used, kept
+-- until their timestamps leave the signing window. A bucket whose instant
+-- has passed is a full one, so old rows are pruned as they are met.
+CREATE TABLE rate_buckets (
+    bucket  TEXT NOT NULL PRIMARY KEY,
+    tat     INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX rate_buckets_by_tat ON rate_buckets (tat);
+
+CREATE TABLE used_signatures (
+    signature   TEXT NOT NULL PRIMARY KEY,
+    expires_at  INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX used_signatures_by_expiry ON used_signatures (expires_at);
 "#,
 ];
 
@@ -978,6 +996,78 @@ fn claim(
     Ok(claim)
 }
 
+/// Unix microseconds: the admission tables' instants.
+fn micros(t: &Timestamp) -> i64 {
+    t.timestamp_micros()
+}
+
+fn instant(micros: i64) -> Result<Timestamp, StoreError> {
+    chrono::DateTime::from_timestamp_micros(micros)
+        .ok_or_else(|| StoreError::Corrupt(format!("the stored instant {micros} is out of range")))
+}
+
+/// A bucket met this long after its instant is a full bucket whatever its
+/// rate (no rate's burst lasts an hour), so its row can go.
+const STALE_BUCKET_MICROS: i64 = 3_600_000_000;
+
+fn admit(conn: &mut Connection, bucket: &str, rate: Rate, now: Timestamp) -> Result<Admit, StoreError> {
+    let tx = write(conn)?;
+    tx.execute(
+        "DELETE FROM rate_buckets WHERE tat < ?1",
+        params![micros(&now) - STALE_BUCKET_MICROS],
+    )
+    .map_err(engine)?;
+    let tat: Option<i64> = tx
+        .query_row(
+            "SELECT tat FROM rate_buckets WHERE bucket = ?1",
+            params![bucket],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(engine)?;
+    let decision = rate.admit(tat.map(instant).transpose()?, now);
+    if let Admit::Admitted { tat } = decision {
+        tx.execute(
+            "INSERT INTO rate_buckets (bucket, tat) VALUES (?1, ?2) \
+             ON CONFLICT (bucket) DO UPDATE SET tat = excluded.tat",
+            params![bucket, micros(&tat)],
+        )
+        .map_err(engine)?;
+    }
+    tx.commit().map_err(engine)?;
+    Ok(decision)
+}
+
+fn use_once(conn: &mut Connection, signature: &str, until: Timestamp, now: Timestamp) -> Result<FirstUse, StoreError> {
+    let tx = write(conn)?;
+    tx.execute(
+        "DELETE FROM used_signatures WHERE expires_at <= ?1",
+        params![micros(&now)],
+    )
+    .map_err(engine)?;
+    let inserted = tx
+        .execute(
+            "INSERT INTO used_signatures (signature, expires_at) VALUES (?1, ?2) ON CONFLICT (signature) DO NOTHING",
+            params![signature, micros(&until)],
+        )
+        .map_err(engine)?;
+    tx.commit().map_err(engine)?;
+    Ok(if inserted == 1 { FirstUse::Yes } else { FirstUse::No })
+}
+
+#[async_trait]
+impl Admission for SqliteStore {
+    async fn admit(&self, bucket: &Bucket, rate: Rate, now: Timestamp) -> Result<Admit, StoreError> {
+        let bucket = bucket.to_string();
+        self.run(move |conn| admit(conn, &bucket, rate, now)).await
+    }
+
+    async fn use_once(&self, signature: &str, until: Timestamp, now: Timestamp) -> Result<FirstUse, StoreError> {
+        let signature = signature.to_owned();
+        self.run(move |conn| use_once(conn, &signature, until, now)).await
+    }
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn insert_organization(&self, org: &Organization) -> Result<(), StoreError> {
@@ -994,6 +1084,36 @@ impl Store for SqliteStore {
             )
             .map_err(engine)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn get_organization(&self, id: &OrgId) -> Result<Option<Organization>, StoreError> {
+        let id = id.to_string();
+        self.run(move |conn| {
+            document(
+                conn,
+                "organization",
+                "SELECT doc FROM organizations WHERE id = ?1",
+                params![id],
+            )
+        })
+        .await
+    }
+
+    async fn update_organization(&self, org: &Organization) -> Result<(), StoreError> {
+        let (id, name, doc) = (org.id.to_string(), org.name.clone(), encode("organization", org)?);
+        self.run(move |conn| {
+            match conn
+                .execute(
+                    "UPDATE organizations SET name = ?1, doc = ?2 WHERE id = ?3",
+                    params![name, doc, id],
+                )
+                .map_err(engine)?
+            {
+                0 => Err(StoreError::NotFound),
+                _ => Ok(()),
+            }
         })
         .await
     }

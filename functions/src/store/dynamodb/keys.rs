@@ -14,6 +14,7 @@
 use chrono::SecondsFormat;
 use korala_domain::Timestamp;
 use korala_domain::ids::{OrgId, SessionId, WebhookDeliveryId, WebhookEndpointId};
+use korala_domain::limits::Bucket;
 use korala_domain::session::SessionStatus;
 use korala_domain::tenancy::Tenant;
 
@@ -27,6 +28,8 @@ pub const KEY_SK: &str = "KEY";
 pub const SESSION_SK: &str = "SESSION";
 pub const IDEMPOTENCY_SK: &str = "IDEMPOTENCY";
 pub const DELIVERY_SK: &str = "DELIVERY";
+pub const RATE_SK: &str = "RATE";
+pub const SIGNATURE_SK: &str = "SIGNATURE";
 pub const CONFIG_PREFIX: &str = "CONFIG#";
 pub const WORKFLOW_PREFIX: &str = "WORKFLOW#";
 pub const WEBHOOK_PREFIX: &str = "WEBHOOK#";
@@ -130,6 +133,16 @@ pub fn delivery_pk(tenant: &Tenant, id: &WebhookDeliveryId) -> String {
 /// session listing queries by equality in the same index.
 pub fn delivery_log_pk(tenant: &Tenant, endpoint: &WebhookEndpointId) -> String {
     format!("{}#ENDPOINT#{endpoint}", tenant_pk(tenant))
+}
+
+/// A rate bucket: its name is the last segment (see [`Bucket`]).
+pub fn rate_pk(bucket: &Bucket) -> String {
+    format!("RATE#{bucket}")
+}
+
+/// A used signature (lowercase hex, scoped by the key id before it).
+pub fn signature_pk(signature: &str) -> String {
+    format!("SIGNATURE#{signature}")
 }
 
 pub fn idempotency_pk(tenant: &Tenant, key: &str) -> String {

@@ -24,6 +24,7 @@
 //!   transaction's client token), so a retry does not report its own write as a
 //!   conflict.
 
+mod admission;
 mod calls;
 mod items;
 pub mod keys;
@@ -49,11 +50,13 @@ use korala_domain::Timestamp;
 use korala_domain::configuration::Configuration;
 use korala_domain::delivery::WebhookDelivery;
 use korala_domain::events::Event;
-use korala_domain::ids::{SessionId, WebhookDeliveryId, WebhookEndpointId};
+use korala_domain::ids::{OrgId, SessionId, WebhookDeliveryId, WebhookEndpointId};
 use korala_domain::lifecycle::Transition;
+use korala_domain::limits::{Admit, Bucket, Rate};
 use korala_domain::ports::{
-    Answer, Creation, DeliveryPage, DeliveryQuery, IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS, IDEMPOTENCY_RETENTION_HOURS,
-    IdempotencyClaim, Position, SessionPage, SessionQuery, Store, StoreError, StoredResponse,
+    Admission, Answer, Creation, DeliveryPage, DeliveryQuery, FirstUse, IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS,
+    IDEMPOTENCY_RETENTION_HOURS, IdempotencyClaim, Position, SessionPage, SessionQuery, Store, StoreError,
+    StoredResponse,
 };
 use korala_domain::session::Session;
 use korala_domain::tenancy::{ApiKey, Organization, Tenant};
@@ -104,6 +107,8 @@ pub struct DynamoStore {
     client: Client,
     table: Arc<str>,
     calls: Option<Arc<CallLog>>,
+    /// What this process last saw of each rate bucket (see [`admission`]).
+    buckets: Arc<admission::Seen>,
 }
 
 /// How a conditional put ended: written (possibly by an earlier attempt of
@@ -135,6 +140,7 @@ impl DynamoStore {
             client,
             table: Arc::from(table.into()),
             calls: None,
+            buckets: Arc::default(),
         }
     }
 
@@ -296,6 +302,19 @@ impl DynamoStore {
     /// written.
     async fn put(
         &self,
+        item: Item,
+        condition: &str,
+        attribute_names: &[(&str, &str)],
+        attribute_values: Vec<(&str, AttributeValue)>,
+    ) -> Result<Written, StoreError> {
+        self.put_as("PutItem", item, condition, attribute_names, attribute_values)
+            .await
+    }
+
+    /// [`put`](Self::put), recorded in the call log as `label`.
+    async fn put_as(
+        &self,
+        label: &'static str,
         mut item: Item,
         condition: &str,
         attribute_names: &[(&str, &str)],
@@ -314,7 +333,7 @@ impl DynamoStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send();
-        match self.send("PutItem", request).await {
+        match self.send(label, request).await {
             Ok(_) => Ok(Written::Yes),
             Err(e) => match e.into_service_error() {
                 PutItemError::ConditionalCheckFailedException(refused) => {
@@ -647,11 +666,38 @@ fn existing_claim(key: &str, fingerprint: &str, old: &Item) -> Result<Idempotenc
 }
 
 #[async_trait]
+impl Admission for DynamoStore {
+    async fn admit(&self, bucket: &Bucket, rate: Rate, now: Timestamp) -> Result<Admit, StoreError> {
+        self.admit_request(bucket, rate, now).await
+    }
+
+    async fn use_once(&self, signature: &str, until: Timestamp, now: Timestamp) -> Result<FirstUse, StoreError> {
+        self.use_signature_once(signature, until, now).await
+    }
+}
+
+#[async_trait]
 impl Store for DynamoStore {
     async fn insert_organization(&self, org: &Organization) -> Result<(), StoreError> {
         let mut item = items::key(keys::org_pk(&org.id), keys::ORG_SK);
         item.insert(DOC.to_owned(), s(encode("organization", org)?));
         self.insert(item).await
+    }
+
+    async fn get_organization(&self, id: &OrgId) -> Result<Option<Organization>, StoreError> {
+        self.get(items::key(keys::org_pk(id), keys::ORG_SK))
+            .await?
+            .map(|item| decode("organization", &item))
+            .transpose()
+    }
+
+    async fn update_organization(&self, org: &Organization) -> Result<(), StoreError> {
+        let mut item = items::key(keys::org_pk(&org.id), keys::ORG_SK);
+        item.insert(DOC.to_owned(), s(encode("organization", org)?));
+        match self.put(item, "attribute_exists(PK)", &[], vec![]).await? {
+            Written::Yes => Ok(()),
+            Written::Refused(_) => Err(StoreError::NotFound),
+        }
     }
 
     async fn insert_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
