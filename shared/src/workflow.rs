@@ -101,7 +101,7 @@ fn yes() -> bool {
 pub enum FieldKind {
     /// Free text (at most 500 characters).
     Text,
-    /// A calendar date, `YYYY-MM-DD`.
+    /// A calendar date, `YYYY-MM-DD`, from 1900-01-01 to 2199-12-31 (`capture::FIRST_DATE`..=`capture::LAST_DATE`).
     Date,
     /// An ISO 3166-1 alpha-2 country code.
     Country,
