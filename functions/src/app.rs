@@ -266,10 +266,14 @@ pub fn local_sealer() -> Result<Sealer, StartupError> {
     }
     let path = db_path().with_file_name("master.key");
     let key = match std::fs::read_to_string(&path) {
-        Ok(key) => key,
+        Ok(key) => {
+            // Written readable by every user before the local files were private.
+            crate::private::restrict(&path)?;
+            key
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
+            if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                crate::private::create_dir_all(dir)?;
             }
             let key = Sealer::generate_key();
             write_private(&path, &key)?;

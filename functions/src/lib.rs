@@ -13,9 +13,13 @@ pub mod expiry;
 pub mod http;
 pub mod lambda;
 #[cfg(feature = "embedded")]
+pub mod listener;
+#[cfg(feature = "embedded")]
 pub mod local;
 pub mod metrics;
 pub mod outbox;
+#[cfg(feature = "embedded")]
+pub mod private;
 pub mod queue;
 // The local server's (and the tests'): no Lambda function relays in process.
 #[cfg(feature = "embedded")]

@@ -12,14 +12,16 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use lambda_http::{Body, Response};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use crate::admin::{self, Credentials};
 use crate::app::{App, Settings};
 use crate::checks::provider::Providers;
 use crate::http::{ApiError, problem_response};
+use crate::listener::{AcceptBackoff, Limits};
 use crate::relay::Relay;
 use crate::routes::Router;
 use crate::store::dynamodb::DynamoStore;
@@ -27,28 +29,59 @@ use crate::store::sqlite::SqliteStore;
 use korala_domain::tenancy::Mode;
 use korala_domain::webhooks::UrlPolicy;
 
-/// Binds `addr` and serves until the task is dropped; returns the bound
-/// address (pass port 0 for any free port).
+/// Binds `addr` and serves until the task is dropped, with the default
+/// [`Limits`]; returns the bound address (pass port 0 for any free port).
 pub async fn spawn(app: App, addr: SocketAddr) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    spawn_with(app, addr, Limits::default()).await
+}
+
+/// As [`spawn`], within `limits`: at most `max_connections` at once (the
+/// next waits in the backlog until one closes), `header_timeout` for each
+/// request's headers, and a growing wait after each failed accept.
+pub async fn spawn_with(
+    app: App,
+    addr: SocketAddr,
+    limits: Limits,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let router = Arc::new(Router::new());
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
     let handle = tokio::spawn(async move {
+        let mut backoff = AcceptBackoff::default();
         loop {
-            let (stream, _) = match listener.accept().await {
-                Ok(conn) => conn,
+            // Taken before accepting: past the cap, connections stay in the
+            // kernel's backlog instead of each taking a task and a descriptor.
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                return; // Never: the semaphore is never closed.
+            };
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => {
+                    if let Some(failures) = backoff.accepted() {
+                        tracing::info!(failures, "accepting connections again");
+                    }
+                    stream
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
+                    let wait = backoff.failed();
+                    if wait.first {
+                        tracing::warn!(error = %e, "accept failed; waiting longer after each failure until one succeeds");
+                    }
+                    drop(permit);
+                    tokio::time::sleep(wait.delay).await;
                     continue;
                 }
             };
             let (app, router) = (app.clone(), router.clone());
             tokio::spawn(async move {
+                let _permit = permit;
                 let service = service_fn(move |req| {
                     let (app, router) = (app.clone(), router.clone());
                     async move { Ok::<_, Infallible>(handle(&router, app, req).await) }
                 });
                 if let Err(e) = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(limits.header_timeout)
                     .serve_connection(TokioIo::new(stream), service)
                     .await
                 {
@@ -144,6 +177,8 @@ pub async fn dev_credentials(app: &App) -> Result<Credentials, Box<dyn std::erro
     }
     let path = crate::app::db_path().with_file_name("dev-credentials.json");
     if let Ok(saved) = std::fs::read_to_string(&path) {
+        // It holds an API secret: private, even if an earlier version wrote it readable.
+        crate::private::restrict(&path)?;
         let saved: Credentials = serde_json::from_str(&saved)?;
         if app.store.get_api_key(&saved.api_key_id).await?.is_some() {
             return Ok(saved);
@@ -197,5 +232,123 @@ pub async fn ensure_table() -> Result<(), Box<dyn std::error::Error>> {
             aws_sdk_dynamodb::error::DisplayErrorContext(e)
         )
         .into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    use super::*;
+    use crate::crypto::Sealer;
+
+    fn app() -> App {
+        let store = Arc::new(SqliteStore::in_memory().expect("an in-memory store"));
+        App::new(
+            store,
+            Sealer::from_base64(&Sealer::generate_key()).expect("a fresh key"),
+        )
+    }
+
+    /// Reads until the server closes the connection; how long that took, or
+    /// `None` if it still had not after `limit`.
+    async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Duration> {
+        let started = Instant::now();
+        let mut buffer = [0u8; 1024];
+        loop {
+            match tokio::time::timeout(limit.saturating_sub(started.elapsed()), stream.read(&mut buffer)).await {
+                Err(_) => return None,
+                Ok(Ok(0) | Err(_)) => return Some(started.elapsed()),
+                Ok(Ok(_)) => {}
+            }
+        }
+    }
+
+    fn limits(max_connections: usize, header_seconds: u64) -> Limits {
+        Limits {
+            max_connections,
+            header_timeout: Duration::from_secs(header_seconds),
+        }
+    }
+
+    async fn serve(limits: Limits) -> SocketAddr {
+        let (address, _server) = spawn_with(app(), SocketAddr::from(([127, 0, 0, 1], 0)), limits)
+            .await
+            .unwrap();
+        address
+    }
+
+    /// The document the local server serves itself, over a connection.
+    async fn get_document(stream: &mut TcpStream) -> String {
+        stream
+            .write_all(b"GET /api/v1/openapi.json HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer).await;
+        String::from_utf8_lossy(&answer)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    #[tokio::test]
+    async fn a_client_slow_to_send_its_headers_is_disconnected() {
+        // The default limits: ten seconds.
+        let address = serve(Limits::default()).await;
+        let mut slow = TcpStream::connect(address).await.unwrap();
+        slow.write_all(b"GET /api/v1/openapi.json HTTP/1.1\r\nhost: x\r\n")
+            .await
+            .unwrap();
+        let closed = closed_within(&mut slow, Duration::from_secs(15)).await;
+        assert!(
+            closed.is_some_and(|after| after >= Duration::from_secs(9)),
+            "{closed:?}"
+        );
+        // So is one that sends nothing at all, and one kept alive idle.
+        let address = serve(limits(8, 1)).await;
+        let mut silent = TcpStream::connect(address).await.unwrap();
+        let closed = closed_within(&mut silent, Duration::from_secs(5)).await;
+        assert!(closed.is_some_and(|after| after < Duration::from_secs(3)), "{closed:?}");
+        let mut idle = TcpStream::connect(address).await.unwrap();
+        idle.write_all(b"GET /api/v1/openapi.json HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut first = [0u8; 12];
+        idle.read_exact(&mut first).await.unwrap();
+        assert_eq!(&first, b"HTTP/1.1 200");
+        let closed = closed_within(&mut idle, Duration::from_secs(5)).await;
+        assert!(closed.is_some_and(|after| after < Duration::from_secs(3)), "{closed:?}");
+    }
+
+    #[tokio::test]
+    async fn connections_past_the_cap_wait_for_one_to_close() {
+        let address = serve(limits(2, 30)).await;
+        let mut held = vec![
+            TcpStream::connect(address).await.unwrap(),
+            TcpStream::connect(address).await.unwrap(),
+        ];
+        // Both held connections are served (they send nothing yet).
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut third = TcpStream::connect(address).await.unwrap();
+        third
+            .write_all(b"GET /api/v1/openapi.json HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut first_byte = [0u8; 1];
+        let waited = tokio::time::timeout(Duration::from_millis(500), third.read(&mut first_byte)).await;
+        assert!(
+            waited.is_err(),
+            "the third connection was answered past the cap: {waited:?}"
+        );
+        // One held connection is used and closes: the third is served.
+        assert_eq!(get_document(&mut held[0]).await, "HTTP/1.1 200 OK");
+        drop(held.remove(0));
+        let answered = tokio::time::timeout(Duration::from_secs(5), third.read(&mut first_byte)).await;
+        assert!(matches!(answered, Ok(Ok(1))), "{answered:?}");
     }
 }

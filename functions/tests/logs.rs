@@ -1,7 +1,10 @@
 //! What the logs may hold: the local server runs with every debug line on,
 //! in the JSON format Lambda uses, with metric documents opted in, while a
 //! session goes through creation, both submissions, a screening check and
-//! its webhook deliveries, plus requests the API refuses. Personal data and
+//! its webhook deliveries, plus requests the API refuses; a vendor answers a
+//! screening with the subject's name where a number belongs, and two
+//! receivers answer deliveries with the delivery echoed (in no HTTP at all,
+//! and in a 500). Personal data and
 //! secrets travel through all of it; none may reach a line of output (the
 //! API secret only the start banner's, which exists to show it). Every
 //! request line must carry its request id and function, which the response
@@ -18,6 +21,7 @@ use std::time::{Duration, Instant};
 mod support;
 
 use functions::http::auth::{sign, signing_payload};
+use functions::webhooks::signature::SigningSecret;
 use serde_json::{Value, json};
 
 const KEY_ID: &str = "ak_test_logslogslogslogslogs0001";
@@ -63,7 +67,7 @@ fn collect(stream: impl Read + Send + 'static, into: Lines) -> std::thread::Join
 }
 
 impl Server {
-    fn start(db: &Path, secret: &str) -> Self {
+    fn start(db: &Path, secret: &str, env: &[(&str, String)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_local-server"))
             .env("SESSIONS_DB_PATH", db)
             .env("LISTEN_ADDR", "127.0.0.1:0")
@@ -78,6 +82,7 @@ impl Server {
             .env_remove("SESSIONS_TABLE")
             .env_remove("KORALA_SCREENING_LIST")
             .env_remove("KORALA_CHECK_PROVIDERS")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -147,6 +152,11 @@ impl Server {
         (Reply { status, headers, body }, signature)
     }
 
+    /// How many output lines so far contain `text`.
+    fn logged(&self, text: &str) -> usize {
+        self.stdout.lock().unwrap().iter().filter(|l| l.contains(text)).count()
+    }
+
     fn stop(mut self) -> (Vec<String>, Vec<String>) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
@@ -163,6 +173,86 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 request read off a raw connection: its request line and
+/// its body (`content-length` bytes).
+fn read_request(stream: &mut TcpStream) -> Option<(String, Vec<u8>)> {
+    let mut bytes = Vec::new();
+    let mut buffer = [0u8; 8192];
+    let head_end = loop {
+        if let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end;
+        }
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => bytes.extend_from_slice(&buffer[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&bytes[..head_end]).into_owned();
+    let length: usize = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.trim().parse().ok())
+        .unwrap_or(0);
+    let mut body = bytes[head_end + 4..].to_vec();
+    while body.len() < length {
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => body.extend_from_slice(&buffer[..n]),
+        }
+    }
+    Some((head.lines().next().unwrap_or_default().to_owned(), body))
+}
+
+/// A peer on 127.0.0.1 that answers each request (one per connection) as
+/// `answer` makes it from the request line and body; counts what it answered.
+fn raw_peer(answer: fn(&str, &[u8]) -> Vec<u8>) -> (u16, Arc<Mutex<usize>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let answered = Arc::new(Mutex::new(0));
+    let count = answered.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            if let Some((line, body)) = read_request(&mut stream) {
+                let _ = stream.write_all(&answer(&line, &body));
+                *count.lock().unwrap() += 1;
+            }
+        }
+    });
+    (port, answered)
+}
+
+/// A screening vendor whose 2xx answer cannot be used: the subject's name
+/// where a score belongs, which a JSON error message would quote.
+fn echoing_vendor(_: &str, body: &[u8]) -> Vec<u8> {
+    let request: Value = serde_json::from_slice(body).unwrap_or_default();
+    let answer = json!({"findings": [{"entityId": "e-1", "entityName": "Someone Else",
+        "score": request["subject"]["name"], "strength": "possible"}]})
+    .to_string();
+    format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+        answer.len()
+    )
+    .into_bytes()
+}
+
+/// A webhook receiver answering each delivery with its own body: as a
+/// header line, which is no HTTP (`/malformed`), or as a 500's reason
+/// phrase and body (`/echo`).
+fn echoing_receiver(line: &str, body: &[u8]) -> Vec<u8> {
+    let body = String::from_utf8_lossy(body).replace(['\r', '\n'], " ");
+    if line.contains("/malformed") {
+        format!("HTTP/1.1 200 OK\r\n{body}\r\n\r\n").into_bytes()
+    } else {
+        format!(
+            "HTTP/1.1 500 {body}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
     }
 }
 
@@ -191,9 +281,20 @@ fn no_personal_data_or_secret_is_logged_and_every_request_line_has_its_ids() {
     let user = format!("usr_{}", marker());
     let metadata = format!("meta-{}", marker());
     let api_secret = format!("sk_test_{}0123456789", marker());
-    let server = Server::start(&dir.join("sessions.db"), &api_secret);
+    let (vendor_port, vendor_asked) = raw_peer(echoing_vendor);
+    let vendor = json!({"vendor": {"url": format!("http://127.0.0.1:{vendor_port}/screen"),
+                                   "secretEnv": "KORALA_LOGS_VENDOR_SECRET"}});
+    let server = Server::start(
+        &dir.join("sessions.db"),
+        &api_secret,
+        &[
+            ("KORALA_CHECK_PROVIDERS", vendor.to_string()),
+            ("KORALA_LOGS_VENDOR_SECRET", SigningSecret::generate()),
+        ],
+    );
     let receiver = support::Receiver::start();
     let port = receiver.port;
+    let (odd_port, odd_answered) = raw_peer(echoing_receiver);
 
     let mut signatures = Vec::new();
     let mut request_ids = BTreeSet::new();
@@ -222,6 +323,20 @@ fn no_personal_data_or_secret_is_logged_and_every_request_line_has_its_ids() {
         .as_str()
         .expect("the endpoint's secret")
         .to_owned();
+    for path in ["malformed", "echo"] {
+        let odd = call(
+            "POST",
+            "/webhook-endpoints",
+            json!({"url": format!("http://127.0.0.1:{odd_port}/{path}"), "events": ["session_completed"]}),
+            true,
+        );
+        assert_eq!(odd.status, 201, "{}", odd.body);
+    }
+    let vendor_workflow = json!({"name": "Vendor sanctions", "slug": "vendor-sanctions", "steps": [
+        {"type": "check", "config": {"kind": "sanctions", "provider": "vendor"}}]});
+    assert_eq!(call("POST", "/workflows", vendor_workflow, true).status, 201);
+    let vendored = json!({"name": "Vendored", "slug": "vendored", "workflowSlugs": ["vendor-sanctions"]});
+    assert_eq!(call("POST", "/session-configurations", vendored, true).status, 201);
     let configuration = json!({"name": "Logged", "slug": "logged",
         "workflowSlugs": ["id-document", "proof-of-address", "sanctions-check"]});
     assert_eq!(call("POST", "/session-configurations", configuration, true).status, 201);
@@ -289,6 +404,19 @@ fn no_personal_data_or_secret_is_logged_and_every_request_line_has_its_ids() {
     assert_eq!(broken.status, 400);
     let wrong = call("POST", "/sessions", json!({"externalUserId": user, "name": name}), true);
     assert!(wrong.status >= 400);
+    // The vendor's session: screened as soon as it starts.
+    let screened = call(
+        "POST",
+        "/sessions",
+        json!({"configurationSlug": "vendored", "externalUserId": user,
+               "participants": [{"role": "subject", "displayName": name}]}),
+        true,
+    );
+    assert_eq!(screened.status, 201, "{}", screened.body);
+    let screened_token = screened.body["accessToken"].as_str().unwrap().to_owned();
+    let started = call("POST", &format!("/access/{screened_token}/start"), Value::Null, false);
+    assert_eq!(started.status, 200, "{}", started.body);
+
     // An id the caller chose is the request's id.
     let chosen = format!("client-{}", uuid::Uuid::now_v7().simple());
     let (reply, _) = server.send(
@@ -320,6 +448,22 @@ fn no_personal_data_or_secret_is_logged_and_every_request_line_has_its_ids() {
         receiver.deliveries().iter().any(|d| d.body.contains(&user)),
         "the deliveries carry the user id, so the dispatcher handled it"
     );
+    // The vendor's unusable answer and both odd receivers' answers were
+    // handled, and logged, before the logs are read.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while *vendor_asked.lock().unwrap() < 1
+        || *odd_answered.lock().unwrap() < 2
+        || server.logged("provider failed; retrying") < 1
+        || server.logged("webhook delivery attempt") < 4
+    {
+        assert!(
+            Instant::now() < deadline,
+            "vendor asked {}, odd receivers answered {}",
+            vendor_asked.lock().unwrap(),
+            odd_answered.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let (stdout, stderr) = server.stop();
     let _ = std::fs::remove_dir_all(&dir);
 
@@ -331,6 +475,7 @@ fn no_personal_data_or_secret_is_logged_and_every_request_line_has_its_ids() {
         ("external user id", user),
         ("metadata", metadata),
         ("access token", token),
+        ("access token", screened_token),
         ("webhook secret", webhook_secret),
     ];
     secrets.extend(signatures.into_iter().map(|s| ("signature", s)));
@@ -377,8 +522,32 @@ fn no_personal_data_or_secret_is_logged_and_every_request_line_has_its_ids() {
         .expect("the dispatcher logs its attempts");
     assert_eq!(attempt["span"]["function"], "webhook-dispatcher", "{attempt}");
     assert!(attempt["span"]["requestId"].is_string(), "{attempt}");
+    // The odd answers reached the logs as what they were, without what
+    // they echoed.
+    let attempts: Vec<&&Value> = logs
+        .iter()
+        .filter(|l| l["fields"]["message"] == "webhook delivery attempt")
+        .collect();
     assert!(
-        json.iter().any(|v| v["SessionsCreated"] == 1),
+        attempts.iter().any(|a| a["fields"]["status_code"] == 500),
+        "{attempts:?}"
+    );
+    assert!(
+        attempts
+            .iter()
+            .any(|a| a["fields"]["error"] == "connect" && a["fields"]["detail"].is_string()),
+        "{attempts:?}"
+    );
+    assert!(
+        logs.iter()
+            .any(|l| l["fields"]["message"] == "provider failed; retrying"
+                && l["fields"]["error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("findings[0].score"))),
+        "the vendor's answer was logged as unusable"
+    );
+    assert!(
+        json.iter().any(|v| v["SessionsCreated"].as_u64() >= Some(1)),
         "metric documents were written (and scanned)"
     );
 }

@@ -98,7 +98,13 @@ async fn the_documents_follow_the_embedded_metric_format() {
         .expect("the fixture completes a session");
     functions::outbox::publish_stream(&Accepting, stream).await;
     let delivered = attempted(&completed, AttemptOutcome::Responded { status_code: 204 }, 120);
-    let retried = attempted(&completed, AttemptOutcome::unreachable("connection refused"), 3000);
+    let retried = attempted(
+        &completed,
+        AttemptOutcome::Unreachable {
+            error: korala_domain::delivery::Unreachable::Connect,
+        },
+        3000,
+    );
     functions::metrics::delivery_attempt(&delivered);
     functions::metrics::delivery_attempt(&retried);
 

@@ -261,7 +261,12 @@ mod tests {
                 max_attempts: Some(def.max_attempts),
                 steps: def.steps.clone(),
             };
-            assert_eq!(draft.validate(None).as_ref(), Ok(def), "{}", def.slug);
+            assert_eq!(
+                draft.validate(None, crate::webhooks::UrlPolicy::Production).as_ref(),
+                Ok(def),
+                "{}",
+                def.slug
+            );
         }
     }
 }

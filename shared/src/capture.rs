@@ -11,6 +11,13 @@ use crate::workflow::{Field, FieldKind};
 
 pub const MAX_TEXT: usize = 500;
 
+/// The dates a capture accepts. A birth date before 1900 or an expiry after
+/// 2199 is a typing mistake or a probe, never a document: chrono alone reads
+/// `-262143-01-01` and `0000-02-29`, and rules comparing such dates decided
+/// sessions on them. Four-digit years keep the written form unambiguous.
+pub const FIRST_DATE: &str = "1900-01-01";
+pub const LAST_DATE: &str = "2199-12-31";
+
 /// Returns the submission normalised (trimmed text, upper-case country codes).
 pub fn accept(fields: &[Field], data: &JsonMap) -> Result<JsonMap, FieldErrors> {
     let mut errors = FieldErrors::new();
@@ -60,9 +67,12 @@ fn normalise(field: &Field, value: &Value) -> Result<Value, String> {
         }
         FieldKind::Date => {
             let s = text()?;
-            NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .map(|_| Value::String(s.to_owned()))
-                .map_err(|_| "must be a date written YYYY-MM-DD".into())
+            match plausible_date(s) {
+                Some(_) => Ok(Value::String(s.to_owned())),
+                None => Err(format!(
+                    "must be a date written YYYY-MM-DD, from {FIRST_DATE} to {LAST_DATE}"
+                )),
+            }
         }
         FieldKind::Country => {
             let s = text()?.to_ascii_uppercase();
@@ -89,6 +99,29 @@ fn normalise(field: &Field, value: &Value) -> Result<Value, String> {
             }
         }
     }
+}
+
+/// Strictly `YYYY-MM-DD` (ten ASCII characters, no sign, zero-padded) and
+/// within [`FIRST_DATE`]..=[`LAST_DATE`]: chrono's `%Y` takes a sign and any
+/// number of digits, and `%m`/`%d` take one digit.
+fn plausible_date(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    let shaped = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    if !shaped {
+        return None;
+    }
+    // Both bounds are written in the same form, so the text order is the date order.
+    if !(FIRST_DATE..=LAST_DATE).contains(&s) {
+        return None;
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
 }
 
 #[cfg(test)]
@@ -133,5 +166,43 @@ mod tests {
                 "data.issuingCountry"
             ]
         );
+    }
+
+    fn date_of_birth(value: &str) -> Result<JsonMap, FieldErrors> {
+        let data = json!({"documentType": "passport", "documentNumber": "X1", "fullName": "Jane Doe",
+            "dateOfBirth": value, "expiryDate": "2030-01-01", "issuingCountry": "GB"});
+        accept(&id_fields(), data.as_object().unwrap())
+    }
+
+    #[test]
+    fn dates_inside_the_plausible_range_are_accepted() {
+        for good in ["1900-01-01", "1990-01-02", "2000-02-29", "2199-12-31", " 1970-06-15 "] {
+            let out = date_of_birth(good).unwrap_or_else(|e| panic!("{good:?}: {e:?}"));
+            assert_eq!(out["dateOfBirth"], good.trim());
+        }
+    }
+
+    #[test]
+    fn dates_outside_the_range_or_not_strictly_written_are_field_errors() {
+        for bad in [
+            // The two that reached a decision: a six-digit negative year, year zero.
+            "-262143-01-01",
+            "0000-02-29",
+            "1899-12-31",
+            "2200-01-01",
+            "+1990-01-01",
+            "+001990-01-01",
+            "01990-01-01",
+            "1990-1-2",
+            "1990-01-2",
+            "1990-01-02T00:00:00",
+            "1990-02-30",
+            "1990/01/02",
+            "\u{0661}990-01-02",
+        ] {
+            let errors = date_of_birth(bad).expect_err(bad);
+            let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+            assert_eq!(fields, ["data.dateOfBirth"], "{bad:?}");
+        }
     }
 }

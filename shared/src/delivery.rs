@@ -37,8 +37,6 @@ pub const ATTEMPT_LEASE_SECONDS: i64 = 60;
 /// (the queue refused it, or an operator purged it): it may be redelivered
 /// like a finished one. Far above any message delay or visibility timeout.
 pub const STALLED_AFTER_SECONDS: i64 = 15 * 60;
-/// How much of an error message an attempt keeps.
-pub const MAX_ERROR_CHARS: usize = 500;
 
 /// What a delivery carries: one of the six session events, or the test
 /// event a partner asks for.
@@ -109,29 +107,84 @@ pub enum AttemptOutcome {
         #[serde(rename = "statusCode")]
         status_code: u16,
     },
-    /// No answer: refused address, DNS, connection, TLS or timeout.
-    Unreachable { error: String },
+    /// No answer, and why, as a category only.
+    Unreachable { error: Unreachable },
     /// Not attempted: the endpoint was deleted or disabled meanwhile.
     Skipped { reason: String },
 }
 
 impl AttemptOutcome {
-    pub fn unreachable(error: impl Into<String>) -> Self {
-        AttemptOutcome::Unreachable {
-            error: truncate(error.into()),
-        }
-    }
-
     pub fn succeeded(&self) -> bool {
         matches!(self, AttemptOutcome::Responded { status_code } if (200..300).contains(status_code))
     }
 }
 
-fn truncate(mut text: String) -> String {
-    if let Some((cut, _)) = text.char_indices().nth(MAX_ERROR_CHARS) {
-        text.truncate(cut);
+/// Why an attempt got no answer, as the partner's delivery log shows it.
+///
+/// A category and nothing more: the details (what a name resolved to, the
+/// names on a certificate, the socket's error) describe this service's
+/// network and resolver, not the partner's endpoint, so they go to the
+/// operator's logs only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", from = "String")]
+pub enum Unreachable {
+    /// The host name does not resolve.
+    Dns,
+    /// It resolves only to addresses the URL policy refuses.
+    RefusedAddress,
+    /// No connection, or it broke before an answer.
+    Connect,
+    /// The TLS handshake failed (certificate, protocol).
+    Tls,
+    /// No answer within the attempt's deadline.
+    Timeout,
+}
+
+impl From<String> for Unreachable {
+    /// A category by its name; any other text is an attempt stored when the
+    /// log kept the client's error message, read as the category it names
+    /// (the next write of the delivery stores the category alone).
+    fn from(text: String) -> Self {
+        match text.as_str() {
+            "dns" => Unreachable::Dns,
+            "refused_address" => Unreachable::RefusedAddress,
+            "connect" => Unreachable::Connect,
+            "tls" => Unreachable::Tls,
+            "timeout" => Unreachable::Timeout,
+            message => Unreachable::of_message(message),
+        }
     }
-    text
+}
+
+impl Unreachable {
+    /// The category of an error message as the client wrote them before
+    /// categories: hyper's chain of causes, or the attempt's deadline.
+    fn of_message(message: &str) -> Self {
+        let lower = message.to_lowercase();
+        if lower.contains("may not reach") {
+            Unreachable::RefusedAddress
+        } else if lower.contains("no response within") || lower.contains("timed out") {
+            Unreachable::Timeout
+        } else if lower.contains("dns error") {
+            Unreachable::Dns
+        } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+            Unreachable::Tls
+        } else {
+            Unreachable::Connect
+        }
+    }
+}
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Unreachable::Dns => "dns",
+            Unreachable::RefusedAddress => "refused_address",
+            Unreachable::Connect => "connect",
+            Unreachable::Tls => "tls",
+            Unreachable::Timeout => "timeout",
+        })
+    }
 }
 
 /// What the dispatcher does with a delivery's queue message.
@@ -370,6 +423,7 @@ mod tests {
     use crate::session::Decision;
     use crate::tenancy::{Actor, Mode};
     use chrono::{DateTime, Utc};
+    use serde_json::json;
     use std::sync::atomic::{AtomicU32, Ordering};
 
     struct Counter(AtomicU32);
@@ -527,7 +581,13 @@ mod tests {
         assert_eq!(delivery.redeliver(at(1)), Err(RedeliveryRefused::StillPending));
         let stalled = delivery.redeliver(at(STALLED_AFTER_SECONDS)).unwrap();
         assert_eq!((stalled.round, stalled.due(at(STALLED_AFTER_SECONDS))), (2, None));
-        let (failed_once, _) = delivery.record(AttemptOutcome::unreachable("connection refused"), 3, at(0));
+        let (failed_once, _) = delivery.record(
+            AttemptOutcome::Unreachable {
+                error: Unreachable::Connect,
+            },
+            3,
+            at(0),
+        );
         let (delivered, step) = failed_once.record(AttemptOutcome::Responded { status_code: 204 }, 8, at(5));
         assert_eq!(step, Next::Done);
         assert_eq!(delivered.state, DeliveryState::Delivered { delivered_at: at(5) });
@@ -556,21 +616,25 @@ mod tests {
     }
 
     #[test]
-    fn the_log_is_bounded_and_errors_truncated() {
+    fn the_log_is_bounded() {
         let ids = Counter(AtomicU32::new(1));
         let endpoint = endpoint(&ids);
         let mut delivery = WebhookDelivery::test(&endpoint, &ids, at(0));
         for round in 0..10 {
             for _ in 0..ATTEMPTS_PER_ROUND {
                 delivery = delivery
-                    .record(AttemptOutcome::unreachable("x".repeat(2000)), 1, at(round))
+                    .record(
+                        AttemptOutcome::Unreachable {
+                            error: Unreachable::Tls,
+                        },
+                        1,
+                        at(round),
+                    )
                     .0;
             }
             delivery = delivery.redeliver(at(round)).unwrap();
         }
         assert_eq!(delivery.attempts.len(), MAX_LOGGED_ATTEMPTS);
-        assert!(matches!(&delivery.attempts[0].outcome,
-            AttemptOutcome::Unreachable { error } if error.chars().count() == MAX_ERROR_CHARS));
     }
 
     #[test]
@@ -579,7 +643,13 @@ mod tests {
         let endpoint = endpoint(&ids);
         let delivery = WebhookDelivery::test(&endpoint, &ids, at(0));
         let (delivery, _) = delivery.record(AttemptOutcome::Responded { status_code: 500 }, 7, at(1));
-        let (delivery, _) = delivery.record(AttemptOutcome::unreachable("timed out"), 7, at(6));
+        let (delivery, _) = delivery.record(
+            AttemptOutcome::Unreachable {
+                error: Unreachable::Timeout,
+            },
+            7,
+            at(6),
+        );
         let (delivery, _) = delivery.record(AttemptOutcome::Skipped { reason: "gone".into() }, 0, at(9));
         let json = serde_json::to_string(&delivery).unwrap();
         assert_eq!(serde_json::from_str::<WebhookDelivery>(&json).unwrap(), delivery);
@@ -587,7 +657,70 @@ mod tests {
         assert_eq!(value["status"], "failed");
         assert_eq!(value["event"], "webhook_test");
         assert_eq!(value["attempts"][0]["statusCode"], 500);
-        assert_eq!(value["attempts"][1]["error"], "timed out");
+        assert_eq!(
+            value["attempts"][1],
+            json!({"round": 1, "attemptedAt": at(6), "latencyMs": 7, "error": "timeout"})
+        );
+    }
+
+    #[test]
+    fn a_failure_is_logged_as_its_category_alone() {
+        for (category, name) in [
+            (Unreachable::Dns, "dns"),
+            (Unreachable::RefusedAddress, "refused_address"),
+            (Unreachable::Connect, "connect"),
+            (Unreachable::Tls, "tls"),
+            (Unreachable::Timeout, "timeout"),
+        ] {
+            let outcome = AttemptOutcome::Unreachable { error: category };
+            assert_eq!(serde_json::to_value(&outcome).unwrap(), json!({"error": name}));
+            assert_eq!(category.to_string(), name);
+            assert_eq!(
+                serde_json::from_value::<AttemptOutcome>(json!({"error": name})).unwrap(),
+                outcome
+            );
+        }
+    }
+
+    /// Attempts stored while the log kept the client's message read as the
+    /// category the message names, and are written back as that alone.
+    #[test]
+    fn attempts_stored_with_a_message_read_as_its_category() {
+        for (message, category) in [
+            (
+                "client error (Connect): dns error: hooks.example resolves only to addresses deliveries may not \
+                 reach (10.0.0.7)",
+                Unreachable::RefusedAddress,
+            ),
+            (
+                "client error (Connect): dns error: failed to lookup address information: Name or service not known",
+                Unreachable::Dns,
+            ),
+            (
+                "client error (Connect): tcp connect error: Connection refused (os error 111)",
+                Unreachable::Connect,
+            ),
+            (
+                "client error (Connect): invalid peer certificate: certificate not valid for name \"a.example\"",
+                Unreachable::Tls,
+            ),
+            ("no response within 10 seconds", Unreachable::Timeout),
+            (
+                "client error (Connect): tcp connect error: connection timed out",
+                Unreachable::Timeout,
+            ),
+            (
+                "client error (SendRequest): connection closed before message completed",
+                Unreachable::Connect,
+            ),
+        ] {
+            let read: AttemptOutcome = serde_json::from_value(json!({"error": message})).unwrap();
+            assert_eq!(read, AttemptOutcome::Unreachable { error: category }, "{message}");
+            assert_eq!(
+                serde_json::to_value(&read).unwrap(),
+                json!({"error": category.to_string()})
+            );
+        }
     }
 
     mod properties {
@@ -637,7 +770,7 @@ mod tests {
                         }
                         Step::Skip => Some(AttemptOutcome::Skipped { reason: "gone".into() }),
                         Step::Attempt(Some(status_code)) => Some(AttemptOutcome::Responded { status_code }),
-                        Step::Attempt(None) => Some(AttemptOutcome::unreachable("refused")),
+                        Step::Attempt(None) => Some(AttemptOutcome::Unreachable { error: Unreachable::Connect }),
                     };
                     if let Some(outcome) = outcome {
                         match delivery.due(now) {
@@ -687,7 +820,13 @@ mod tests {
         // A copy of the message reading the claimed version waits out the lease.
         assert_eq!(claimed.claim(at(10)), Err(Next::RetryIn(ATTEMPT_LEASE_SECONDS - 10)));
         // Recorded, the attempt follows the schedule, not the lease.
-        let (recorded, next) = claimed.record(AttemptOutcome::unreachable("down"), 3, at(1));
+        let (recorded, next) = claimed.record(
+            AttemptOutcome::Unreachable {
+                error: Unreachable::Connect,
+            },
+            3,
+            at(1),
+        );
         assert_eq!(next, Next::RetryIn(RETRY_DELAYS_SECONDS[0]));
         assert_eq!(recorded.version, claimed.version + 1);
         // Never recorded (the process died): due again once the lease lapses.

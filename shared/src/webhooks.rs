@@ -5,20 +5,22 @@
 //! domain only ever holds the sealed form, as it does for API keys.
 //!
 //! [`check_url`] is the URL policy, judged on the URL as written: the scheme,
-//! and a host that is an IP literal in a private, loopback, link-local,
-//! unspecified, broadcast (or multicast, or reserved) range, or the name
-//! `localhost`. It cannot see where a host name *resolves*; the dispatcher
+//! and a host that is an IP literal that is not globally reachable unicast
+//! (see [`crate::addresses`]: private, loopback, link-local, documentation,
+//! and every other special-purpose range), or the name `localhost`. It
+//! cannot see where a host name *resolves*; the dispatcher
 //! resolves each name at delivery time and refuses the addresses that
 //! [`UrlPolicy::allows_address`] refuses, so a name that points at (or is
 //! re-pointed at) an internal address is stopped there.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
 
 use serde::{Deserialize, Deserializer, Serialize};
 use url::{Host, Url};
 
 use crate::Timestamp;
+pub use crate::addresses::{AddressKind, forbidden_address};
 use crate::events::WebhookEvent;
 use crate::ids::WebhookEndpointId;
 use crate::tenancy::Tenant;
@@ -240,7 +242,7 @@ fn check_description(errors: &mut FieldErrors, description: Option<String>) -> O
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UrlPolicy {
     /// `https` only, to a host that is neither `localhost` (nor a name under
-    /// it) nor an IP literal outside public unicast space.
+    /// it) nor an IP literal that is not globally reachable unicast.
     Production,
     /// As production, and also `http` (or `https`) to `127.0.0.1` or
     /// `localhost`, on any port: a receiver on the developer's machine.
@@ -253,100 +255,14 @@ impl UrlPolicy {
     /// time, since [`check_url`] only sees literals. Development also allows
     /// loopback addresses (`localhost` may resolve to `::1`).
     pub fn allows_address(self, ip: IpAddr) -> bool {
-        match (self, forbidden_address(ip)) {
-            (_, None) => true,
-            (UrlPolicy::Development, Some(AddressKind::Loopback)) => true,
-            (_, Some(_)) => false,
+        match forbidden_address(ip) {
+            None => true,
+            // The machine itself only: 127/8, ::1, and `::ffff:127.x.y.z`,
+            // which the kernel delivers to 127.x.y.z; not an address that
+            // merely embeds a loopback one (`::127.0.0.1`, NAT64, 6to4), which
+            // would go to some translator or relay instead.
+            Some(_) => self == UrlPolicy::Development && ip.to_canonical().is_loopback(),
         }
-    }
-}
-
-/// The kinds of address no webhook may be sent to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AddressKind {
-    /// 10/8, 172.16/12, 192.168/16, 100.64/10 (shared, carrier-grade NAT),
-    /// fc00::/7 (unique local) and fec0::/10 (the deprecated site-local).
-    Private,
-    /// 127/8 and ::1.
-    Loopback,
-    /// 169.254/16 (cloud metadata services live there) and fe80::/10.
-    LinkLocal,
-    /// 0.0.0.0/8 ("this network") and ::.
-    Unspecified,
-    /// 255.255.255.255.
-    Broadcast,
-    /// 224/4 and ff00::/8.
-    Multicast,
-    /// 240/4 besides the broadcast address.
-    Reserved,
-}
-
-impl fmt::Display for AddressKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            AddressKind::Private => "private",
-            AddressKind::Loopback => "loopback",
-            AddressKind::LinkLocal => "link-local",
-            AddressKind::Unspecified => "unspecified",
-            AddressKind::Broadcast => "broadcast",
-            AddressKind::Multicast => "multicast",
-            AddressKind::Reserved => "reserved",
-        })
-    }
-}
-
-/// The kind of a non-public address, or `None` for one a webhook may be sent
-/// to. An IPv6 address that embeds an IPv4 one (`::ffff:a.b.c.d`, or NAT64's
-/// `64:ff9b::a.b.c.d`) is judged by the IPv4 address it reaches.
-pub fn forbidden_address(ip: IpAddr) -> Option<AddressKind> {
-    match ip {
-        IpAddr::V4(ip) => forbidden_v4(ip),
-        IpAddr::V6(ip) => forbidden_v6(ip),
-    }
-}
-
-fn forbidden_v4(ip: Ipv4Addr) -> Option<AddressKind> {
-    let [first, second, ..] = ip.octets();
-    if ip.is_unspecified() || first == 0 {
-        Some(AddressKind::Unspecified)
-    } else if ip.is_loopback() {
-        Some(AddressKind::Loopback)
-    } else if ip.is_private() || (first == 100 && (64..128).contains(&second)) {
-        Some(AddressKind::Private)
-    } else if ip.is_link_local() {
-        Some(AddressKind::LinkLocal)
-    } else if ip.is_broadcast() {
-        Some(AddressKind::Broadcast)
-    } else if ip.is_multicast() {
-        Some(AddressKind::Multicast)
-    } else if first >= 240 {
-        Some(AddressKind::Reserved)
-    } else {
-        None
-    }
-}
-
-fn forbidden_v6(ip: Ipv6Addr) -> Option<AddressKind> {
-    if let Some(v4) = ip.to_ipv4_mapped() {
-        return forbidden_v4(v4);
-    }
-    let segments = ip.segments();
-    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        let [.., high, low] = segments;
-        return forbidden_v4(Ipv4Addr::from((u32::from(high) << 16) | u32::from(low)));
-    }
-    if ip.is_unspecified() {
-        Some(AddressKind::Unspecified)
-    } else if ip.is_loopback() {
-        Some(AddressKind::Loopback)
-    } else if ip.is_unique_local() || segments[0] & 0xffc0 == 0xfec0 {
-        Some(AddressKind::Private)
-    } else if ip.is_unicast_link_local() {
-        Some(AddressKind::LinkLocal)
-    } else if ip.is_multicast() {
-        Some(AddressKind::Multicast)
-    } else {
-        None
     }
 }
 
@@ -379,6 +295,7 @@ impl fmt::Display for UrlRefusal {
             UrlRefusal::Credentials => f.write_str("must not contain a user name or password"),
             UrlRefusal::NoHost => f.write_str("must name a host"),
             UrlRefusal::Localhost => f.write_str("must not point at localhost"),
+            UrlRefusal::Address(AddressKind::Unspecified) => f.write_str("must not point at an unspecified address"),
             UrlRefusal::Address(kind) => write!(f, "must not point at a {kind} address"),
         }
     }
@@ -417,11 +334,11 @@ pub fn check_url(url: &str, policy: UrlPolicy) -> Result<Url, UrlRefusal> {
             is_localhost
         }
         Some(Host::Ipv4(ip)) if development && ip == Ipv4Addr::LOCALHOST => true,
-        Some(Host::Ipv4(ip)) => match forbidden_v4(ip) {
+        Some(Host::Ipv4(ip)) => match forbidden_address(IpAddr::V4(ip)) {
             Some(kind) => return Err(UrlRefusal::Address(kind)),
             None => false,
         },
-        Some(Host::Ipv6(ip)) => match forbidden_v6(ip) {
+        Some(Host::Ipv6(ip)) => match forbidden_address(IpAddr::V6(ip)) {
             Some(kind) => return Err(UrlRefusal::Address(kind)),
             None => false,
         },
@@ -743,6 +660,67 @@ mod tests {
         }
     }
 
+    /// What the blocklist this replaced let through: a test delivery reached
+    /// a listener on this host through 192.0.2.0/24.
+    #[test]
+    fn production_refuses_every_address_that_is_not_globally_reachable() {
+        use AddressKind::*;
+        for (url, kind) in [
+            ("https://192.0.2.10/hook", Documentation),
+            ("https://192.0.0.1/", SpecialPurpose),
+            ("https://198.18.0.1/", Benchmarking),
+            ("https://198.51.100.7/", Documentation),
+            ("https://203.0.113.9/", Documentation),
+            ("https://[::127.0.0.1]/", Loopback),
+            ("https://[::8.8.8.8]/", Reserved),
+            ("https://[::ffff:0:169.254.169.254]/", LinkLocal),
+            ("https://[64:ff9b:1::a00:1]/", SpecialPurpose),
+            ("https://[2002:a9fe:a9fe::1]/", LinkLocal),
+            ("https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/", Documentation),
+            ("https://[2001:0:808:404::f5ff:fffe]/", Private),
+            ("https://[2001:db8::1]/", Documentation),
+            ("https://[2001:2::1]/", Benchmarking),
+            ("https://[2001:10::1]/", SpecialPurpose),
+            ("https://[3fff::1]/", Documentation),
+            ("https://[5f00::1]/", SpecialPurpose),
+            ("https://[4000::1]/", Reserved),
+            ("https://[100::1]/", SpecialPurpose),
+        ] {
+            assert_eq!(refusal(url, Production), UrlRefusal::Address(kind), "{url}");
+        }
+        for url in [
+            "https://192.0.0.9/",
+            "https://192.31.196.1/",
+            "https://[2001:4:112::1]/",
+            "https://[2001:20::1]/",
+            "https://[2002:808:808::1]/",
+            "https://[2001:0:808:404::f7f7:f7f7]/",
+        ] {
+            assert!(check_url(url, Production).is_ok(), "{url}");
+        }
+    }
+
+    #[test]
+    fn development_allows_only_the_machine_itself_among_refused_addresses() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        for local in ["127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1"] {
+            assert!(Development.allows_address(ip(local)), "{local}");
+            assert!(!Production.allows_address(ip(local)), "{local}");
+        }
+        // These embed a loopback address but go to a translator or relay.
+        for embedded in [
+            "::127.0.0.1",
+            "64:ff9b::7f00:1",
+            "2002:7f00:1::",
+            "2001:0:808:404::80ff:fffe",
+        ] {
+            assert!(!Development.allows_address(ip(embedded)), "{embedded}");
+        }
+        for other in ["192.0.2.1", "10.0.0.1", "fe80::1", "2001:db8::1"] {
+            assert!(!Development.allows_address(ip(other)), "{other}");
+        }
+    }
+
     #[test]
     fn development_also_allows_the_developers_machine() {
         for url in [
@@ -791,6 +769,14 @@ mod tests {
             "must not point at a link-local address"
         );
         assert_eq!(UrlRefusal::Localhost.to_string(), "must not point at localhost");
+        assert_eq!(
+            UrlRefusal::Address(AddressKind::Unspecified).to_string(),
+            "must not point at an unspecified address"
+        );
+        assert_eq!(
+            UrlRefusal::Address(AddressKind::Documentation).to_string(),
+            "must not point at a documentation address"
+        );
         let errors = create(
             json!({"url": "https://[::1]/", "events": ["session_completed"]}),
             Production,

@@ -13,6 +13,7 @@ use crate::Timestamp;
 use crate::rules;
 use crate::tenancy::Tenant;
 use crate::validation::{FieldErrors, check_text, is_identifier, is_slug};
+use crate::webhooks::{self, UrlPolicy};
 
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 
@@ -101,7 +102,7 @@ fn yes() -> bool {
 pub enum FieldKind {
     /// Free text (at most 500 characters).
     Text,
-    /// A calendar date, `YYYY-MM-DD`.
+    /// A calendar date, `YYYY-MM-DD`, from 1900-01-01 to 2199-12-31 (`capture::FIRST_DATE`..=`capture::LAST_DATE`).
     Date,
     /// An ISO 3166-1 alpha-2 country code.
     Country,
@@ -207,8 +208,10 @@ pub struct WorkflowDraft {
 }
 
 impl WorkflowDraft {
-    /// Checks a draft; `slug` is the path's slug on update.
-    pub fn validate(self, slug_from_path: Option<&str>) -> Result<WorkflowDefinition, FieldErrors> {
+    /// Checks a draft; `slug` is the path's slug on update. A `webhook`
+    /// step's URL is held to the deployment's webhook URL policy, as an
+    /// endpoint's is: it is the same kind of outbound POST.
+    pub fn validate(self, slug_from_path: Option<&str>, urls: UrlPolicy) -> Result<WorkflowDefinition, FieldErrors> {
         let mut errors = FieldErrors::new();
         let slug = match (slug_from_path, self.slug) {
             (Some(path), Some(body)) if path != body => {
@@ -233,7 +236,7 @@ impl WorkflowDraft {
         if !(1..=10).contains(&max_attempts) {
             errors.push("maxAttempts", "must be between 1 and 10");
         }
-        check_steps(&mut errors, &self.steps);
+        check_steps(&mut errors, &self.steps, urls);
         errors.finish(WorkflowDefinition {
             slug,
             name: self.name.trim().to_owned(),
@@ -244,7 +247,7 @@ impl WorkflowDraft {
     }
 }
 
-fn check_steps(errors: &mut FieldErrors, steps: &[Step]) {
+fn check_steps(errors: &mut FieldErrors, steps: &[Step], urls: UrlPolicy) {
     if steps.is_empty() {
         errors.push("steps", "a workflow needs at least one step");
     }
@@ -315,7 +318,11 @@ fn check_steps(errors: &mut FieldErrors, steps: &[Step]) {
                     ),
                 );
             }
-            Step::Webhook(w) => crate::validation::check_redirect_url(errors, &format!("{at}.url"), &w.url),
+            Step::Webhook(w) => {
+                if let Err(refusal) = webhooks::check_url(&w.url, urls) {
+                    errors.push(format!("{at}.url"), refusal.to_string());
+                }
+            }
             Step::Check(_) | Step::Review(_) => {}
         }
     }
@@ -345,4 +352,58 @@ pub fn is_field_name(s: &str) -> bool {
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic())
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
         && s.len() <= 64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn webhook_step(url: &str) -> Result<WorkflowDefinition, FieldErrors> {
+        serde_json::from_value::<WorkflowDraft>(json!({
+            "name": "Notify", "slug": "notify",
+            "steps": [{"type": "webhook", "config": {"url": url}}]
+        }))
+        .unwrap()
+        .validate(None, UrlPolicy::Production)
+    }
+
+    fn url_error(url: &str) -> String {
+        let errors = webhook_step(url).expect_err(url);
+        let found: Vec<(&str, &str)> = errors.iter().map(|e| (e.field.as_str(), e.message.as_str())).collect();
+        assert_eq!(found.len(), 1, "{url}: {found:?}");
+        assert_eq!(found[0].0, "steps[0].config.url", "{url}");
+        found[0].1.to_owned()
+    }
+
+    #[test]
+    fn a_webhook_step_url_follows_the_webhook_url_policy() {
+        assert!(webhook_step("https://partner.example/step").is_ok());
+        assert_eq!(
+            url_error("https://169.254.169.254/latest/meta-data"),
+            "must not point at a link-local address"
+        );
+        assert_eq!(url_error("https://10.0.0.1/"), "must not point at a private address");
+        assert_eq!(
+            url_error("https://192.0.2.1/"),
+            "must not point at a documentation address"
+        );
+        assert_eq!(url_error("https://[::1]/"), "must not point at a loopback address");
+        assert_eq!(
+            url_error("https://user:pw@partner.example/"),
+            "must not contain a user name or password"
+        );
+        assert_eq!(url_error("http://partner.example/"), "must be an https URL");
+    }
+
+    #[test]
+    fn a_webhook_step_may_reach_the_developers_machine_only_under_the_development_policy() {
+        let draft = serde_json::from_value::<WorkflowDraft>(json!({
+            "name": "Notify", "slug": "notify",
+            "steps": [{"type": "webhook", "config": {"url": "http://localhost:3000/step"}}]
+        }))
+        .unwrap();
+        assert!(draft.clone().validate(None, UrlPolicy::Development).is_ok());
+        assert!(draft.validate(None, UrlPolicy::Production).is_err());
+    }
 }

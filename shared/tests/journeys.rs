@@ -1232,7 +1232,7 @@ fn start_is_idempotent() {
 fn custom(v: Value) -> korala_domain::workflow::WorkflowDefinition {
     serde_json::from_value::<WorkflowDraft>(v)
         .expect("a well-formed workflow draft")
-        .validate(None)
+        .validate(None, korala_domain::webhooks::UrlPolicy::Production)
         .expect("a valid workflow")
 }
 

@@ -51,7 +51,7 @@ fn source_of_funds() -> WorkflowDefinition {
         ]
     }))
     .unwrap()
-    .validate(None)
+    .validate(None, korala_domain::webhooks::UrlPolicy::Production)
     .unwrap()
 }
 

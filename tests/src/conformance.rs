@@ -845,7 +845,9 @@ fn attempted(delivery: &WebhookDelivery, from: Timestamp) -> WebhookDelivery {
     let at = |s: i64| from + chrono::Duration::seconds(s);
     let (d, _) = delivery.record(AttemptOutcome::Responded { status_code: 503 }, 1_200, at(0));
     let (d, _) = d.record(
-        AttemptOutcome::unreachable("TLS handshake failed: «ünïcode» ✓"),
+        AttemptOutcome::Unreachable {
+            error: korala_domain::delivery::Unreachable::Tls,
+        },
         30_000,
         at(5),
     );
@@ -1000,7 +1002,15 @@ pub async fn webhook_delivery_updates_are_conditional(store: Arc<dyn Store>) {
     );
     assert_eq!(store.get_webhook_delivery(&acme, &v1.id).await, Ok(Some(v2.clone())));
 
-    let lost = v1.record(AttemptOutcome::unreachable("timed out"), 10, seconds(2)).0;
+    let lost = v1
+        .record(
+            AttemptOutcome::Unreachable {
+                error: korala_domain::delivery::Unreachable::Timeout,
+            },
+            10,
+            seconds(2),
+        )
+        .0;
     assert_eq!(
         store.update_webhook_delivery(&lost).await,
         Err(StoreError::Conflict),

@@ -38,7 +38,7 @@ pub async fn create(app: &App, req: Request) -> ApiResult {
     let caller = authenticate(app, &req).await?;
     idempotency::once(app, &caller, &req, |keyed| async {
         let draft: WorkflowDraft = json_body(app, &req)?;
-        let definition = draft.validate(None)?;
+        let definition = draft.validate(None, app.settings.webhook_urls)?;
         let now = app.clock.now();
         let stored = StoredWorkflow {
             tenant: caller.tenant.clone(),
@@ -64,7 +64,7 @@ pub async fn update(app: &App, req: Request) -> ApiResult {
     let caller = authenticate(app, &req).await?;
     let slug = path_param(&req, "slug")?;
     let draft: WorkflowDraft = json_body(app, &req)?;
-    let definition = draft.validate(Some(&slug))?;
+    let definition = draft.validate(Some(&slug), app.settings.webhook_urls)?;
     for _ in 0..3 {
         let now = app.clock.now();
         let result = match app.store.get_workflow(&caller.tenant, &slug).await? {

@@ -2,11 +2,13 @@
 //! no Java. `LISTEN_ADDR` (default 127.0.0.1:3000), `SESSIONS_DB_PATH`
 //! (default .data/sessions.db), or DynamoDB when `SESSIONS_TABLE` is set;
 //! `DEV_API_KEY_ID` + `DEV_API_SECRET` seed a key; `KORALA_EVENTS=off`
-//! serves the API without relaying events.
+//! serves the API without relaying events; `LISTEN_MAX_CONNECTIONS` and
+//! `LISTEN_HEADER_TIMEOUT_SECONDS` bound the connections.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use functions::listener::Limits;
 use functions::local;
 
 #[tokio::main]
@@ -15,9 +17,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr: SocketAddr = std::env::var("LISTEN_ADDR")
         .unwrap_or_else(|_| "127.0.0.1:3000".into())
         .parse()?;
+    let limits = Limits::from_env(&|name| std::env::var(name).ok())?;
     let (app, relay) = local::application().await?;
     let credentials = local::dev_credentials(&app).await?;
-    let (bound, server) = local::spawn(app.clone(), addr).await?;
+    let (bound, server) = local::spawn_with(app.clone(), addr, limits).await?;
     local::spawn_expiry_ticker(app, Duration::from_secs(15));
     match relay {
         Some(relay) if local::relays_events() => {

@@ -309,7 +309,7 @@ struct WireFinding {
 /// half-parsed on the session.
 fn parse_findings(body: &[u8]) -> Result<Vec<Finding>, String> {
     let response: ScreenResponse = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(body))
-        .map_err(|e| format!("a body that is not {{\"findings\": [...]}}: {e}"))?;
+        .map_err(|e| format!("a body that is not {{\"findings\": [...]}}: {}", unparsable(&e)))?;
     if response.findings.len() > MAX_FINDINGS {
         return Err(format!(
             "{} findings (at most {MAX_FINDINGS} are accepted)",
@@ -322,6 +322,74 @@ fn parse_findings(body: &[u8]) -> Result<Vec<Finding>, String> {
         .enumerate()
         .map(|(i, wire)| finding(wire).map_err(|reason| format!("an invalid findings[{i}]: {reason}")))
         .collect()
+}
+
+/// The names of the answer's fields, as [`ScreenResponse`] and
+/// [`WireFinding`] read them: the only keys a path may show.
+const ANSWER_FIELDS: [&str; 10] = [
+    "findings",
+    "entityId",
+    "entityName",
+    "matchedName",
+    "score",
+    "strength",
+    "topics",
+    "datasets",
+    "birthDateMatch",
+    "countryMatch",
+];
+
+/// Why a body does not parse, in words that never quote it. serde's
+/// messages echo the values they refuse (`invalid type: string "Jane Doe",
+/// expected f64`), and a vendor may well echo the subject it was asked
+/// about, so the reason keeps only serde_json's category, the kind of a
+/// data error, the path through our own field names and the position.
+fn unparsable(error: &serde_path_to_error::Error<serde_json::Error>) -> String {
+    use serde_json::error::Category;
+    let inner = error.inner();
+    let message = inner.to_string();
+    let what = match inner.classify() {
+        Category::Io => "an unreadable body".to_owned(),
+        Category::Syntax => "a syntax error".to_owned(),
+        Category::Eof => "an unexpected end".to_owned(),
+        Category::Data => match message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split_once('`'))
+        {
+            Some((field, _)) if ANSWER_FIELDS.contains(&field) => format!("a missing field `{field}`"),
+            Some(_) => "a missing field".to_owned(),
+            None if message.starts_with("invalid type") => "a value of the wrong type".to_owned(),
+            None if message.starts_with("unknown variant") => "a value that is not one of the known ones".to_owned(),
+            None if message.starts_with("invalid length") => "a list or object of the wrong length".to_owned(),
+            None if message.starts_with("duplicate field") => "a field given twice".to_owned(),
+            None => "an invalid value".to_owned(),
+        },
+    };
+    let mut path = String::new();
+    for segment in error.path().iter() {
+        match segment {
+            serde_path_to_error::Segment::Seq { index } => path.push_str(&format!("[{index}]")),
+            serde_path_to_error::Segment::Map { key } | serde_path_to_error::Segment::Enum { variant: key } => {
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                // A key of the vendor's own (ignored, or inside a value) is
+                // data like any other.
+                path.push_str(if ANSWER_FIELDS.contains(&key.as_str()) {
+                    key
+                } else {
+                    "…"
+                });
+            }
+            serde_path_to_error::Segment::Unknown => path.push('?'),
+        }
+    }
+    let at = if path.is_empty() {
+        String::new()
+    } else {
+        format!(" at {path}")
+    };
+    format!("{what}{at} (line {}, column {})", inner.line(), inner.column())
 }
 
 fn finding(wire: WireFinding) -> Result<Finding, String> {
@@ -701,8 +769,8 @@ mod tests {
         assert_eq!(parse(json!({"findings": []})), Ok(vec![]));
         assert!(parse(json!({"findings": [finding_json()]})).is_ok());
         let cases = [
-            (json!({}), "missing field `findings`"),
-            (json!({"findings": null}), "findings"),
+            (json!({}), "a missing field `findings` (line 1, column 2)"),
+            (json!({"findings": null}), "a value of the wrong type at findings"),
             (json!({"findings": [finding_json(), {"entityId": "x"}]}), "findings[1]"),
             (
                 json!({"findings": [{"entityId": "x", "entityName": "X", "score": -0.1, "strength": "possible"}]}),
@@ -723,7 +791,7 @@ mod tests {
             ),
             (
                 json!({"findings": [{"entityId": "x", "entityName": "X", "score": 0.5, "strength": "certain"}]}),
-                "unknown variant `certain`",
+                "a value that is not one of the known ones at findings[0].strength",
             ),
             (
                 json!({"findings": [{"entityId": "x", "entityName": "X", "score": 0.5, "strength": "strong",
@@ -753,6 +821,46 @@ mod tests {
         // JSON has no NaN or infinity, but a number too large for f64 is read as one.
         let huge = br#"{"findings": [{"entityId": "x", "entityName": "X", "score": 1e400, "strength": "strong"}]}"#;
         assert!(parse_findings(huge).is_err());
+    }
+
+    /// A vendor echoing the subject (here `Jane Marker`) into a body we
+    /// cannot use: the reason, which the worker logs and the check keeps,
+    /// says what and where, never the value.
+    #[test]
+    fn a_body_that_does_not_parse_is_described_without_its_values() {
+        let cases = [
+            (
+                r#"{"findings": [{"entityId": "x", "entityName": "X", "score": "Jane Marker", "strength": "strong"}]}"#,
+                "a value of the wrong type at findings[0].score (line 1, column 73)",
+            ),
+            (
+                r#"{"findings": [{"entityId": "x", "entityName": "X", "score": 0.5, "strength": "Jane Marker"}]}"#,
+                "a value that is not one of the known ones at findings[0].strength",
+            ),
+            (
+                r#"{"findings": [{"entityId": ["Jane Marker"], "entityName": "X", "score": 0.5, "strength": "strong"}]}"#,
+                "a value of the wrong type at findings[0].entityId",
+            ),
+            (
+                r#"{"findings": [{"Jane Marker": {"x": [1, }, "entityId": "x"}]}"#,
+                "a syntax error at findings[0].… (line 1, column 41)",
+            ),
+            (r#"{"findings": [], "Jane Marker": tru}"#, "a syntax error at … (line 1"),
+            (r#"{"findings": ["Jane Marker""#, "at findings[0]"),
+            (r#"Jane Marker"#, "a syntax error (line 1, column 1)"),
+            (
+                r#"{"findings": {"Jane Marker": 1}}"#,
+                "a value of the wrong type at findings",
+            ),
+        ];
+        let mut wrong = Vec::new();
+        for (body, expected) in cases {
+            let reason = parse_findings(body.as_bytes()).unwrap_err();
+            if reason.contains("Jane") || reason.contains("Marker") || !reason.contains(expected) {
+                wrong.push(format!("{body}: {reason}"));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     }
 
     fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {

@@ -303,8 +303,20 @@ impl SqliteStore {
     /// date. Blocks: call it at start-up, not while serving.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
+            crate::private::create_dir_all(parent)
                 .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", parent.display())))?;
+        }
+        // The sessions hold personal data: the file is created 0600 before
+        // SQLite opens it, and SQLite gives its `-wal` and `-shm` the
+        // database's mode. Files an earlier version left readable are
+        // tightened, the companions with them.
+        crate::private::create_file(path)
+            .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", path.display())))?;
+        for suffix in ["-wal", "-shm"] {
+            let mut companion = path.as_os_str().to_owned();
+            companion.push(suffix);
+            crate::private::restrict(Path::new(&companion))
+                .map_err(|e| StoreError::Unavailable(format!("cannot make {} private: {e}", path.display())))?;
         }
         let conn = Connection::open(path).map_err(engine)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(engine)?;

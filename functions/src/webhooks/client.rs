@@ -26,7 +26,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::connect::dns::Name;
 use hyper_util::rt::TokioExecutor;
-use korala_domain::delivery::AttemptOutcome;
+use korala_domain::delivery::{AttemptOutcome, Unreachable};
 use korala_domain::webhooks::UrlPolicy;
 
 /// How long one attempt may take, from connecting to the response status.
@@ -43,11 +43,22 @@ pub struct PolicyResolver {
     policy: UrlPolicy,
 }
 
-type Resolving = Pin<Box<dyn Future<Output = io::Result<std::vec::IntoIter<SocketAddr>>> + Send>>;
+/// Why [`PolicyResolver`] gave no address: its own type, so that the
+/// attempt's failure is told apart from the others however the connector
+/// wraps it ([`category`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error("cannot resolve {name}: {source}")]
+    Lookup { name: String, source: io::Error },
+    #[error("{name} resolves only to addresses deliveries may not reach ({addresses})")]
+    Refused { name: String, addresses: String },
+}
+
+type Resolving = Pin<Box<dyn Future<Output = Result<std::vec::IntoIter<SocketAddr>, ResolveError>> + Send>>;
 
 impl tower_service::Service<Name> for PolicyResolver {
     type Response = std::vec::IntoIter<SocketAddr>;
-    type Error = io::Error;
+    type Error = ResolveError;
     type Future = Resolving;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -57,7 +68,13 @@ impl tower_service::Service<Name> for PolicyResolver {
     fn call(&mut self, name: Name) -> Self::Future {
         let policy = self.policy;
         Box::pin(async move {
-            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
+            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0))
+                .await
+                .map_err(|source| ResolveError::Lookup {
+                    name: name.to_string(),
+                    source,
+                })?
+                .collect();
             let allowed: Vec<SocketAddr> = resolved
                 .iter()
                 .copied()
@@ -65,13 +82,10 @@ impl tower_service::Service<Name> for PolicyResolver {
                 .collect();
             if allowed.is_empty() {
                 let refused: Vec<String> = resolved.iter().map(|a| a.ip().to_string()).collect();
-                return Err(io::Error::new(
-                    io::ErrorKind::PermissionDenied,
-                    format!(
-                        "{name} resolves only to addresses deliveries may not reach ({})",
-                        refused.join(", ")
-                    ),
-                ));
+                return Err(ResolveError::Refused {
+                    name: name.to_string(),
+                    addresses: refused.join(", "),
+                });
             }
             Ok(allowed.into_iter())
         })
@@ -129,29 +143,49 @@ impl DeliveryClient {
     }
 
     /// One attempt: POSTs the JSON body with the given headers and reports
-    /// what happened and how long it took, in milliseconds.
-    pub async fn post(&self, url: &str, headers: &[(&'static str, String)], body: &str) -> (AttemptOutcome, u64) {
+    /// what happened, for the delivery log, and what went wrong in detail,
+    /// for the operator's.
+    pub async fn post(&self, url: &str, headers: &[(&'static str, String)], body: &str) -> Posted {
         let started = Instant::now();
-        let outcome = match tokio::time::timeout(self.timeout, self.send(url, headers, body)).await {
-            Ok(Ok(status_code)) => AttemptOutcome::Responded { status_code },
-            Ok(Err(error)) => AttemptOutcome::unreachable(error),
-            Err(_) => AttemptOutcome::unreachable(format!("no response within {} seconds", self.timeout.as_secs())),
+        let (outcome, detail) = match tokio::time::timeout(self.timeout, self.send(url, headers, body)).await {
+            Ok(Ok(status_code)) => (AttemptOutcome::Responded { status_code }, None),
+            Ok(Err(error)) => (
+                AttemptOutcome::Unreachable { error: error.category },
+                Some(error.detail),
+            ),
+            Err(_) => (
+                AttemptOutcome::Unreachable {
+                    error: Unreachable::Timeout,
+                },
+                Some(format!("no response within {} seconds", self.timeout.as_secs())),
+            ),
         };
-        let latency = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        (outcome, latency)
+        Posted {
+            outcome,
+            latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            detail,
+        }
     }
 
-    async fn send(&self, url: &str, headers: &[(&'static str, String)], body: &str) -> Result<u16, String> {
+    async fn send(&self, url: &str, headers: &[(&'static str, String)], body: &str) -> Result<u16, Failure> {
         let mut request = hyper::Request::post(url)
             .header(http::header::CONTENT_TYPE, "application/json")
             .header(http::header::USER_AGENT, USER_AGENT);
         for (name, value) in headers {
             request = request.header(*name, value);
         }
+        // The URL passed the policy and the headers are ours: a request that
+        // cannot be built never left, and nothing better describes it.
         let request = request
             .body(Full::new(Bytes::copy_from_slice(body.as_bytes())))
-            .map_err(|e| format!("cannot build the request: {e}"))?;
-        let response = self.client.request(request).await.map_err(|e| chain(&e))?;
+            .map_err(|e| Failure {
+                category: Unreachable::Connect,
+                detail: format!("cannot build the request: {e}"),
+            })?;
+        let response = self.client.request(request).await.map_err(|e| Failure {
+            category: category(&e),
+            detail: chain(&e),
+        })?;
         let status = response.status().as_u16();
         // Drain a little of the body so the connection can go back to the
         // pool; a partner that streams more than that just loses its reuse.
@@ -160,6 +194,63 @@ impl DeliveryClient {
             .await;
         Ok(status)
     }
+}
+
+/// One attempt as the client saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posted {
+    /// What the delivery log records.
+    pub outcome: AttemptOutcome,
+    pub latency_ms: u64,
+    /// For a failure, the error and its causes: for the operator's log only
+    /// (it names hosts, addresses and certificates).
+    pub detail: Option<String>,
+}
+
+struct Failure {
+    category: Unreachable,
+    detail: String,
+}
+
+/// The category of a failed request, from the first cause that tells: the
+/// resolver's own error, a TLS error, a timed-out socket; anything else
+/// failed to connect or broke before an answer.
+fn category(error: &(dyn std::error::Error + 'static)) -> Unreachable {
+    for cause in causes(error) {
+        if let Some(resolve) = cause.downcast_ref::<ResolveError>() {
+            return match resolve {
+                ResolveError::Lookup { .. } => Unreachable::Dns,
+                ResolveError::Refused { .. } => Unreachable::RefusedAddress,
+            };
+        }
+        if cause.is::<rustls::Error>() {
+            return Unreachable::Tls;
+        }
+        if cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::TimedOut)
+        {
+            return Unreachable::Timeout;
+        }
+    }
+    Unreachable::Connect
+}
+
+/// An error and every cause under it. `io::Error::source` skips the error
+/// an `io::Error` wraps (it answers that error's own source), and the TLS
+/// stack wraps its errors in `io::Error`s twice over, so the wrapped error
+/// is followed explicitly.
+fn causes<'a>(error: &'a (dyn std::error::Error + 'static)) -> Vec<&'a (dyn std::error::Error + 'static)> {
+    let mut found = Vec::new();
+    let mut next = Some(error);
+    while let Some(cause) = next {
+        found.push(cause);
+        next = match cause.downcast_ref::<io::Error>().and_then(io::Error::get_ref) {
+            Some(wrapped) => Some(wrapped as &(dyn std::error::Error + 'static)),
+            None => cause.source(),
+        };
+    }
+    found
 }
 
 /// An error and its causes in one line: hyper's own message ("client error
@@ -181,6 +272,7 @@ pub(crate) fn chain(error: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use tower_service::Service;
 
     #[tokio::test]
@@ -189,7 +281,7 @@ mod tests {
             policy: UrlPolicy::Production,
         };
         let error = resolver.call("localhost".parse().unwrap()).await.unwrap_err();
-        assert_eq!(error.kind(), io::ErrorKind::PermissionDenied);
+        assert!(matches!(error, ResolveError::Refused { .. }), "{error}");
         assert!(error.to_string().contains("127.0.0.1"), "{error}");
     }
 
@@ -211,17 +303,132 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let (outcome, _) = client.post(&format!("http://localhost:{port}/hook"), &[], "{}").await;
-        assert!(matches!(outcome, AttemptOutcome::Unreachable { .. }), "{outcome:?}");
+        let posted = client.post(&format!("http://localhost:{port}/hook"), &[], "{}").await;
+        assert!(
+            matches!(posted.outcome, AttemptOutcome::Unreachable { .. }),
+            "{posted:?}"
+        );
     }
 
     #[tokio::test]
     async fn production_never_connects_to_a_name_for_loopback() {
         let client = DeliveryClient::new(UrlPolicy::Production).unwrap();
-        let (outcome, _) = client.post("https://localhost:9/hook", &[], "{}").await;
-        match outcome {
-            AttemptOutcome::Unreachable { error } => assert!(error.contains("may not reach"), "{error}"),
-            other => panic!("{other:?}"),
+        let posted = client.post("https://localhost:9/hook", &[], "{}").await;
+        assert_eq!(
+            posted.outcome,
+            AttemptOutcome::Unreachable {
+                error: Unreachable::RefusedAddress
+            }
+        );
+        let detail = posted.detail.unwrap_or_default();
+        assert!(
+            detail.contains("may not reach") && detail.contains("127.0.0.1"),
+            "{detail}"
+        );
+    }
+
+    /// What a listener on 127.0.0.1 does with each connection.
+    #[derive(Clone, Copy)]
+    enum Peer {
+        /// Answers every request with this status.
+        Status(u16),
+        /// Answers whatever arrives with plain HTTP, so a TLS client reads garbage.
+        NotTls,
+        /// Reads and never answers.
+        Silent,
+    }
+
+    async fn listen(peer: Peer) -> u16 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buffer = [0u8; 4096];
+                    let _ = socket.read(&mut buffer).await;
+                    let answer = match peer {
+                        Peer::Status(code) => format!("HTTP/1.1 {code} Whatever\r\ncontent-length: 0\r\n\r\n"),
+                        Peer::NotTls => "HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n".to_owned(),
+                        Peer::Silent => {
+                            tokio::time::sleep(Duration::from_secs(30)).await;
+                            return;
+                        }
+                    };
+                    let _ = socket.write_all(answer.as_bytes()).await;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                });
+            }
+        });
+        port
+    }
+
+    fn closed_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    /// The delivery log shows a category and nothing else: no host name,
+    /// address, certificate name or error message reaches a partner.
+    #[tokio::test]
+    async fn each_failure_is_logged_as_its_category_only() {
+        let development = DeliveryClient::new(UrlPolicy::Development).unwrap();
+        let production = DeliveryClient::new(UrlPolicy::Production).unwrap();
+        let impatient = DeliveryClient {
+            timeout: Duration::from_millis(300),
+            ..DeliveryClient::new(UrlPolicy::Development).unwrap()
+        };
+        let answering = listen(Peer::Status(503)).await;
+        let not_tls = listen(Peer::NotTls).await;
+        let silent = listen(Peer::Silent).await;
+        let cases = [
+            (
+                &production,
+                "https://localhost:9/hook".to_owned(),
+                json!({"error": "refused_address"}),
+            ),
+            (
+                &development,
+                "https://nonexistent.invalid/hook".to_owned(),
+                json!({"error": "dns"}),
+            ),
+            (
+                &development,
+                format!("http://127.0.0.1:{}/hook", closed_port()),
+                json!({"error": "connect"}),
+            ),
+            (
+                &development,
+                format!("https://127.0.0.1:{not_tls}/hook"),
+                json!({"error": "tls"}),
+            ),
+            (
+                &impatient,
+                format!("http://127.0.0.1:{silent}/hook"),
+                json!({"error": "timeout"}),
+            ),
+            (
+                &development,
+                format!("http://127.0.0.1:{answering}/hook"),
+                json!({"statusCode": 503}),
+            ),
+        ];
+        for (client, url, logged) in cases {
+            let posted = client.post(&url, &[], "{}").await;
+            assert_eq!(
+                serde_json::to_value(&posted.outcome).unwrap(),
+                logged,
+                "{url}: {posted:?}"
+            );
+            // The operator's log has the detail the partner's does not.
+            assert_eq!(
+                posted.detail.is_some(),
+                logged.get("error").is_some(),
+                "{url}: {posted:?}"
+            );
         }
     }
 }

@@ -20,7 +20,7 @@ use korala_domain::tenancy::Tenant;
 use korala_domain::webhooks::{UrlPolicy, check_url};
 
 use super::DeliveryMessage;
-use super::client::DeliveryClient;
+use super::client::{DeliveryClient, Posted};
 use super::signature::SigningSecret;
 use crate::app::App;
 use crate::crypto::Sealer;
@@ -80,11 +80,11 @@ impl Dispatcher {
             Err(StoreError::NotFound) => return Ok(Next::Done),
             Err(e) => return Err(e.into()),
         }
-        let (outcome, latency_ms) = self.attempt(&claimed).await?;
-        let (recorded, next) = claimed.record(outcome, latency_ms, self.clock.now());
+        let posted = self.attempt(&claimed).await?;
+        let (recorded, next) = claimed.record(posted.outcome, posted.latency_ms, self.clock.now());
         match self.store.update_webhook_delivery(&recorded).await {
             Ok(()) => {
-                log(&recorded);
+                log(&recorded, posted.detail.as_deref());
                 crate::metrics::delivery_attempt(&recorded);
                 Ok(next)
             }
@@ -104,8 +104,14 @@ impl Dispatcher {
     /// One attempt, or the reason none is made. Signed at the moment of
     /// sending: `webhook-timestamp` is the attempt's time, so receivers that
     /// refuse old timestamps accept a retry hours later.
-    async fn attempt(&self, delivery: &WebhookDelivery) -> Result<(AttemptOutcome, u64), DispatchError> {
-        let skipped = |reason: &str| Ok((AttemptOutcome::Skipped { reason: reason.into() }, 0));
+    async fn attempt(&self, delivery: &WebhookDelivery) -> Result<Posted, DispatchError> {
+        let skipped = |reason: &str| {
+            Ok(Posted {
+                outcome: AttemptOutcome::Skipped { reason: reason.into() },
+                latency_ms: 0,
+                detail: None,
+            })
+        };
         let Some(endpoint) = self
             .store
             .get_webhook_endpoint(&delivery.tenant, &delivery.endpoint_id)
@@ -138,14 +144,16 @@ impl Dispatcher {
     }
 }
 
-fn log(delivery: &WebhookDelivery) {
+/// The attempt just recorded, with the client's `detail` of a failure (the
+/// delivery log has only its category).
+fn log(delivery: &WebhookDelivery, detail: Option<&str>) {
     let Some(attempt) = delivery.attempts.last() else {
         return;
     };
     let (status_code, error) = match &attempt.outcome {
         AttemptOutcome::Responded { status_code } => (Some(*status_code), None),
-        AttemptOutcome::Unreachable { error } => (None, Some(error.as_str())),
-        AttemptOutcome::Skipped { reason } => (None, Some(reason.as_str())),
+        AttemptOutcome::Unreachable { error } => (None, Some(error.to_string())),
+        AttemptOutcome::Skipped { reason } => (None, Some(reason.clone())),
     };
     tracing::info!(
         delivery = %delivery.id,
@@ -155,6 +163,7 @@ fn log(delivery: &WebhookDelivery) {
         attempt = delivery.attempts_this_round(),
         status_code,
         error,
+        detail,
         latency_ms = attempt.latency_ms,
         succeeded = attempt.outcome.succeeded(),
         "webhook delivery attempt"
