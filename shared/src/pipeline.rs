@@ -10,7 +10,7 @@ use crate::events::EventKind;
 use crate::ids::CheckId;
 use crate::lifecycle::Change;
 use crate::risk::{self, CountryRisk, RiskDecision};
-use crate::rules::{self, Scope};
+use crate::rules::{self, Scope, Variables};
 use crate::session::{
     Check, CheckStatus, Decision, ReviewRecord, RuleResult, Session, ValidationOutcome, ValidationReport, Waiting,
     WorkflowStatus,
@@ -155,7 +155,7 @@ fn run(change: &mut Change<'_>, index: usize) {
                 change.session.workflows[index].waiting = Some(Waiting::Input);
                 return;
             }
-            Step::Extract(mapping) => match evaluate_mapping(&change.session, index, &mapping, change.now) {
+            Step::Extract(mapping) => match evaluate_mapping(change, index, &mapping) {
                 Ok(extracted) => {
                     let workflow = &mut change.session.workflows[index];
                     workflow.data.get_or_insert_with(JsonMap::new).extend(extracted);
@@ -207,7 +207,7 @@ fn run(change: &mut Change<'_>, index: usize) {
                 };
                 change.emit(event);
             }
-            Step::Output(mapping) => match evaluate_mapping(&change.session, index, &mapping, change.now) {
+            Step::Output(mapping) => match evaluate_mapping(change, index, &mapping) {
                 Ok(output) => {
                     let workflow = &mut change.session.workflows[index];
                     workflow.output = Some(if mapping.fields.is_empty() {
@@ -279,15 +279,22 @@ fn assess_risk(change: &mut Change<'_>, index: usize, step: &RiskStep) -> bool {
 fn apply_validation(change: &mut Change<'_>, index: usize, validate: &ValidateStep) -> bool {
     let results: Vec<RuleResult> = {
         let session = &change.session;
+        let budget = &mut change.budget;
         let inputs = Inputs::of(session, index);
         let scope = inputs.scope(session, index, change.now);
+        let expressions = validate.rules.iter().map(|rule| rule.expression.as_str());
+        let variables = Variables::of(&scope, expressions, budget);
         validate
             .rules
             .iter()
             .map(|rule| {
-                let (passed, error) = match rules::evaluate_bool(&rule.expression, &scope) {
+                let verdict = match &variables {
+                    Ok(variables) => rules::evaluate_bool(&rule.expression, variables, budget),
+                    Err(e) => Err(e.clone()),
+                };
+                let (passed, error) = match verdict {
                     Ok(passed) => (passed, None),
-                    Err(e) => (false, Some(e)),
+                    Err(e) => (false, Some(e.to_string())),
                 };
                 RuleResult {
                     name: rule.name.clone(),
@@ -418,19 +425,18 @@ pub(crate) fn fail(change: &mut Change<'_>, index: usize, reason: String) {
     });
 }
 
-fn evaluate_mapping(
-    session: &Session,
-    index: usize,
-    mapping: &MappingStep,
-    now: crate::Timestamp,
-) -> Result<JsonMap, String> {
+fn evaluate_mapping(change: &mut Change<'_>, index: usize, mapping: &MappingStep) -> Result<JsonMap, String> {
+    let session = &change.session;
+    let budget = &mut change.budget;
     let inputs = Inputs::of(session, index);
-    let scope = inputs.scope(session, index, now);
+    let scope = inputs.scope(session, index, change.now);
+    let expressions = mapping.fields.values().map(String::as_str);
+    let variables = Variables::of(&scope, expressions, budget).map_err(|e| e.to_string())?;
     mapping
         .fields
         .iter()
         .map(|(name, expr)| {
-            rules::evaluate_json(expr, &scope)
+            rules::evaluate_json(expr, &variables, budget)
                 .map(|v| (name.clone(), v))
                 .map_err(|e| format!("{name}: {e}"))
         })

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::Timestamp;
 use crate::ids::OrgId;
 use crate::rules;
+use crate::rules::cost::TRANSITION_BUDGET;
 use crate::validation::{FieldErrors, check_text, is_identifier, is_slug};
 
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
@@ -251,6 +252,13 @@ fn check_steps(errors: &mut FieldErrors, steps: &[Step]) {
     if steps.len() > 20 {
         errors.push("steps", "at most 20 steps");
     }
+    // What all the expressions cost together at nominal sizes: a run of the
+    // workflow may evaluate every one of them in one change.
+    let mut total: u64 = 0;
+    let mut check = |errors: &mut FieldErrors, field: String, expression: &str| match rules::check(expression) {
+        Ok(estimate) => total = total.saturating_add(estimate.cost),
+        Err(e) => errors.push(field, e.to_string()),
+    };
     for (i, step) in steps.iter().enumerate() {
         let at = format!("steps[{i}].config");
         match step {
@@ -263,9 +271,7 @@ fn check_steps(errors: &mut FieldErrors, steps: &[Step]) {
                             "must be a letter followed by letters, digits or _",
                         );
                     }
-                    if let Err(e) = rules::compile(expr) {
-                        errors.push(format!("{at}.fields.{name}"), format!("invalid expression: {e}"));
-                    }
+                    check(errors, format!("{at}.fields.{name}"), expr);
                 }
             }
             Step::Validate(v) => {
@@ -280,12 +286,7 @@ fn check_steps(errors: &mut FieldErrors, steps: &[Step]) {
                     if !names.insert(&rule.name) {
                         errors.push(format!("{at}.rules[{j}].name"), "rule names must be unique");
                     }
-                    if let Err(e) = rules::compile(&rule.expression) {
-                        errors.push(
-                            format!("{at}.rules[{j}].expression"),
-                            format!("invalid expression: {e}"),
-                        );
-                    }
+                    check(errors, format!("{at}.rules[{j}].expression"), &rule.expression);
                 }
             }
             Step::Risk(r) => {
@@ -318,6 +319,15 @@ fn check_steps(errors: &mut FieldErrors, steps: &[Step]) {
             Step::Webhook(w) => crate::validation::check_redirect_url(errors, &format!("{at}.url"), &w.url),
             Step::Check(_) | Step::Review(_) => {}
         }
+    }
+    if total > TRANSITION_BUDGET {
+        errors.push(
+            "steps",
+            format!(
+                "the expressions together have an estimated cost of {total}, over the budget {TRANSITION_BUDGET} \
+                 of what one change may evaluate"
+            ),
+        );
     }
 }
 
