@@ -39,6 +39,7 @@ use chrono::{Datelike, NaiveDate, TimeZone, Utc};
 
 use self::cost::{Estimate, MAX_NESTING, RULE_BUDGET, Reads, Roots, TRANSITION_BUDGET};
 use self::shape::Shape;
+use crate::footprint;
 use crate::participant::Participant;
 use crate::{JsonMap, Timestamp};
 
@@ -120,7 +121,8 @@ pub enum RuleError {
          the rule was not run"
     )]
     BudgetSpent { cost: u64 },
-    /// The interpreter's own error: a missing field, a wrong type.
+    /// The interpreter's own error: a missing field, a wrong type. Cut short:
+    /// it may quote whole values, and the session keeps it.
     #[error("{0}")]
     Failed(String),
     #[error("the rule must evaluate to a boolean, not {0}")]
@@ -332,7 +334,7 @@ pub fn evaluate_json(
 ) -> Result<serde_json::Value, RuleError> {
     evaluate(expression, variables, budget)?
         .json()
-        .map_err(|e| RuleError::NotJson(e.to_string()))
+        .map_err(|e| RuleError::NotJson(footprint::shortened(e.to_string())))
 }
 
 /// Prices the expression against the real inputs, then runs it if the
@@ -389,7 +391,9 @@ fn execute(program: &Program, variables: &Variables<'_>) -> Result<Value, RuleEr
         Ok(())
     };
     declare(&mut ctx).map_err(|e| RuleError::Failed(e.to_string()))?;
-    program.execute(&ctx).map_err(|e| RuleError::Failed(e.to_string()))
+    program
+        .execute(&ctx)
+        .map_err(|e| RuleError::Failed(footprint::shortened(e.to_string())))
 }
 
 /// JSON to CEL, borrowing its strings. Whole numbers become CEL `int` (the
