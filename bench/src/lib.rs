@@ -1,12 +1,14 @@
 //! The benchmark suite behind `BENCHMARKS.md` (`scripts/bench` runs it):
 //! what each API operation costs on DynamoDB and in latency over the raw
 //! SDK calls it makes, how the functions start, how listing and the expiry
-//! sweep scale with the table, and the local server's throughput.
+//! sweep scale with the table, the local server's throughput, and how one
+//! organisation's worst rules affect another's requests.
 //!
 //! Every figure that has a target is a ratio of two things measured in the
 //! same run on the same machine, so a slow or busy machine moves both.
 
 pub mod cold_start;
+pub mod isolation;
 pub mod operations;
 pub mod replay;
 pub mod report;

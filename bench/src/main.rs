@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
-use korala_bench::{Result, Section, cold_start, operations, report, scale, throughput};
+use korala_bench::{Result, Section, cold_start, isolation, operations, report, scale, throughput};
 
 /// Runs the benchmark suite and writes BENCHMARKS.md.
 #[derive(Debug, Parser)]
@@ -35,6 +35,7 @@ enum Part {
     ColdStart,
     Scale,
     Throughput,
+    Rules,
 }
 
 impl Args {
@@ -128,6 +129,18 @@ async fn main() -> Result<()> {
         };
         eprintln!("== local server throughput");
         let section = throughput::run(&options).await?;
+        eprintln!("{}", section.body);
+        sections.push(section);
+    }
+    if args.wants(Part::Rules) {
+        let options = isolation::Options {
+            server: args.bin_dir.join("local-server"),
+            duration: Duration::from_secs(if args.quick { 5 } else { 20 }),
+            interval: Duration::from_millis(10),
+            hostile_interval: Duration::from_millis(25),
+        };
+        eprintln!("== one organisation's worst rules beside another's requests");
+        let section = isolation::run(&options).await?;
         eprintln!("{}", section.body);
         sections.push(section);
     }

@@ -33,11 +33,11 @@ const SIGNED_PER_SECOND: u64 = 5_000;
 const KEY_ID: &str = "ak_test_00000000000000000000bench";
 const SECRET: &str = "bench-secret-of-the-throughput-run";
 
-/// The server, stopped when dropped.
-struct Server {
+/// The server, stopped when dropped (its directory removed with it).
+pub(crate) struct Server {
     child: Child,
-    addr: SocketAddr,
-    dir: PathBuf,
+    pub(crate) addr: SocketAddr,
+    pub(crate) dir: PathBuf,
 }
 
 impl Drop for Server {
@@ -50,23 +50,30 @@ impl Drop for Server {
 
 impl Server {
     async fn start(binary: &PathBuf) -> Result<Self> {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let dir = std::env::temp_dir().join(format!("korala-bench-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
-        let child = Command::new(binary)
+        Self::launch(binary, dir, &[("DEV_API_KEY_ID", KEY_ID), ("DEV_API_SECRET", SECRET)]).await
+    }
+
+    /// Starts `binary` on a free port with its embedded store in `dir`
+    /// (which it owns from now on) and these variables besides.
+    pub(crate) async fn launch(binary: &PathBuf, dir: PathBuf, env: &[(&str, &str)]) -> Result<Self> {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut command = Command::new(binary);
+        command
             .env("LISTEN_ADDR", addr.to_string())
             .env("SESSIONS_DB_PATH", dir.join("sessions.db"))
-            .env("DEV_API_KEY_ID", KEY_ID)
-            .env("DEV_API_SECRET", SECRET)
-            // The throughput of the handlers, not of the limiter: one key
-            // and one token carry the whole load.
+            // What the handlers do under load, not what the limiter
+            // refuses: one key and one token carry a whole load here.
             .env("KORALA_PARTNER_RATE", UNMETERED)
             .env("KORALA_ACCESS_RATE", UNMETERED)
+            .envs(env.iter().copied())
             .env_remove("SESSIONS_TABLE")
             .env_remove("RUST_LOG")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::null());
+        let child = command
             .spawn()
             .map_err(|e| format!("starting {}: {e}", binary.display()))?;
         let server = Self { child, addr, dir };
@@ -81,7 +88,7 @@ impl Server {
     }
 
     /// Its peak resident memory so far, in MiB.
-    fn peak_rss_mib(&self) -> Option<f64> {
+    pub(crate) fn peak_rss_mib(&self) -> Option<f64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
         let kib: f64 = status
             .lines()

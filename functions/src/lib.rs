@@ -9,6 +9,7 @@ pub mod aws;
 pub mod bus;
 pub mod checks;
 pub mod crypto;
+pub mod evaluation;
 pub mod expiry;
 pub mod http;
 pub mod lambda;

@@ -249,7 +249,39 @@ fn risk_assessment() -> WorkflowDefinition {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rules::{self, cost};
     use crate::workflow::WorkflowDraft;
+
+    fn expressions(def: &WorkflowDefinition) -> Vec<&str> {
+        def.steps
+            .iter()
+            .flat_map(|step| match step {
+                Step::Validate(v) => v.rules.iter().map(|r| r.expression.as_str()).collect(),
+                Step::Extract(m) | Step::Output(m) => m.fields.values().map(String::as_str).collect(),
+                _ => Vec::new(),
+            })
+            .collect()
+    }
+
+    /// Partners override built-ins and copy their rules: they are far inside
+    /// the budget, so a copy has room to grow.
+    #[test]
+    fn builtins_cost_a_small_part_of_the_budget() {
+        for def in all() {
+            let mut total = 0;
+            for expression in expressions(def) {
+                let estimate = rules::check(expression).unwrap_or_else(|e| panic!("{expression}: {e}"));
+                assert_eq!(estimate.nesting, 0, "{expression}");
+                assert!(
+                    estimate.cost <= cost::RULE_BUDGET / 20,
+                    "{expression}: {}",
+                    estimate.cost
+                );
+                total += estimate.cost;
+            }
+            assert!(total <= cost::TRANSITION_BUDGET / 20, "{}: {total}", def.slug);
+        }
+    }
 
     #[test]
     fn builtins_pass_the_same_validation_as_partner_definitions() {

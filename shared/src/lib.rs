@@ -14,6 +14,7 @@ pub mod configuration;
 pub mod delivery;
 pub mod error;
 pub mod events;
+pub mod footprint;
 pub mod ids;
 pub mod invariants;
 pub mod lifecycle;

@@ -16,6 +16,7 @@ use crate::ids::{EventId, IdGenerator, SessionId};
 use crate::invariants;
 use crate::pipeline;
 use crate::resolution;
+use crate::rules::Budget;
 use crate::session::{
     Decision, Origin, Resolution, ResolvedBy, Session, SessionDraft, SessionStatus, Waiting, WorkflowStatus,
 };
@@ -43,6 +44,9 @@ pub(crate) struct Change<'a> {
     pub session: Session,
     pub now: Timestamp,
     pub ids: &'a dyn IdGenerator,
+    /// What the rules this change evaluates may still spend: however many
+    /// workflows and steps it runs through, one budget bounds them all.
+    pub budget: Budget,
     actor: Actor,
     events: Vec<(EventKind, Actor)>,
 }
@@ -53,6 +57,7 @@ impl<'a> Change<'a> {
             session: session.clone(),
             now,
             ids,
+            budget: Budget::per_transition(),
             actor,
             events: Vec::new(),
         }

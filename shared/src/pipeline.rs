@@ -7,14 +7,16 @@ use crate::capture;
 use crate::checks::{self, CheckOutcome, CheckVerdict, Consequence};
 use crate::error::DomainError;
 use crate::events::EventKind;
+use crate::footprint::{self, MAX_FINDINGS_BYTES, MAX_SUBMISSION_BYTES};
 use crate::ids::CheckId;
 use crate::lifecycle::Change;
 use crate::risk::{self, CountryRisk, RiskDecision};
-use crate::rules::{self, Scope};
+use crate::rules::{self, Scope, Variables};
 use crate::session::{
     Check, CheckStatus, Decision, ReviewRecord, RuleResult, Session, ValidationOutcome, ValidationReport, Waiting,
     WorkflowStatus,
 };
+use crate::validation::FieldErrors;
 use crate::workflow::{MappingStep, RiskStep, Step, ValidateStep};
 
 /// Makes workflow `index` the current one and runs it as far as it goes.
@@ -38,6 +40,10 @@ pub(crate) fn submit(change: &mut Change<'_>, index: usize, data: &JsonMap) -> R
         return Err(DomainError::WorkflowNotCurrent(workflow.id.to_string()));
     };
     let accepted = capture::accept(&capture.fields, data)?;
+    if footprint::check_size("data", &accepted, MAX_SUBMISSION_BYTES).is_err() {
+        let message = format!("must serialise to at most {MAX_SUBMISSION_BYTES} bytes");
+        return Err(FieldErrors::single("data", message).into());
+    }
     // An attempt is a round through the workflow: its first submission, and
     // each one after a retry. Later capture steps of the same round (the back
     // of a document after its front) belong to the same attempt.
@@ -56,6 +62,10 @@ pub(crate) fn submit(change: &mut Change<'_>, index: usize, data: &JsonMap) -> R
         collected.remove(&field.name);
     }
     collected.extend(accepted);
+    if let Err(overflow) = footprint::check_session(&change.session) {
+        return Err(FieldErrors::single("data", overflow.to_string()).into());
+    }
+    let workflow = &mut change.session.workflows[index];
     workflow.waiting = None;
     workflow.step += 1;
     let event = EventKind::SessionWorkflowSubmitted {
@@ -71,6 +81,7 @@ pub(crate) fn submit(change: &mut Change<'_>, index: usize, data: &JsonMap) -> R
 /// session's check `check`): the check records it, and the workflow goes on,
 /// pauses for review or fails (see [`crate::checks`]).
 pub(crate) fn check_answered(change: &mut Change<'_>, index: usize, check: usize, outcome: CheckOutcome) {
+    let outcome = storable(&change.session, outcome);
     let now = change.now;
     let verdict = CheckVerdict::of(&outcome);
     let record = &mut change.session.checks[check];
@@ -109,6 +120,41 @@ pub(crate) fn check_answered(change: &mut Change<'_>, index: usize, check: usize
         Consequence::Continue => run(change, index),
         Consequence::Review(reason) => pause_for_review(change, index, Some(reason)),
         Consequence::Fail(reason) => fail(change, index, reason),
+    }
+}
+
+/// A provider's answer as the session can keep it: findings over their
+/// budget, or that would take the session past its own, fail the check
+/// instead (the provider's answer is the service's to bound, not the end
+/// user's); a failure's reason is cut short.
+fn storable(session: &Session, outcome: CheckOutcome) -> CheckOutcome {
+    match outcome {
+        CheckOutcome::Screened { provider, findings } => {
+            let findings_size = footprint::json_size(&findings);
+            let projected = footprint::json_size(session).saturating_add(findings_size);
+            let overflow = if findings_size > MAX_FINDINGS_BYTES {
+                Some(footprint::Overflow::TooLarge {
+                    what: "the provider's answer",
+                    size: findings_size,
+                    max: MAX_FINDINGS_BYTES,
+                })
+            } else if projected > footprint::MAX_SESSION_BYTES {
+                Some(footprint::Overflow::SessionTooLarge { size: projected })
+            } else {
+                None
+            };
+            match overflow {
+                None => CheckOutcome::Screened { provider, findings },
+                Some(overflow) => CheckOutcome::Failed {
+                    provider,
+                    reason: overflow.to_string(),
+                },
+            }
+        }
+        CheckOutcome::Failed { provider, reason } => CheckOutcome::Failed {
+            provider,
+            reason: footprint::shortened(reason),
+        },
     }
 }
 
@@ -155,11 +201,19 @@ fn run(change: &mut Change<'_>, index: usize) {
                 change.session.workflows[index].waiting = Some(Waiting::Input);
                 return;
             }
-            Step::Extract(mapping) => match evaluate_mapping(&change.session, index, &mapping, change.now) {
+            Step::Extract(mapping) => match evaluate_mapping(change, index, &mapping) {
                 Ok(extracted) => {
+                    if let Err(overflow) = footprint::check_mapping("the extracted data", &extracted) {
+                        return fail(change, index, format!("extract step: {overflow}"));
+                    }
                     let workflow = &mut change.session.workflows[index];
+                    let before = workflow.data.clone();
                     workflow.data.get_or_insert_with(JsonMap::new).extend(extracted);
-                    workflow.step += 1;
+                    if let Err(overflow) = footprint::check_session(&change.session) {
+                        change.session.workflows[index].data = before;
+                        return fail(change, index, format!("extract step: {overflow}"));
+                    }
+                    change.session.workflows[index].step += 1;
                 }
                 Err(e) => return fail(change, index, format!("extract step: {e}")),
             },
@@ -207,15 +261,23 @@ fn run(change: &mut Change<'_>, index: usize) {
                 };
                 change.emit(event);
             }
-            Step::Output(mapping) => match evaluate_mapping(&change.session, index, &mapping, change.now) {
+            Step::Output(mapping) => match evaluate_mapping(change, index, &mapping) {
                 Ok(output) => {
                     let workflow = &mut change.session.workflows[index];
-                    workflow.output = Some(if mapping.fields.is_empty() {
+                    let output = if mapping.fields.is_empty() {
                         workflow.data.clone().unwrap_or_default()
                     } else {
                         output
-                    });
-                    workflow.step += 1;
+                    };
+                    if let Err(overflow) = footprint::check_mapping("the output", &output) {
+                        return fail(change, index, format!("output step: {overflow}"));
+                    }
+                    workflow.output = Some(output);
+                    if let Err(overflow) = footprint::check_session(&change.session) {
+                        change.session.workflows[index].output = None;
+                        return fail(change, index, format!("output step: {overflow}"));
+                    }
+                    change.session.workflows[index].step += 1;
                 }
                 Err(e) => return fail(change, index, format!("output step: {e}")),
             },
@@ -279,15 +341,22 @@ fn assess_risk(change: &mut Change<'_>, index: usize, step: &RiskStep) -> bool {
 fn apply_validation(change: &mut Change<'_>, index: usize, validate: &ValidateStep) -> bool {
     let results: Vec<RuleResult> = {
         let session = &change.session;
+        let budget = &mut change.budget;
         let inputs = Inputs::of(session, index);
         let scope = inputs.scope(session, index, change.now);
+        let expressions = validate.rules.iter().map(|rule| rule.expression.as_str());
+        let variables = Variables::of(&scope, expressions, budget);
         validate
             .rules
             .iter()
             .map(|rule| {
-                let (passed, error) = match rules::evaluate_bool(&rule.expression, &scope) {
+                let verdict = match &variables {
+                    Ok(variables) => rules::evaluate_bool(&rule.expression, variables, budget),
+                    Err(e) => Err(e.clone()),
+                };
+                let (passed, error) = match verdict {
                     Ok(passed) => (passed, None),
-                    Err(e) => (false, Some(e)),
+                    Err(e) => (false, Some(e.to_string())),
                 };
                 RuleResult {
                     name: rule.name.clone(),
@@ -418,19 +487,18 @@ pub(crate) fn fail(change: &mut Change<'_>, index: usize, reason: String) {
     });
 }
 
-fn evaluate_mapping(
-    session: &Session,
-    index: usize,
-    mapping: &MappingStep,
-    now: crate::Timestamp,
-) -> Result<JsonMap, String> {
+fn evaluate_mapping(change: &mut Change<'_>, index: usize, mapping: &MappingStep) -> Result<JsonMap, String> {
+    let session = &change.session;
+    let budget = &mut change.budget;
     let inputs = Inputs::of(session, index);
-    let scope = inputs.scope(session, index, now);
+    let scope = inputs.scope(session, index, change.now);
+    let expressions = mapping.fields.values().map(String::as_str);
+    let variables = Variables::of(&scope, expressions, budget).map_err(|e| e.to_string())?;
     mapping
         .fields
         .iter()
         .map(|(name, expr)| {
-            rules::evaluate_json(expr, &scope)
+            rules::evaluate_json(expr, &variables, budget)
                 .map(|v| (name.clone(), v))
                 .map_err(|e| format!("{name}: {e}"))
         })

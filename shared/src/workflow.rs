@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Timestamp;
 use crate::rules;
+use crate::rules::cost::TRANSITION_BUDGET;
 use crate::tenancy::Tenant;
 use crate::validation::{FieldErrors, check_text, is_identifier, is_slug};
 use crate::webhooks::{self, UrlPolicy};
@@ -254,6 +255,13 @@ fn check_steps(errors: &mut FieldErrors, steps: &[Step], urls: UrlPolicy) {
     if steps.len() > 20 {
         errors.push("steps", "at most 20 steps");
     }
+    // What all the expressions cost together at nominal sizes: a run of the
+    // workflow may evaluate every one of them in one change.
+    let mut total: u64 = 0;
+    let mut check = |errors: &mut FieldErrors, field: String, expression: &str| match rules::check(expression) {
+        Ok(estimate) => total = total.saturating_add(estimate.cost),
+        Err(e) => errors.push(field, e.to_string()),
+    };
     for (i, step) in steps.iter().enumerate() {
         let at = format!("steps[{i}].config");
         match step {
@@ -266,9 +274,7 @@ fn check_steps(errors: &mut FieldErrors, steps: &[Step], urls: UrlPolicy) {
                             "must be a letter followed by letters, digits or _",
                         );
                     }
-                    if let Err(e) = rules::compile(expr) {
-                        errors.push(format!("{at}.fields.{name}"), format!("invalid expression: {e}"));
-                    }
+                    check(errors, format!("{at}.fields.{name}"), expr);
                 }
             }
             Step::Validate(v) => {
@@ -283,12 +289,7 @@ fn check_steps(errors: &mut FieldErrors, steps: &[Step], urls: UrlPolicy) {
                     if !names.insert(&rule.name) {
                         errors.push(format!("{at}.rules[{j}].name"), "rule names must be unique");
                     }
-                    if let Err(e) = rules::compile(&rule.expression) {
-                        errors.push(
-                            format!("{at}.rules[{j}].expression"),
-                            format!("invalid expression: {e}"),
-                        );
-                    }
+                    check(errors, format!("{at}.rules[{j}].expression"), &rule.expression);
                 }
             }
             Step::Risk(r) => {
@@ -325,6 +326,15 @@ fn check_steps(errors: &mut FieldErrors, steps: &[Step], urls: UrlPolicy) {
             }
             Step::Check(_) | Step::Review(_) => {}
         }
+    }
+    if total > TRANSITION_BUDGET {
+        errors.push(
+            "steps",
+            format!(
+                "the expressions together have an estimated cost of {total}, over the budget {TRANSITION_BUDGET} \
+                 of what one change may evaluate"
+            ),
+        );
     }
 }
 

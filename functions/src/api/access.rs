@@ -11,6 +11,7 @@ use super::views::AccessView;
 use super::{mutate, read};
 use crate::app::App;
 use crate::crypto::{looks_like_token, token_hash};
+use crate::evaluation::offloaded;
 use crate::http::{ApiError, ApiResult, Reply, admission, json_body, path_param};
 
 /// The token's hash, after metering the request against the token's own
@@ -43,7 +44,7 @@ pub async fn start(app: &App, req: Request) -> ApiResult {
     let session = mutate(
         app,
         || load(app, &digest),
-        |s| s.start(app.clock.now(), app.ids.as_ref()),
+        offloaded(app, |app, s| s.start(app.clock.now(), app.ids.as_ref())),
     )
     .await?;
     Reply::ok(&AccessView::new(&session))
@@ -62,10 +63,10 @@ pub async fn submit(app: &App, req: Request) -> ApiResult {
     let session = mutate(
         app,
         || load(app, &digest),
-        |s| {
+        offloaded(app, move |app, s| {
             s.submit(&workflow, &body.data, app.clock.now(), app.ids.as_ref())
                 .map(Some)
-        },
+        }),
     )
     .await?;
     Reply::ok(&AccessView::new(&session))

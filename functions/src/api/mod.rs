@@ -10,9 +10,7 @@ pub mod views;
 pub mod webhooks;
 pub mod workflows;
 
-use korala_domain::DomainError;
 use korala_domain::catalog::Catalog;
-use korala_domain::lifecycle::Transition;
 use korala_domain::ports::StoreError;
 use korala_domain::session::Session;
 use korala_domain::tenancy::Tenant;
@@ -40,7 +38,7 @@ pub(crate) async fn mutate<L, LFut, C>(app: &App, load: L, change: C) -> Result<
 where
     L: Fn() -> LFut,
     LFut: std::future::Future<Output = Result<Option<Session>, ApiError>>,
-    C: Fn(&Session) -> Result<Option<Transition>, DomainError>,
+    C: crate::evaluation::Change,
 {
     for _ in 0..CONFLICT_RETRIES {
         let Some(session) = load().await? else {
@@ -51,7 +49,7 @@ where
             Err(ApiError::Store(StoreError::Conflict)) => continue,
             Err(e) => return Err(e),
         };
-        let Some(transition) = change(&session)? else {
+        let Some(transition) = change.apply(&session).await? else {
             return Ok(session);
         };
         match app.store.commit(&transition).await {
@@ -71,7 +69,7 @@ where
     L: Fn() -> LFut,
     LFut: std::future::Future<Output = Result<Option<Session>, ApiError>>,
 {
-    mutate(app, load, |_| Ok(None)).await
+    mutate(app, load, crate::evaluation::Unchanged).await
 }
 
 async fn expire_if_overdue(app: &App, session: Session) -> Result<Session, ApiError> {

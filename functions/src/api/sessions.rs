@@ -15,6 +15,7 @@ use serde_json::json;
 use super::views::{SessionView, event, session_summary};
 use super::{catalog, mutate, read};
 use crate::app::App;
+use crate::evaluation::offloaded;
 use crate::http::auth::{Caller, authenticate};
 use crate::http::{ApiError, ApiResult, Reply, idempotency, json_body, number_param, path_param, query};
 
@@ -180,7 +181,7 @@ struct ResolveBody {
 }
 
 pub async fn resolve(app: &App, req: Request) -> ApiResult {
-    decide(app, req, |session, body: &ResolveBody, caller| {
+    decide(app, req, |app, session, body: &ResolveBody, caller| {
         session.resolve(
             body.resolution,
             &body.reason,
@@ -197,13 +198,19 @@ pub async fn resolve(app: &App, req: Request) -> ApiResult {
 /// after a lost race), and the session answered.
 async fn decide<B, F>(app: &App, req: Request, change: F) -> ApiResult
 where
-    B: serde::de::DeserializeOwned,
-    F: Fn(&Session, &B, &Caller) -> Result<Transition, DomainError>,
+    B: serde::de::DeserializeOwned + Send + Sync + 'static,
+    F: Fn(&App, &Session, &B, &Caller) -> Result<Transition, DomainError> + Send + Sync + 'static,
 {
     let caller = authenticate(app, &req).await?;
     let id = session_id(&req)?;
     let body: B = json_body(app, &req)?;
-    let session = mutate(app, || load(app, &caller, &id), |s| change(s, &body, &caller).map(Some)).await?;
+    let who = caller.clone();
+    let session = mutate(
+        app,
+        || load(app, &caller, &id),
+        offloaded(app, move |app, s| change(app, s, &body, &who).map(Some)),
+    )
+    .await?;
     Reply::ok(&SessionView::new(&session, &app.sealer))
 }
 
@@ -217,7 +224,7 @@ struct ReviewBody {
 
 pub async fn review(app: &App, req: Request) -> ApiResult {
     let workflow = path_param(&req, "sessionWorkflowId")?;
-    decide(app, req, |session, body: &ReviewBody, caller| {
+    decide(app, req, move |app, session, body: &ReviewBody, caller| {
         let now = app.clock.now();
         session.review(
             &workflow,
@@ -237,7 +244,7 @@ struct Empty {}
 
 pub async fn resubmit(app: &App, req: Request) -> ApiResult {
     let workflow = path_param(&req, "sessionWorkflowId")?;
-    decide(app, req, |session, _: &Empty, caller| {
+    decide(app, req, move |app, session, _: &Empty, caller| {
         session.resubmit(&workflow, caller.actor(), app.clock.now(), app.ids.as_ref())
     })
     .await

@@ -27,6 +27,7 @@ use korala_domain::session::{Check, CheckStatus, Session};
 use self::provider::{ProviderError, Providers, sandbox_answer};
 use crate::app::App;
 use crate::bus::Envelope;
+use crate::evaluation;
 use crate::workers::{Consumer, Message};
 
 /// Provider attempts per check, the first included.
@@ -155,7 +156,8 @@ impl ChecksWorker {
             let Some(session) = current.take() else {
                 return Ok(());
             };
-            let Some(transition) = session.record_check(check, outcome.clone(), self.clock.now(), self.ids.as_ref())?
+            let Some(transition) =
+                evaluation::record_check(session, check, &outcome, self.clock.now(), &self.ids).await??
             else {
                 return Ok(());
             };

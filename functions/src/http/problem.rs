@@ -43,6 +43,10 @@ pub enum ApiError {
     /// seconds.
     #[error("too many requests: retry after {retry_after} seconds")]
     RateLimited { retry_after: u64 },
+    /// The work did not finish in time (rules past their deadline on a
+    /// starved machine): nothing was changed, and a retry may pass.
+    #[error("{0}")]
+    Overloaded(String),
     /// The deliveries queue did not take a message.
     #[error("the deliveries queue is unavailable: {0}")]
     QueueUnavailable(String),
@@ -91,7 +95,7 @@ impl ApiError {
             E::Domain(D::ResolutionDisabled) => (StatusCode::CONFLICT, "resolution_disabled"),
             E::Redelivery(_) => (StatusCode::CONFLICT, "delivery_pending"),
             E::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
-            E::Store(StoreError::Unavailable(_)) | E::QueueUnavailable(_) => {
+            E::Store(StoreError::Unavailable(_)) | E::QueueUnavailable(_) | E::Overloaded(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable")
             }
             E::Domain(D::InvariantViolated(_)) | E::Store(StoreError::Corrupt(_)) | E::Internal(_) => {
@@ -106,9 +110,9 @@ impl ApiError {
         let (status, code) = self.status_and_code();
         let detail = if status.is_server_error() {
             match self {
-                ApiError::Store(StoreError::Unavailable(_)) | ApiError::QueueUnavailable(_) => {
-                    "The service is briefly unavailable; retry shortly.".to_owned()
-                }
+                ApiError::Store(StoreError::Unavailable(_))
+                | ApiError::QueueUnavailable(_)
+                | ApiError::Overloaded(_) => "The service is briefly unavailable; retry shortly.".to_owned(),
                 _ => "Something went wrong on our side; it has been logged.".to_owned(),
             }
         } else {
