@@ -292,6 +292,17 @@ fn no_personal_data_or_secret_is_logged_and_every_request_line_has_its_ids() {
             ("KORALA_LOGS_VENDOR_SECRET", SigningSecret::generate()),
         ],
     );
+    // The vendor is enabled for the development organisation, by the
+    // operators' command on the server's own store.
+    let enabled = Command::new(env!("CARGO_BIN_EXE_korala-admin"))
+        .args(["enable-provider", "--org", KEY_ID, "--provider", "vendor"])
+        .env("SESSIONS_DB_PATH", dir.join("sessions.db"))
+        .env("KORALA_CHECK_PROVIDERS", vendor.to_string())
+        .env_remove("SESSIONS_TABLE")
+        .env_remove("KORALA_MASTER_KEY")
+        .output()
+        .expect("korala-admin runs");
+    assert!(enabled.status.success(), "{}", String::from_utf8_lossy(&enabled.stderr));
     let receiver = support::Receiver::start();
     let port = receiver.port;
     let (odd_port, odd_answered) = raw_peer(echoing_receiver);

@@ -165,6 +165,10 @@ pub trait Store: Admission + Send + Sync {
     async fn update_organization(&self, org: &Organization) -> Result<(), StoreError>;
     async fn insert_api_key(&self, key: &ApiKey) -> Result<(), StoreError>;
     async fn get_api_key(&self, key_id: &str) -> Result<Option<ApiKey>, StoreError>;
+    /// The organisation's keys, revoked ones included, oldest first.
+    async fn list_api_keys(&self, org: &OrgId) -> Result<Vec<ApiKey>, StoreError>;
+    /// Replaces a key's record (its revocation): `NotFound` if there is none.
+    async fn update_api_key(&self, key: &ApiKey) -> Result<(), StoreError>;
 
     // Everything below belongs to a tenant, an organisation in one mode, and
     // every method names it: another tenant's record (another organisation's,

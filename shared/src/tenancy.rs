@@ -17,12 +17,23 @@ pub struct Organization {
     /// otherwise [`Rate::PARTNER`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate: Option<Rate>,
+    /// The HTTP check vendors an operator enabled for this organisation, by
+    /// the names the deployment gives them. The built-in screening is every
+    /// organisation's; a vendor is a contract, so no organisation reaches
+    /// one unless enabled.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub providers: Vec<String>,
 }
 
 impl Organization {
     /// The rate its partner calls are metered at.
     pub fn rate(&self) -> Rate {
         self.rate.unwrap_or(Rate::PARTNER)
+    }
+
+    /// Whether its checks may call the vendor named `provider`.
+    pub fn may_use(&self, provider: &str) -> bool {
+        self.providers.iter().any(|p| p == provider)
     }
 }
 

@@ -93,6 +93,7 @@ macro_rules! __conformance_cases {
             a_signature_is_used_once_until_it_expires,
             concurrent_uses_of_one_signature_let_exactly_one_through,
             organizations_round_trip,
+            api_keys_are_listed_by_organization_and_revoked,
         }
     };
 }
@@ -2292,5 +2293,36 @@ pub async fn organizations_round_trip(store: Arc<dyn Store>) {
         store.get_organization(&org("globex")).await,
         Ok(None),
         "only the one updated"
+    );
+}
+
+pub async fn api_keys_are_listed_by_organization_and_revoked(store: Arc<dyn Store>) {
+    let (acme, globex) = (org("acme"), org("globex"));
+    let mut second = api_key("ak_live_0002", &acme);
+    second.created_at = seconds(2);
+    let mut first = api_key("ak_test_0001", &acme);
+    first.created_at = seconds(1);
+    for key in [&second, &first, &api_key("ak_test_0003", &globex)] {
+        store.insert_api_key(key).await.unwrap();
+    }
+    assert_eq!(
+        store.list_api_keys(&acme).await,
+        Ok(vec![first.clone(), second.clone()]),
+        "oldest first, the organisation's only"
+    );
+    assert_eq!(store.list_api_keys(&org("initech")).await, Ok(vec![]));
+
+    first.revoked_at = Some(minutes(1));
+    store.update_api_key(&first).await.unwrap();
+    assert_eq!(store.get_api_key("ak_test_0001").await, Ok(Some(first.clone())));
+    assert_eq!(store.list_api_keys(&acme).await, Ok(vec![first, second]));
+    assert_eq!(
+        store.update_api_key(&api_key("ak_test_missing", &acme)).await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        store.get_api_key("ak_test_missing").await,
+        Ok(None),
+        "nothing was written"
     );
 }

@@ -75,6 +75,7 @@ pub fn organization(id: &OrgId, name: &str) -> Organization {
         name: name.to_owned(),
         created_at: t0(),
         rate: None,
+        providers: Vec::new(),
     }
 }
 

@@ -130,10 +130,20 @@ struct Case {
 }
 
 impl Case {
-    /// An application whose checks worker knows the vendor, and a
-    /// configuration `vendor-screened` whose only workflow screens for
-    /// sanctions through it.
+    /// An application whose checks worker knows the vendor, enabled for the
+    /// main organisation, and a configuration `vendor-screened` whose only
+    /// workflow screens for sanctions through it.
     async fn new(answers: Vec<(u16, Value)>) -> Self {
+        let c = Self::not_enabled(answers).await;
+        let store = &c.api.app.store;
+        let mut org = store.get_organization(&c.api.key.org_id).await.unwrap().unwrap();
+        org.providers = vec!["vendor".into()];
+        store.update_organization(&org).await.unwrap();
+        c
+    }
+
+    /// [`Case::new`], with the vendor enabled for no organisation.
+    async fn not_enabled(answers: Vec<(u16, Value)>) -> Self {
         let vendor = Vendor::start(answers);
         let mut api = Api::new().await;
         let relay = api.relay_with(vendor.providers()).await;
@@ -229,11 +239,35 @@ async fn a_possible_match_from_the_vendor_waits_for_review() {
     let seen = c.vendor.seen();
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert!(seen[0].verified, "signed with the provider's secret: {seen:?}");
+    let reference = seen[0].body["reference"].clone();
+    assert!(reference.as_str().is_some_and(|r| r.starts_with("ref_")), "{reference}");
     assert_eq!(
         seen[0].body,
         json!({"kind": "sanctions", "subject": {
-            "name": "Maria Clean Example", "birthDate": null, "countries": [], "entity": "person"}})
+            "name": "Maria Clean Example", "birthDate": null, "countries": [], "entity": "person"},
+            "mode": "test", "reference": reference}),
+        "a sandbox session's check says so"
     );
+}
+
+/// A vendor is a contract: an organisation no operator enabled it for
+/// cannot reach it by naming it in a workflow. The check fails at once,
+/// and the vendor hears nothing.
+#[tokio::test]
+async fn a_vendor_not_enabled_for_the_organisation_is_never_called() {
+    let c = Case::not_enabled(vec![findings(json!([]))]).await;
+    let id = c.started_session().await;
+    c.relay().await;
+
+    let (detail, check) = c.check(&id).await;
+    assert_eq!(check["status"], "failed", "{detail}");
+    assert_eq!(check["provider"], "vendor");
+    assert!(
+        str_of(&check, "failure").contains("not enabled for this organisation"),
+        "{check}"
+    );
+    assert_eq!(detail["status"], "failed");
+    assert!(c.vendor.seen().is_empty(), "{:?}", c.vendor.seen());
 }
 
 #[tokio::test]

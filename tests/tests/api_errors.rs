@@ -7,8 +7,10 @@ use std::sync::Arc;
 use acceptance::api::{
     Api, Raw, Reply, assert_invalid, assert_problem, full_path, near_match, str_of, unmetered, wire, workflow_ids,
 };
+use functions::admin::{self, AdminError, Credentials};
 use functions::app::Settings;
 use korala_domain::limits::Rate;
+use korala_domain::tenancy::Mode;
 use serde_json::{Value, json};
 
 /// A world with something in every state, to show bad requests leave it be.
@@ -1852,4 +1854,63 @@ async fn test_events_and_redeliveries_have_an_allowance_of_their_own() {
     assert_eq!(api.partner("GET", "/webhook-endpoints", None).await.0, 200);
     api.clock.advance_seconds(1);
     assert_eq!(api.partner("POST", &test, None).await.0, 202);
+}
+
+// ------------------------------------------------------------ key lifecycle
+
+/// A rotation: a second key beside the first (two active per mode at most),
+/// the first revoked once the partner has switched. A revoked key stops
+/// working within a minute on an instance that had it; an unknown key id is
+/// remembered as unknown for ten seconds, then a key minted under it works.
+#[tokio::test]
+async fn keys_rotate_and_revocation_takes_effect_within_the_stated_bound() {
+    let api = Api::new().await;
+    let old = api.key.clone();
+    assert_eq!(api.partner_as(&old, "GET", "/workflows", None).await.0, 200);
+    let new = admin::rotate_key(&api.app, &old.api_key_id).await.unwrap();
+    assert_eq!(
+        (new.org_id.clone(), new.api_key_id.starts_with("ak_test_")),
+        (old.org_id.clone(), true)
+    );
+    assert!(matches!(
+        admin::create_key(&api.app, &old.org_id, Mode::Test).await,
+        Err(AdminError::TooManyKeys(Mode::Test))
+    ));
+    assert_eq!(api.partner_as(&new, "GET", "/workflows", None).await.0, 200);
+
+    let revoked = admin::revoke_key(&api.app, &old.api_key_id).await.unwrap();
+    assert!(revoked.revoked_at.is_some());
+    let listed = admin::list_keys(&api.app, &old.org_id).await.unwrap();
+    assert_eq!(
+        listed.iter().filter(|k| k.revoked_at.is_none()).count(),
+        2,
+        "the new test key and the live one"
+    );
+    // Within the bound, an instance that had the key may still take it...
+    api.clock.advance_seconds(30);
+    assert_eq!(api.partner_as(&old, "GET", "/workflows", None).await.0, 200);
+    // ... and past it, none does.
+    api.clock.advance_seconds(31);
+    let refused = api.partner_as(&old, "GET", "/workflows", None).await;
+    assert_problem(&refused, 401, "unauthorized");
+    assert_eq!(api.partner_as(&new, "GET", "/workflows", None).await.0, 200);
+
+    // An id nobody has yet: refused, and remembered as unknown.
+    let id = "ak_test_00000000000000000000late";
+    let early = Credentials {
+        org_id: old.org_id.clone(),
+        api_key_id: id.to_owned(),
+        api_secret: "sk_late".to_owned(),
+    };
+    assert_eq!(api.partner_as(&early, "GET", "/workflows", None).await.0, 401);
+    admin::revoke_key(&api.app, &new.api_key_id).await.unwrap();
+    admin::add_key(&api.app, &old.org_id, id, "sk_late").await.unwrap();
+    api.clock.advance_seconds(5);
+    assert_eq!(
+        api.partner_as(&early, "GET", "/workflows", None).await.0,
+        401,
+        "still taken as unknown"
+    );
+    api.clock.advance_seconds(6);
+    assert_eq!(api.partner_as(&early, "GET", "/workflows", None).await.0, 200);
 }

@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use functions::bus::InProcessBus;
 use functions::bus::eventbridge::EventBridgeBus;
 use functions::checks::ChecksWorker;
-use functions::checks::provider::{Provider, ProviderError, Providers, ScreeningProvider};
+use functions::checks::provider::{Provider, ProviderError, Providers, ScreenCall, ScreeningProvider};
 use functions::outbox::{publish_pending, publish_stream};
 use functions::queue::sqs::SqsQueue;
 use functions::relay::{CHECKS_QUEUE, WEBHOOK_DELIVERIES_QUEUE, WEBHOOK_EVENTS_QUEUE};
@@ -31,9 +31,8 @@ use functions::webhooks::dispatch::Dispatcher;
 use functions::webhooks::fanout::FanOut;
 use functions::workers::{Consumer, VISIBILITY_SECONDS, poll_once, sqs_batch};
 use korala_domain::ports::{EventBus, Outgoing, Queue};
-use korala_domain::screening::{Finding, SAMPLE_LIST, ScreeningList, Subject};
+use korala_domain::screening::{Finding, SAMPLE_LIST, ScreeningList};
 use korala_domain::webhooks::UrlPolicy;
-use korala_domain::workflow::CheckKind;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
@@ -71,9 +70,13 @@ impl Provider for CountedScreening {
         self.screening.name()
     }
 
-    async fn screen(&self, kind: CheckKind, subject: &Subject) -> Result<Vec<Finding>, ProviderError> {
+    fn is_vendor(&self) -> bool {
+        false
+    }
+
+    async fn screen(&self, call: &ScreenCall<'_>) -> Result<Vec<Finding>, ProviderError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        self.screening.screen(kind, subject).await
+        self.screening.screen(call).await
     }
 }
 

@@ -1,11 +1,13 @@
-//! Operators' command: mint organisations and API keys in the store that
-//! `SESSIONS_DB_PATH` names, sealing secrets with `KORALA_MASTER_KEY` (or the
-//! local master key beside the database).
+//! Operators' command, on the store `SESSIONS_TABLE` (DynamoDB) or
+//! `SESSIONS_DB_PATH` (the embedded store) names, sealing secrets with
+//! `KORALA_MASTER_KEY` (or the local master key beside the database):
+//! organisations, their keys (create, list, rotate, revoke), their rate and
+//! the check vendors they may use.
 
 use clap::{Parser, Subcommand, ValueEnum};
 use functions::admin;
 use functions::app::{App, local_sealer, open_store};
-use korala_domain::ids::OrgId;
+use korala_domain::limits::Rate;
 use korala_domain::tenancy::Mode as KeyMode;
 
 #[derive(Parser)]
@@ -39,12 +41,55 @@ enum Command {
         #[arg(long, value_enum, default_value = "test")]
         mode: Mode,
     },
-    /// Add an API key to an existing organisation; prints the credentials as JSON.
+    /// Add an API key to an existing organisation (at most two active per
+    /// mode); prints the credentials as JSON.
     CreateKey {
+        /// The organisation, or one of its key ids.
         #[arg(long)]
         org: String,
         #[arg(long, value_enum, default_value = "test")]
         mode: Mode,
+    },
+    /// List an organisation's keys (never their secrets) as JSON.
+    ListKeys {
+        /// The organisation, or one of its key ids.
+        #[arg(long)]
+        org: String,
+    },
+    /// Issue a second key beside this one (same organisation and mode); the
+    /// old key works until it is revoked. Prints the new credentials.
+    RotateKey {
+        #[arg(long)]
+        key: String,
+    },
+    /// Revoke a key: every instance refuses it within a minute.
+    RevokeKey {
+        #[arg(long)]
+        key: String,
+    },
+    /// Give an organisation a request rate of its own (or, with
+    /// --default, the deployment's again).
+    SetRate {
+        /// The organisation, or one of its key ids.
+        #[arg(long)]
+        org: String,
+        #[arg(long, requires = "burst", conflicts_with = "default")]
+        per_second: Option<u32>,
+        #[arg(long, requires = "per_second")]
+        burst: Option<u32>,
+        #[arg(long)]
+        default: bool,
+    },
+    /// Let an organisation's checks use an HTTP vendor this deployment
+    /// configures (KORALA_CHECK_PROVIDERS), or no longer (--disable).
+    EnableProvider {
+        /// The organisation, or one of its key ids.
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        provider: String,
+        #[arg(long)]
+        disable: bool,
     },
 }
 
@@ -52,16 +97,48 @@ enum Command {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cli = Cli::parse();
     let app = App::new(open_store().await?, local_sealer()?);
-    let credentials = match cli.command {
+    let printed = match cli.command {
         Command::CreateOrg { name, mode } => {
             let org = admin::create_organization(&app, &name).await?;
-            admin::create_key(&app, &org.id, mode.into()).await?
+            json(&admin::create_key(&app, &org.id, mode.into()).await?)?
         }
         Command::CreateKey { org, mode } => {
-            let org = OrgId::parse(&org).ok_or("--org must be an organisation id (org_…)")?;
-            admin::create_key(&app, &org, mode.into()).await?
+            let org = admin::organization_of(&app, &org).await?;
+            json(&admin::create_key(&app, &org.id, mode.into()).await?)?
+        }
+        Command::ListKeys { org } => {
+            let org = admin::organization_of(&app, &org).await?;
+            json(&admin::list_keys(&app, &org.id).await?)?
+        }
+        Command::RotateKey { key } => json(&admin::rotate_key(&app, &key).await?)?,
+        Command::RevokeKey { key } => json(&admin::revoke_key(&app, &key).await?)?,
+        Command::SetRate {
+            org,
+            per_second,
+            burst,
+            default,
+        } => {
+            let org = admin::organization_of(&app, &org).await?;
+            let rate = match (per_second, burst, default) {
+                (Some(per_second), Some(burst), false) => Some(Rate::new(per_second, burst)?),
+                (None, None, true) => None,
+                _ => return Err("give --per-second and --burst, or --default".into()),
+            };
+            json(&admin::set_rate(&app, &org.id, rate).await?)?
+        }
+        Command::EnableProvider { org, provider, disable } => {
+            let configured = functions::checks::http::names(&|var| std::env::var(var).ok())?;
+            if !disable && !configured.contains(&provider) {
+                return Err(admin::AdminError::UnknownProvider(provider).into());
+            }
+            let org = admin::organization_of(&app, &org).await?;
+            json(&admin::enable_provider(&app, &org.id, &provider, !disable).await?)?
         }
     };
-    println!("{}", serde_json::to_string_pretty(&credentials)?);
+    println!("{printed}");
     Ok(())
+}
+
+fn json(value: &impl serde::Serialize) -> Result<String, serde_json::Error> {
+    serde_json::to_string_pretty(value)
 }

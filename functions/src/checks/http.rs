@@ -22,14 +22,17 @@ use std::time::Duration;
 use ::http::header::{CONTENT_TYPE, USER_AGENT};
 use ::http::{StatusCode, Uri};
 use async_trait::async_trait;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::connect::dns::GaiResolver;
 use korala_domain::screening::{Finding, MatchStrength, Subject};
+use korala_domain::tenancy::{Mode, Tenant};
 use korala_domain::workflow::CheckKind;
 use serde::{Deserialize, Serialize};
 
-use super::provider::{Provider, ProviderError, SCREENING};
+use super::provider::{Provider, ProviderError, SCREENING, ScreenCall};
 use crate::webhooks::client::{HttpsClient, chain, https_client};
 use crate::webhooks::signature::SigningSecret;
 
@@ -106,6 +109,16 @@ pub fn configs(env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<HttpProviderC
     };
     let raw: BTreeMap<String, RawConfig> = serde_json::from_str(&text).map_err(ConfigError::NotJson)?;
     raw.into_iter().map(|(name, raw)| config(name, raw, env)).collect()
+}
+
+/// The provider names `KORALA_CHECK_PROVIDERS` gives, without reading
+/// their secrets (an operator's shell need not hold them).
+pub fn names(env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<String>, ConfigError> {
+    let Some(text) = env(PROVIDERS_ENV).filter(|text| !text.trim().is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let raw: BTreeMap<String, serde_json::Value> = serde_json::from_str(&text).map_err(ConfigError::NotJson)?;
+    Ok(raw.into_keys().collect())
 }
 
 fn config(
@@ -262,6 +275,25 @@ impl HttpProvider {
 struct ScreenRequest<'a> {
     kind: CheckKind,
     subject: &'a Subject,
+    /// `test` for a sandbox session: the vendor answers from its test data
+    /// and bills nothing. `live` otherwise.
+    mode: Mode,
+    /// Which of our partners asks, opaquely: stable per organisation and
+    /// vendor, so the vendor can tell partners apart (usage, disputes)
+    /// without learning our ids, and two vendors cannot match theirs.
+    reference: String,
+}
+
+impl HttpProvider {
+    /// `ref_` and 128 bits of HMAC-SHA256 of the organisation's id under
+    /// this vendor's signing key.
+    fn reference(&self, tenant: &Tenant) -> Result<String, ProviderError> {
+        let digest = self
+            .secret
+            .digest(format!("organization:{}", tenant.org_id).as_bytes())
+            .map_err(|e| ProviderError::Refused(format!("cannot sign the request to `{}`: {e}", self.name)))?;
+        Ok(format!("ref_{}", URL_SAFE_NO_PAD.encode(&digest[..16])))
+    }
 }
 
 #[async_trait]
@@ -270,8 +302,14 @@ impl Provider for HttpProvider {
         &self.name
     }
 
-    async fn screen(&self, kind: CheckKind, subject: &Subject) -> Result<Vec<Finding>, ProviderError> {
-        let body = serde_json::to_vec(&ScreenRequest { kind, subject })
+    async fn screen(&self, call: &ScreenCall<'_>) -> Result<Vec<Finding>, ProviderError> {
+        let request = ScreenRequest {
+            kind: call.kind,
+            subject: call.subject,
+            mode: call.tenant.mode,
+            reference: self.reference(call.tenant)?,
+        };
+        let body = serde_json::to_vec(&request)
             .map_err(|e| ProviderError::Refused(format!("cannot encode the request to `{}`: {e}", self.name)))?;
         match tokio::time::timeout(self.timeout, self.call(body)).await {
             Ok(answer) => answer,
@@ -443,6 +481,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
     use std::time::Instant;
 
+    use korala_domain::ids::OrgId;
     use korala_domain::screening::SubjectKind;
     use serde_json::{Value, json};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -573,6 +612,14 @@ mod tests {
         .unwrap()
     }
 
+    fn live() -> Tenant {
+        Tenant::new(OrgId::parse("org_live1").unwrap(), Mode::Live)
+    }
+
+    fn call<'a>(kind: CheckKind, subject: &'a Subject, tenant: &'a Tenant) -> ScreenCall<'a> {
+        ScreenCall { kind, subject, tenant }
+    }
+
     fn subject() -> Subject {
         Subject {
             name: "Jane Example".into(),
@@ -598,7 +645,7 @@ mod tests {
         )])
         .await;
         let findings = provider(&vendor.url, &secret)
-            .screen(CheckKind::Pep, &subject())
+            .screen(&call(CheckKind::Pep, &subject(), &live()))
             .await
             .unwrap();
         assert_eq!(
@@ -636,10 +683,12 @@ mod tests {
         assert_eq!(request.header("content-type"), "application/json");
         assert!(request.header("user-agent").starts_with("Korala-Checks/"));
         let body: Value = serde_json::from_slice(&request.body).unwrap();
+        let reference = body["reference"].as_str().unwrap().to_owned();
         assert_eq!(
             body,
             json!({"kind": "pep", "subject": {
-                "name": "Jane Example", "birthDate": "1970-01-02", "countries": ["gb", "pt"], "entity": "person"}})
+                "name": "Jane Example", "birthDate": "1970-01-02", "countries": ["gb", "pt"], "entity": "person"},
+                "mode": "live", "reference": reference})
         );
         let id = request.header("webhook-id");
         assert!(id.starts_with("msg_") && id.len() == 36, "{id}");
@@ -661,12 +710,53 @@ mod tests {
         );
     }
 
+    /// A vendor is told the mode (a sandbox session's check must not be a
+    /// billed, real one) and which partner asks, by a reference that is the
+    /// same for one organisation in both modes, another for another, and
+    /// unlike what another vendor sees; it never carries our ids.
+    #[tokio::test]
+    async fn every_request_says_the_mode_and_an_opaque_reference_to_the_organisation() {
+        let found = || answer(200, json!({"findings": []}).to_string());
+        let vendor = vendor(vec![found(), found(), found(), found()]).await;
+        let secret = SigningSecret::generate();
+        let ours = provider(&vendor.url, &secret);
+        let theirs = provider(&vendor.url, &SigningSecret::generate());
+        let acme = OrgId::parse("org_acme1").unwrap();
+        let test = Tenant::new(acme.clone(), Mode::Test);
+        let live = Tenant::new(acme, Mode::Live);
+        let globex = Tenant::new(OrgId::parse("org_globex1").unwrap(), Mode::Live);
+        for (provider, tenant) in [(&ours, &test), (&ours, &live), (&ours, &globex), (&theirs, &live)] {
+            provider
+                .screen(&call(CheckKind::Sanctions, &subject(), tenant))
+                .await
+                .unwrap();
+        }
+        let bodies: Vec<Value> = vendor
+            .seen()
+            .iter()
+            .map(|r| serde_json::from_slice(&r.body).unwrap())
+            .collect();
+        let modes: Vec<&str> = bodies.iter().map(|b| b["mode"].as_str().unwrap()).collect();
+        assert_eq!(modes, ["test", "live", "live", "live"]);
+        let references: Vec<&str> = bodies.iter().map(|b| b["reference"].as_str().unwrap()).collect();
+        assert_eq!(references[0], references[1], "one organisation, both modes");
+        assert_ne!(references[1], references[2], "another organisation");
+        assert_ne!(references[1], references[3], "another vendor");
+        for reference in &references {
+            assert!(reference.starts_with("ref_") && reference.len() == 26, "{reference}");
+            assert!(
+                !reference.contains("acme") && !reference.contains("org_"),
+                "{reference}"
+            );
+        }
+    }
+
     #[tokio::test]
     async fn an_outage_or_throttling_is_unavailable_and_each_call_a_new_message() {
         let vendor = vendor(vec![answer(503, "{}"), answer(429, "{}"), answer(408, "")]).await;
         let provider = provider(&vendor.url, &SigningSecret::generate());
         for status in ["503", "429", "408"] {
-            match provider.screen(CheckKind::Sanctions, &subject()).await {
+            match provider.screen(&call(CheckKind::Sanctions, &subject(), &live())).await {
                 Err(ProviderError::Unavailable(reason)) => {
                     assert!(reason.contains(&format!("`vendor` answered {status}")), "{reason}")
                 }
@@ -692,7 +782,7 @@ mod tests {
         .await;
         let provider = provider(&vendor.url, &SigningSecret::generate());
         for status in ["400", "404", "302"] {
-            match provider.screen(CheckKind::Sanctions, &subject()).await {
+            match provider.screen(&call(CheckKind::Sanctions, &subject(), &live())).await {
                 Err(ProviderError::Refused(reason)) => {
                     assert!(reason.contains(&format!("`vendor` answered {status}")), "{reason}")
                 }
@@ -716,7 +806,7 @@ mod tests {
             "not {\"findings\": [...]}",
             "findings[0]: score 7 is not between 0 and 1",
         ] {
-            match provider.screen(CheckKind::Sanctions, &subject()).await {
+            match provider.screen(&call(CheckKind::Sanctions, &subject(), &live())).await {
                 Err(ProviderError::Unavailable(reason)) => assert!(reason.contains(expected), "{reason}"),
                 other => panic!("{other:?}"),
             }
@@ -730,7 +820,7 @@ mod tests {
         let vendor = vendor(vec![slow]).await;
         let provider = provider(&vendor.url, &SigningSecret::generate()).with_timeout(Duration::from_millis(300));
         let started = Instant::now();
-        match provider.screen(CheckKind::Sanctions, &subject()).await {
+        match provider.screen(&call(CheckKind::Sanctions, &subject(), &live())).await {
             Err(ProviderError::Unavailable(reason)) => assert!(reason.contains("within 300ms"), "{reason}"),
             other => panic!("{other:?}"),
         }
@@ -750,7 +840,7 @@ mod tests {
             .unwrap()
             .port();
         let provider = provider(&format!("http://127.0.0.1:{port}/screen"), &SigningSecret::generate());
-        match provider.screen(CheckKind::Pep, &subject()).await {
+        match provider.screen(&call(CheckKind::Pep, &subject(), &live())).await {
             Err(ProviderError::Unavailable(reason)) => assert!(reason.contains("cannot reach `vendor`"), "{reason}"),
             other => panic!("{other:?}"),
         }

@@ -24,7 +24,7 @@ use korala_domain::ids::{CheckId, IdGenerator};
 use korala_domain::ports::{Clock, Store, StoreError};
 use korala_domain::session::{Check, CheckStatus, Session};
 
-use self::provider::{ProviderError, Providers, sandbox_answer};
+use self::provider::{ProviderError, Providers, ScreenCall, sandbox_answer};
 use crate::app::App;
 use crate::bus::Envelope;
 use crate::evaluation;
@@ -114,6 +114,21 @@ impl ChecksWorker {
             Err(error) => return Err(error),
         };
         let name = provider.name().to_owned();
+        // A vendor is a contract: only organisations an operator enabled it
+        // for reach it, whatever their workflows name.
+        if provider.is_vendor() {
+            let organization = self
+                .store
+                .get_organization(&session.tenant.org_id)
+                .await
+                .map_err(|e| ProviderError::Unavailable(e.to_string()))?;
+            if !organization.is_some_and(|org| org.may_use(&name)) {
+                return Ok(CheckOutcome::Failed {
+                    reason: ProviderError::NotEnabled(name.clone()).to_string(),
+                    provider: name,
+                });
+            }
+        }
         let Some(subject) = session.screening_subject(&check.id) else {
             return Ok(CheckOutcome::Failed {
                 provider: name,
@@ -127,12 +142,19 @@ impl ChecksWorker {
         };
         let answer = match forced {
             Some(answer) => answer,
-            None => provider.screen(check.kind, &subject).await,
+            None => {
+                let call = ScreenCall {
+                    kind: check.kind,
+                    subject: &subject,
+                    tenant: &session.tenant,
+                };
+                provider.screen(&call).await
+            }
         };
         let findings = match answer {
             Ok(findings) => findings,
             // Asking again cannot help: the check fails now, not after the backoff.
-            Err(error @ (ProviderError::Refused(_) | ProviderError::Unknown(_))) => {
+            Err(error @ (ProviderError::Refused(_) | ProviderError::Unknown(_) | ProviderError::NotEnabled(_))) => {
                 return Ok(CheckOutcome::Failed {
                     provider: name,
                     reason: error.to_string(),

@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use korala_domain::screening::{Finding, MatchStrength, SAMPLE_LIST, ScreeningList, Subject};
+use korala_domain::tenancy::Tenant;
 use korala_domain::workflow::CheckKind;
 
 use super::http::{self, HttpProvider};
@@ -39,16 +40,35 @@ pub enum ProviderError {
     /// No retry will help: the check names a provider this deployment has not.
     #[error("no provider named `{0}` is configured")]
     Unknown(String),
+    /// No retry will help: the deployment has the vendor, but no operator
+    /// enabled it for the session's organisation.
+    #[error("provider `{0}` is not enabled for this organisation")]
+    NotEnabled(String),
     /// No retry will help: the provider turned this request down (a 4xx
     /// other than 408 and 429), so asking again would be refused again.
     #[error("the provider refused the request: {0}")]
     Refused(String),
 }
 
+/// What a check asks of its provider: the kind of check, whom to screen,
+/// and for whom (the tenant: an HTTP vendor is told the mode and an opaque
+/// reference to the organisation).
+#[derive(Debug, Clone, Copy)]
+pub struct ScreenCall<'a> {
+    pub kind: CheckKind,
+    pub subject: &'a Subject,
+    pub tenant: &'a Tenant,
+}
+
 #[async_trait]
 pub trait Provider: Send + Sync {
     fn name(&self) -> &str;
-    async fn screen(&self, kind: CheckKind, subject: &Subject) -> Result<Vec<Finding>, ProviderError>;
+    /// Whether it is a vendor the organisation must have enabled (the
+    /// built-in screening is every organisation's).
+    fn is_vendor(&self) -> bool {
+        true
+    }
+    async fn screen(&self, call: &ScreenCall<'_>) -> Result<Vec<Finding>, ProviderError>;
 }
 
 /// The built-in screening, over a list parsed once per process.
@@ -82,8 +102,12 @@ impl Provider for ScreeningProvider {
         SCREENING
     }
 
-    async fn screen(&self, kind: CheckKind, subject: &Subject) -> Result<Vec<Finding>, ProviderError> {
-        Ok(self.list.screen(subject, kind))
+    fn is_vendor(&self) -> bool {
+        false
+    }
+
+    async fn screen(&self, call: &ScreenCall<'_>) -> Result<Vec<Finding>, ProviderError> {
+        Ok(self.list.screen(call.subject, call.kind))
     }
 }
 
@@ -198,7 +222,7 @@ mod tests {
             self.0
         }
 
-        async fn screen(&self, _: CheckKind, _: &Subject) -> Result<Vec<Finding>, ProviderError> {
+        async fn screen(&self, _: &ScreenCall<'_>) -> Result<Vec<Finding>, ProviderError> {
             Ok(Vec::new())
         }
     }

@@ -5,10 +5,11 @@
 //! within five minutes of our clock.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use http::Method;
+use korala_domain::Timestamp;
 use korala_domain::limits::{Bucket, Rate};
 use korala_domain::ports::FirstUse;
 use korala_domain::tenancy::{Actor, ApiKey, Mode, Tenant};
@@ -68,7 +69,9 @@ pub fn sign(secret: &str, payload: &[u8]) -> Result<String, ApiError> {
 /// each.
 #[derive(Default)]
 pub struct KeyCache {
-    entries: std::sync::RwLock<HashMap<String, (Option<Known>, Instant)>>,
+    /// Each key id's answer and when it was read (the application's clock,
+    /// so tests can hold the bounds below to it).
+    entries: std::sync::RwLock<HashMap<String, (Option<Known>, Timestamp)>>,
 }
 
 /// A usable key: the key, its opened secret, its organisation's own rate.
@@ -87,17 +90,23 @@ pub const KEY_CACHE_TTL: Duration = Duration::from_secs(60);
 pub const UNKNOWN_KEY_TTL: Duration = Duration::from_secs(10);
 const KEY_CACHE_MAX: usize = 10_000;
 
+/// Whether an answer read at `at` still holds at `now`.
+fn fresh(known: &Option<Known>, at: Timestamp, now: Timestamp) -> bool {
+    let ttl = if known.is_some() {
+        KEY_CACHE_TTL
+    } else {
+        UNKNOWN_KEY_TTL
+    };
+    chrono::Duration::from_std(ttl).is_ok_and(|ttl| now - at < ttl)
+}
+
 impl KeyCache {
     /// The key with its secret and rate, if the key exists and is not revoked.
     pub async fn get(&self, app: &App, key_id: &str) -> Result<Option<Known>, ApiError> {
+        let now = app.clock.now();
         if let Ok(entries) = self.entries.read()
             && let Some((known, at)) = entries.get(key_id)
-            && at.elapsed()
-                < if known.is_some() {
-                    KEY_CACHE_TTL
-                } else {
-                    UNKNOWN_KEY_TTL
-                }
+            && fresh(known, *at, now)
         {
             return Ok(known.clone());
         }
@@ -114,20 +123,13 @@ impl KeyCache {
         };
         if let Ok(mut entries) = self.entries.write() {
             if entries.len() >= KEY_CACHE_MAX {
-                entries.retain(|_, (known, at)| {
-                    at.elapsed()
-                        < if known.is_some() {
-                            KEY_CACHE_TTL
-                        } else {
-                            UNKNOWN_KEY_TTL
-                        }
-                });
+                entries.retain(|_, (known, at)| fresh(known, *at, now));
                 if entries.len() >= KEY_CACHE_MAX {
                     // A flood of distinct ids: start over rather than grow.
                     entries.clear();
                 }
             }
-            entries.insert(key_id.to_owned(), (known.clone(), Instant::now()));
+            entries.insert(key_id.to_owned(), (known.clone(), now));
         }
         Ok(known)
     }

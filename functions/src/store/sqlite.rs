@@ -1149,6 +1149,40 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn list_api_keys(&self, org: &OrgId) -> Result<Vec<ApiKey>, StoreError> {
+        let org = org.to_string();
+        self.run(move |conn| {
+            documents(
+                conn,
+                "API key",
+                "SELECT doc FROM api_keys WHERE org_id = ?1 ORDER BY created_at, id",
+                params![org],
+            )
+        })
+        .await
+    }
+
+    async fn update_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        let (id, revoked_at, doc) = (
+            key.id.clone(),
+            key.revoked_at.as_ref().map(text),
+            encode("API key", key)?,
+        );
+        self.run(move |conn| {
+            match conn
+                .execute(
+                    "UPDATE api_keys SET revoked_at = ?1, doc = ?2 WHERE id = ?3",
+                    params![revoked_at, doc, id],
+                )
+                .map_err(engine)?
+            {
+                0 => Err(StoreError::NotFound),
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
+
     async fn get_api_key(&self, key_id: &str) -> Result<Option<ApiKey>, StoreError> {
         let id = key_id.to_owned();
         self.run(move |conn| document(conn, "API key", "SELECT doc FROM api_keys WHERE id = ?1", params![id]))

@@ -40,6 +40,14 @@ impl SigningSecret {
         Ok(format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes())))
     }
 
+    /// HMAC-SHA256 of `message` under this key: a value only the holder of
+    /// the key can compute or match.
+    pub fn digest(&self, message: &[u8]) -> Result<[u8; 32], BadSecret> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).map_err(|_| BadSecret)?;
+        mac.update(message);
+        Ok(mac.finalize().into_bytes().into())
+    }
+
     /// The three headers of a signed delivery.
     pub fn headers(&self, id: &str, timestamp: i64, body: &[u8]) -> Result<[(&'static str, String); 3], BadSecret> {
         Ok([

@@ -46,6 +46,12 @@ pub fn org_pk(org: &OrgId) -> String {
     format!("ORG#{org}")
 }
 
+/// An organisation's API keys in the `by_org` index. It never equals a
+/// [`tenant_pk`] (no mode is `KEYS`).
+pub fn org_keys_pk(org: &OrgId) -> String {
+    format!("ORG#{org}#KEYS")
+}
+
 /// A tenant's partition: its configurations, workflow definitions and
 /// webhook endpoints, and (in the `by_org` index) its sessions. It never
 /// equals an [`org_pk`]: the mode is always there.

@@ -549,6 +549,19 @@ impl DynamoStore {
     }
 }
 
+/// A key's item: its own partition (authentication reads it by id), and a
+/// place among its organisation's keys in `by_org`.
+fn api_key_item(key: &ApiKey) -> Result<Item, StoreError> {
+    let mut item = items::key(keys::key_pk(&key.id), keys::KEY_SK);
+    item.insert(ORG.to_owned(), s(key.org_id.as_str()));
+    item.insert(DOC.to_owned(), s(encode("API key", key)?));
+    item.insert(BY_ORG.partition_key.to_owned(), s(keys::org_keys_pk(&key.org_id)));
+    if let Some(sort_key) = BY_ORG.sort_key {
+        item.insert(sort_key.to_owned(), s(key.id.as_str()));
+    }
+    Ok(item)
+}
+
 fn versioned_item(tenant: &Tenant, sort_key: String, version: u64, doc: String) -> Item {
     let mut item = items::key(keys::tenant_pk(tenant), sort_key);
     item.insert(VERSION.to_owned(), n(version));
@@ -701,10 +714,32 @@ impl Store for DynamoStore {
     }
 
     async fn insert_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
-        let mut item = items::key(keys::key_pk(&key.id), keys::KEY_SK);
-        item.insert(ORG.to_owned(), s(key.org_id.as_str()));
-        item.insert(DOC.to_owned(), s(encode("API key", key)?));
-        self.insert(item).await
+        self.insert(api_key_item(key)?).await
+    }
+
+    /// One query on the organisation's keys in `by_org` (keys only there:
+    /// the sealed secrets stay in the table), then the keys themselves.
+    async fn list_api_keys(&self, org: &OrgId) -> Result<Vec<ApiKey>, StoreError> {
+        let request = self
+            .query_on(Some(BY_ORG))
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", BY_ORG.partition_key)
+            .expression_attribute_values(":pk", s(keys::org_keys_pk(org)));
+        let listed = self.query(request, None, usize::MAX, false).await?;
+        let table_keys = listed.iter().map(items::table_key).collect::<Result<Vec<_>, _>>()?;
+        let mut keys: Vec<ApiKey> = decode_all("API key", &self.get_many(table_keys).await?)?;
+        keys.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(keys)
+    }
+
+    async fn update_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        match self
+            .put(api_key_item(key)?, "attribute_exists(PK)", &[], vec![])
+            .await?
+        {
+            Written::Yes => Ok(()),
+            Written::Refused(_) => Err(StoreError::NotFound),
+        }
     }
 
     async fn get_api_key(&self, key_id: &str) -> Result<Option<ApiKey>, StoreError> {
