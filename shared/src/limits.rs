@@ -168,6 +168,47 @@ impl std::fmt::Display for Bucket {
     }
 }
 
+/// What a tenant may have at most of each kind of record it makes. The
+/// store enforces it in the creating write itself, so two creations racing
+/// for the last place cannot both succeed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Quota {
+    Configurations,
+    Workflows,
+    WebhookEndpoints,
+}
+
+impl Quota {
+    /// Per tenant (an organisation has as many again in its other mode).
+    pub const fn max(self) -> u32 {
+        match self {
+            Quota::Configurations => 100,
+            Quota::Workflows => 100,
+            // Each is a delivery per event: the fan-out's work grows with them.
+            Quota::WebhookEndpoints => 16,
+        }
+    }
+
+    pub const fn noun(self) -> &'static str {
+        match self {
+            Quota::Configurations => "session configurations",
+            Quota::Workflows => "workflow definitions",
+            Quota::WebhookEndpoints => "webhook endpoints",
+        }
+    }
+}
+
+impl std::fmt::Display for Quota {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "each mode of an organisation has at most {} {}; delete one before adding another",
+            self.max(),
+            self.noun()
+        )
+    }
+}
+
 /// Test events and redeliveries: one every six seconds, ten at once.
 pub const WEBHOOK_SENDS: Rate = Rate {
     per_second: 1,

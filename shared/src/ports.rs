@@ -10,7 +10,7 @@ use crate::delivery::WebhookDelivery;
 use crate::events::Event;
 use crate::ids::{EventId, OrgId, SessionId, WebhookDeliveryId, WebhookEndpointId};
 use crate::lifecycle::Transition;
-use crate::limits::{Admit, Bucket, Rate};
+use crate::limits::{Admit, Bucket, Quota, Rate};
 use crate::session::{Session, SessionStatus, SessionSummary};
 use crate::tenancy::{ApiKey, Organization, Tenant};
 use crate::webhooks::WebhookEndpoint;
@@ -31,6 +31,9 @@ pub enum StoreError {
     /// The item to update or delete is not there.
     #[error("the item does not exist")]
     NotFound,
+    /// A create found its tenant at its quota of that kind of record.
+    #[error("{0}")]
+    LimitReached(Quota),
     /// The engine failed; retrying may help.
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
@@ -194,8 +197,9 @@ pub trait Store: Admission + Send + Sync {
 
     // Webhook endpoints, unique by (tenant, id).
     /// Stores a new endpoint; `AlreadyExists` if the tenant has one
-    /// with this id. The store does not count endpoints: the caller checks
-    /// the per-organisation limit before inserting.
+    /// with this id, `LimitReached` if it has its quota of them (as every
+    /// create of a configuration or workflow too: the store counts them in
+    /// the creating write).
     async fn insert_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError>;
     /// Replaces the endpoint if it is still at `endpoint.version - 1`:
     /// `Conflict` if it holds another version, `NotFound` if the

@@ -26,8 +26,6 @@ use crate::ids::WebhookEndpointId;
 use crate::tenancy::Tenant;
 use crate::validation::{FieldErrors, check_text};
 
-/// An organisation has at most this many endpoints.
-pub const MAX_ENDPOINTS_PER_ORG: usize = 16;
 /// The longest URL an endpoint may have, in bytes.
 pub const MAX_URL_LENGTH: usize = 2048;
 /// The longest description an endpoint may have, in characters.
@@ -187,23 +185,6 @@ fn not_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Opti
 /// Tells "absent" (outer `None`, via `default`) from "null" (`Some(None)`).
 fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
-}
-
-/// Refuses one endpoint too many: `existing` is how many the organisation
-/// has. The store does not enforce the limit, so two creations racing for
-/// the last place may both succeed; the limit bounds fan-out, not security.
-pub fn check_endpoint_limit(existing: usize) -> Result<(), FieldErrors> {
-    if existing >= MAX_ENDPOINTS_PER_ORG {
-        Err(FieldErrors::single(
-            "body",
-            format!(
-                "an organisation has at most {MAX_ENDPOINTS_PER_ORG} webhook endpoints; delete one before adding \
-                 another"
-            ),
-        ))
-    } else {
-        Ok(())
-    }
 }
 
 /// The URL as it will be stored, or an error pushed on `url`.
@@ -808,16 +789,6 @@ mod tests {
         assert!(!Development.allows_address(ip("10.0.0.1")));
         assert_eq!(forbidden_address(ip("8.8.8.8")), None);
         assert_eq!(forbidden_address(ip("172.20.1.1")), Some(AddressKind::Private));
-    }
-
-    #[test]
-    fn an_organisation_has_at_most_sixteen_endpoints() {
-        assert_eq!(MAX_ENDPOINTS_PER_ORG, 16);
-        assert_eq!(check_endpoint_limit(0), Ok(()));
-        assert_eq!(check_endpoint_limit(15), Ok(()));
-        let errors = check_endpoint_limit(16).unwrap_err();
-        assert_eq!(fields(&errors), ["body"]);
-        assert!(check_endpoint_limit(17).is_err());
     }
 
     #[test]

@@ -19,7 +19,7 @@ use korala_domain::delivery::{AttemptOutcome, DeliveryState, WebhookDelivery};
 use korala_domain::events::{Event, WebhookEvent};
 use korala_domain::ids::{SessionId, WebhookDeliveryId, WebhookEndpointId};
 use korala_domain::lifecycle::Transition;
-use korala_domain::limits::{Admit, Bucket, Rate};
+use korala_domain::limits::{Admit, Bucket, Quota, Rate};
 use korala_domain::ports::{
     Answer, Creation, DeliveryPage, DeliveryQuery, FirstUse, IdempotencyClaim, Position, SessionQuery, Store,
     StoreError, StoredResponse,
@@ -94,6 +94,8 @@ macro_rules! __conformance_cases {
             concurrent_uses_of_one_signature_let_exactly_one_through,
             organizations_round_trip,
             api_keys_are_listed_by_organization_and_revoked,
+            creations_past_a_quota_are_refused_by_the_store,
+            creations_racing_for_the_last_place_let_one_in,
         }
     };
 }
@@ -2324,5 +2326,109 @@ pub async fn api_keys_are_listed_by_organization_and_revoked(store: Arc<dyn Stor
         store.get_api_key("ak_test_missing").await,
         Ok(None),
         "nothing was written"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Quotas
+
+pub async fn creations_past_a_quota_are_refused_by_the_store(store: Arc<dyn Store>) {
+    let ids = SequentialIds::new();
+    let (acme, acme_test) = (tenant("acme"), sandbox("acme"));
+    let max = Quota::WebhookEndpoints.max() as usize;
+    let mut endpoints = Vec::new();
+    for i in 0..max {
+        let endpoint = webhook_endpoint(&acme, &format!("https://hooks.acme.example/{i}"), t0(), &ids);
+        store.insert_webhook_endpoint(&endpoint).await.unwrap();
+        endpoints.push(endpoint);
+    }
+    let one_more = webhook_endpoint(&acme, "https://hooks.acme.example/more", t0(), &ids);
+    assert_eq!(
+        store.insert_webhook_endpoint(&one_more).await,
+        Err(StoreError::LimitReached(Quota::WebhookEndpoints))
+    );
+    assert_eq!(
+        store.list_webhook_endpoints(&acme).await.map(|e| e.len()),
+        Ok(max),
+        "nothing written"
+    );
+    // A taken id is still `AlreadyExists`, at the quota or not.
+    assert_eq!(
+        store.insert_webhook_endpoint(&endpoints[0]).await,
+        Err(StoreError::AlreadyExists)
+    );
+    // The other mode counts on its own; a delete frees a place.
+    let theirs = webhook_endpoint(&acme_test, "https://hooks.acme.example/test", t0(), &ids);
+    store.insert_webhook_endpoint(&theirs).await.unwrap();
+    store.delete_webhook_endpoint(&acme, &endpoints[0].id).await.unwrap();
+    store.insert_webhook_endpoint(&one_more).await.unwrap();
+    let another = webhook_endpoint(&acme, "https://hooks.acme.example/another", t0(), &ids);
+    assert_eq!(
+        store.insert_webhook_endpoint(&another).await,
+        Err(StoreError::LimitReached(Quota::WebhookEndpoints))
+    );
+
+    // Configurations, keyed: the refused create leaves the key claimed, not
+    // completed, and writes nothing.
+    for i in 0..Quota::Configurations.max() {
+        store
+            .insert_configuration(&configuration(&acme, &format!("kyc-{i}")))
+            .await
+            .unwrap();
+    }
+    let key = "create-past-the-quota";
+    assert_eq!(
+        store.claim_idempotency_key(&acme, key, "fp", t0()).await,
+        Ok(IdempotencyClaim::Acquired)
+    );
+    let extra = configuration(&acme, "kyc-extra");
+    let answer_body = response(201, "extra");
+    assert_eq!(
+        store
+            .create_answered(Creation::Configuration(&extra), &answer(&acme, key, t0(), &answer_body))
+            .await,
+        Err(StoreError::LimitReached(Quota::Configurations))
+    );
+    assert_eq!(store.get_configuration(&acme, "kyc-extra").await, Ok(None));
+    assert_eq!(
+        store.claim_idempotency_key(&acme, key, "fp", seconds(1)).await,
+        Ok(IdempotencyClaim::InProgress),
+        "the key was not completed"
+    );
+    store.delete_configuration(&acme, "kyc-0").await.unwrap();
+    store.insert_configuration(&extra).await.unwrap();
+}
+
+pub async fn creations_racing_for_the_last_place_let_one_in(store: Arc<dyn Store>) {
+    const RACERS: usize = 8;
+    let ids = Arc::new(SequentialIds::new());
+    let acme = tenant("acme");
+    for i in 0..Quota::WebhookEndpoints.max() - 1 {
+        let endpoint = webhook_endpoint(&acme, &format!("https://hooks.acme.example/{i}"), t0(), &*ids);
+        store.insert_webhook_endpoint(&endpoint).await.unwrap();
+    }
+    let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
+    let racers: Vec<_> = (0..RACERS)
+        .map(|i| {
+            let endpoint = webhook_endpoint(&acme, &format!("https://hooks.acme.example/racer-{i}"), t0(), &*ids);
+            let (store, barrier) = (Arc::clone(&store), Arc::clone(&barrier));
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.insert_webhook_endpoint(&endpoint).await
+            })
+        })
+        .collect();
+    let mut admitted = 0;
+    for racer in racers {
+        match racer.await.expect("the racer finishes") {
+            Ok(()) => admitted += 1,
+            Err(StoreError::LimitReached(Quota::WebhookEndpoints)) => {}
+            other => panic!("a racer answered {other:?}"),
+        }
+    }
+    assert_eq!(admitted, 1);
+    assert_eq!(
+        store.list_webhook_endpoints(&acme).await.map(|e| e.len()),
+        Ok(Quota::WebhookEndpoints.max() as usize)
     );
 }

@@ -174,7 +174,33 @@ async fn an_organisation_has_at_most_sixteen_endpoints() {
             Some(endpoint("https://hooks.partner.example/16")),
         )
         .await;
-    assert_problem(&reply, 422, "validation_failed");
+    let problem = assert_problem(&reply, 422, "limit_reached");
+    assert_eq!(
+        problem["detail"],
+        "each mode of an organisation has at most 16 webhook endpoints; delete one before adding another"
+    );
+    // The other mode has a quota of its own.
+    let (status, _, _) = api
+        .partner_as(
+            &api.live,
+            "POST",
+            "/webhook-endpoints",
+            Some(endpoint("https://hooks.partner.example/live")),
+        )
+        .await;
+    assert_eq!(status, 201);
+    // A deleted endpoint frees its place.
+    let list = api.get("/webhook-endpoints").await;
+    let first = list["data"][0]["id"].as_str().unwrap().to_owned();
+    api.expect(204, "DELETE", &format!("/webhook-endpoints/{first}"), None)
+        .await;
+    api.expect(
+        201,
+        "POST",
+        "/webhook-endpoints",
+        Some(endpoint("https://hooks.partner.example/16")),
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -110,10 +110,13 @@ async fn every_api_operation_stays_within_its_request_budget() {
 
     // Configurations and workflows: administrative, not hot paths.
     // Creating a configuration reads the organisation's workflows (to check
-    // the slugs it names) and writes once.
-    m.measure("POST /session-configurations", &["Query", "PutItem"], async {
-        api.kyc_configuration("kyc").await
-    })
+    // the slugs it names) and writes it with its tenant's count (the quota)
+    // in one transaction.
+    m.measure(
+        "POST /session-configurations",
+        &["Query", "TransactWriteItems"],
+        async { api.kyc_configuration("kyc").await },
+    )
     .await;
     m.measure("GET /session-configurations", &["Query"], async {
         api.expect(200, "GET", "/session-configurations", None).await
@@ -145,7 +148,7 @@ async fn every_api_operation_stays_within_its_request_budget() {
             {"type": "output", "config": {"fields": {}}}
         ]
     });
-    m.measure("POST /workflows", &["PutItem"], async {
+    m.measure("POST /workflows", &["TransactWriteItems"], async {
         api.expect(201, "POST", "/workflows", Some(workflow.clone())).await
     })
     .await;
@@ -308,11 +311,11 @@ async fn every_api_operation_stays_within_its_request_budget() {
         },
     )
     .await;
-    // Webhook endpoints and their delivery log. Creating an endpoint counts
-    // the organisation's (the per-organisation limit) and writes once; the
+    // Webhook endpoints and their delivery log. Creating an endpoint writes
+    // it with its tenant's count (the quota) in one transaction; the
     // delivery calls first check the endpoint is the caller's.
     let endpoint = m
-        .measure("POST /webhook-endpoints", &["Query", "PutItem"], async {
+        .measure("POST /webhook-endpoints", &["TransactWriteItems"], async {
             api.expect(
                 201,
                 "POST",

@@ -77,6 +77,7 @@ impl ApiError {
             E::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             E::Invalid(_) | E::Domain(D::Invalid(_)) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
             E::SlugTaken(_) => (StatusCode::CONFLICT, "slug_taken"),
+            E::Store(StoreError::LimitReached(_)) => (StatusCode::UNPROCESSABLE_ENTITY, "limit_reached"),
             E::Conflict(_) | E::Store(StoreError::Conflict | StoreError::AlreadyExists) => {
                 (StatusCode::CONFLICT, "conflict")
             }

@@ -24,7 +24,7 @@ use korala_domain::delivery::WebhookDelivery;
 use korala_domain::events::Event;
 use korala_domain::ids::{EventId, OrgId, SessionId, WebhookDeliveryId, WebhookEndpointId};
 use korala_domain::lifecycle::Transition;
-use korala_domain::limits::{Admit, Bucket, Rate};
+use korala_domain::limits::{Admit, Bucket, Quota, Rate};
 use korala_domain::ports::{
     Admission, Answer, Creation, DeliveryPage, DeliveryQuery, FirstUse, IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS,
     IDEMPOTENCY_RETENTION_HOURS, IdempotencyClaim, Outbox, Position, SessionPage, SessionQuery, Store, StoreError,
@@ -471,23 +471,29 @@ fn document<T: DeserializeOwned>(
 struct Table {
     name: &'static str,
     key: &'static str,
+    /// How many rows a tenant may have, counted by the insert itself.
+    quota: Option<Quota>,
 }
 
 const CONFIGURATIONS: Table = Table {
     name: "configurations",
     key: "slug",
+    quota: Some(Quota::Configurations),
 };
 const WORKFLOWS: Table = Table {
     name: "workflows",
     key: "slug",
+    quota: Some(Quota::Workflows),
 };
 const WEBHOOK_ENDPOINTS: Table = Table {
     name: "webhook_endpoints",
     key: "id",
+    quota: Some(Quota::WebhookEndpoints),
 };
 const WEBHOOK_DELIVERIES: Table = Table {
     name: "webhook_deliveries",
     key: "id",
+    quota: None,
 };
 
 /// A tenant as the columns that key its rows.
@@ -563,13 +569,38 @@ impl Versioned {
         })
     }
 
-    fn insert(self, conn: &Connection) -> Result<(), StoreError> {
-        let Table { name, key } = self.table;
+    /// Inserts the row, refusing it when its tenant already has its quota:
+    /// the count and the insert run in the caller's write transaction, so
+    /// two inserts racing for the last place cannot both pass.
+    fn insert(self, tx: &Transaction<'_>) -> Result<(), StoreError> {
+        let Table { name, key, quota } = self.table;
+        if let Some(quota) = quota {
+            let count: i64 = tx
+                .query_row(
+                    &format!("SELECT COUNT(*) FROM {name} WHERE org_id = ?1 AND mode = ?2"),
+                    params![self.owner.org_id, self.owner.mode],
+                    |row| row.get(0),
+                )
+                .map_err(engine)?;
+            let exists = tx
+                .query_row(
+                    &format!("SELECT 1 FROM {name} WHERE org_id = ?1 AND mode = ?2 AND {key} = ?3"),
+                    params![self.owner.org_id, self.owner.mode, self.key],
+                    |_| Ok(()),
+                )
+                .optional()
+                .map_err(engine)?
+                .is_some();
+            // A taken key is `AlreadyExists` whatever the count, as on DynamoDB.
+            if !exists && count >= i64::from(quota.max()) {
+                return Err(StoreError::LimitReached(quota));
+            }
+        }
         let sql = format!(
             "INSERT INTO {name} (org_id, mode, {key}, version, updated_at, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
         );
         let Owner { org_id, mode } = self.owner;
-        conn.execute(
+        tx.execute(
             &sql,
             params![org_id, mode, self.key, self.version, self.updated_at, self.doc],
         )
@@ -580,7 +611,7 @@ impl Versioned {
     /// Replaces the row only if it still holds the version before this one,
     /// and tells a lost race (`Conflict`) from a deleted row (`NotFound`).
     fn update(self, conn: &mut Connection) -> Result<(), StoreError> {
-        let Table { name, key } = self.table;
+        let Table { name, key, .. } = self.table;
         let tx = write(conn)?;
         let changed = match self.version.checked_sub(1) {
             Some(previous) => {
@@ -628,7 +659,7 @@ fn get_versioned<T: DeserializeOwned>(
     owner: &Owner,
     key_value: &str,
 ) -> Result<Option<T>, StoreError> {
-    let Table { name, key } = table;
+    let Table { name, key, .. } = table;
     let sql = format!("SELECT doc FROM {name} WHERE org_id = ?1 AND mode = ?2 AND {key} = ?3");
     document(conn, what, &sql, params![owner.org_id, owner.mode, key_value])
 }
@@ -641,7 +672,7 @@ fn list_versioned<T: DeserializeOwned>(
     what: &str,
     owner: &Owner,
 ) -> Result<Vec<T>, StoreError> {
-    let Table { name, key } = table;
+    let Table { name, key, .. } = table;
     let sql = format!("SELECT doc FROM {name} WHERE org_id = ?1 AND mode = ?2 ORDER BY {key}");
     documents(conn, what, &sql, params![owner.org_id, owner.mode])
 }
@@ -694,7 +725,7 @@ fn list_deliveries(
 }
 
 fn delete_versioned(conn: &Connection, table: Table, owner: &Owner, key_value: &str) -> Result<(), StoreError> {
-    let Table { name, key } = table;
+    let Table { name, key, .. } = table;
     let sql = format!("DELETE FROM {name} WHERE org_id = ?1 AND mode = ?2 AND {key} = ?3");
     match conn
         .execute(&sql, params![owner.org_id, owner.mode, key_value])
@@ -1191,7 +1222,12 @@ impl Store for SqliteStore {
 
     async fn insert_configuration(&self, config: &Configuration) -> Result<(), StoreError> {
         let row = Versioned::of_configuration(config)?;
-        self.run(move |conn| row.insert(conn)).await
+        self.run(move |conn| {
+            let tx = write(conn)?;
+            row.insert(&tx)?;
+            tx.commit().map_err(engine)
+        })
+        .await
     }
 
     async fn update_configuration(&self, config: &Configuration) -> Result<(), StoreError> {
@@ -1219,7 +1255,12 @@ impl Store for SqliteStore {
 
     async fn insert_workflow(&self, workflow: &StoredWorkflow) -> Result<(), StoreError> {
         let row = Versioned::of_workflow(workflow)?;
-        self.run(move |conn| row.insert(conn)).await
+        self.run(move |conn| {
+            let tx = write(conn)?;
+            row.insert(&tx)?;
+            tx.commit().map_err(engine)
+        })
+        .await
     }
 
     async fn update_workflow(&self, workflow: &StoredWorkflow) -> Result<(), StoreError> {
@@ -1247,7 +1288,12 @@ impl Store for SqliteStore {
 
     async fn insert_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError> {
         let row = Versioned::of_webhook_endpoint(endpoint)?;
-        self.run(move |conn| row.insert(conn)).await
+        self.run(move |conn| {
+            let tx = write(conn)?;
+            row.insert(&tx)?;
+            tx.commit().map_err(engine)
+        })
+        .await
     }
 
     async fn update_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError> {

@@ -14,7 +14,7 @@
 use chrono::SecondsFormat;
 use korala_domain::Timestamp;
 use korala_domain::ids::{OrgId, SessionId, WebhookDeliveryId, WebhookEndpointId};
-use korala_domain::limits::Bucket;
+use korala_domain::limits::{Bucket, Quota};
 use korala_domain::session::SessionStatus;
 use korala_domain::tenancy::Tenant;
 
@@ -139,6 +139,16 @@ pub fn delivery_pk(tenant: &Tenant, id: &WebhookDeliveryId) -> String {
 /// session listing queries by equality in the same index.
 pub fn delivery_log_pk(tenant: &Tenant, endpoint: &WebhookEndpointId) -> String {
     format!("{}#ENDPOINT#{endpoint}", tenant_pk(tenant))
+}
+
+/// A tenant's count of one kind of record, in its partition beside them.
+/// It matches none of the listing prefixes.
+pub fn count_sk(quota: Quota) -> &'static str {
+    match quota {
+        Quota::Configurations => "COUNT#CONFIG",
+        Quota::Workflows => "COUNT#WORKFLOW",
+        Quota::WebhookEndpoints => "COUNT#WEBHOOK",
+    }
 }
 
 /// A rate bucket: its name is the last segment (see [`Bucket`]).

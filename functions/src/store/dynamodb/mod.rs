@@ -52,7 +52,7 @@ use korala_domain::delivery::WebhookDelivery;
 use korala_domain::events::Event;
 use korala_domain::ids::{OrgId, SessionId, WebhookDeliveryId, WebhookEndpointId};
 use korala_domain::lifecycle::Transition;
-use korala_domain::limits::{Admit, Bucket, Rate};
+use korala_domain::limits::{Admit, Bucket, Quota, Rate};
 use korala_domain::ports::{
     Admission, Answer, Creation, DeliveryPage, DeliveryQuery, FirstUse, IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS,
     IDEMPOTENCY_RETENTION_HOURS, IdempotencyClaim, Position, SessionPage, SessionQuery, Store, StoreError,
@@ -98,6 +98,8 @@ const STATE: &str = "state";
 const RESPONSE: &str = "response";
 const CREATED_AT: &str = "createdAt";
 const IN_PROGRESS: &str = "in_progress";
+/// A tenant's count of one kind of record (its quota's counter item).
+const COUNT: &str = "count";
 const COMPLETED: &str = "completed";
 
 /// The `Store` on DynamoDB. Cloning shares the client (and its connection
@@ -409,33 +411,98 @@ impl DynamoStore {
         decode_all(what, &found)
     }
 
-    /// Deletes an item that must exist. A one-item transaction rather than a
-    /// `DeleteItem`: its client token makes the SDK's retry of a delete
-    /// whose answer was lost succeed again, where the retried `DeleteItem`
-    /// would find the item gone and report `NotFound` for its own delete.
-    async fn delete_versioned(&self, tenant: &Tenant, sort_key: String) -> Result<(), StoreError> {
+    /// The write that keeps a tenant's count of one kind of record, beside
+    /// the records: one more (refused at the quota) or one fewer.
+    fn count_write(&self, tenant: &Tenant, quota: Quota, delta: i64) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(items::key(keys::tenant_pk(tenant), keys::count_sk(quota))))
+            .update_expression("ADD #count :delta")
+            .expression_attribute_names("#count", COUNT)
+            .expression_attribute_values(":delta", n(delta));
+        let update = if delta > 0 {
+            update
+                .condition_expression("attribute_not_exists(#count) OR #count < :max")
+                .expression_attribute_values(":max", n(quota.max()))
+        } else {
+            update
+        };
+        Ok(TransactWriteItem::builder()
+            .update(built("count", update.build())?)
+            .build())
+    }
+
+    /// A new record, counted against its tenant's quota in the same
+    /// transaction: `AlreadyExists` for a taken key, `LimitReached` at the
+    /// quota; either way nothing is written. `answer` completes an
+    /// idempotency key in it too.
+    async fn insert_counted(
+        &self,
+        item: Item,
+        tenant: &Tenant,
+        quota: Quota,
+        answer: Option<TransactWriteItem>,
+    ) -> Result<(), StoreError> {
+        let put = Put::builder()
+            .table_name(self.table())
+            .set_item(Some(item))
+            .condition_expression(ABSENT)
+            .build();
+        let mut writes = vec![
+            TransactWriteItem::builder().put(built("create", put)?).build(),
+            self.count_write(tenant, quota, 1)?,
+        ];
+        let answered = answer.is_some();
+        writes.extend(answer);
+        let Transacted::Cancelled(reasons) = self.transact(writes).await? else {
+            return Ok(());
+        };
+        let refused = |i: usize| reasons.get(i).is_some_and(|r| code(r) == "ConditionalCheckFailed");
+        Err(if refused(0) {
+            StoreError::AlreadyExists
+        } else if refused(1) {
+            StoreError::LimitReached(quota)
+        } else if answered && refused(2) {
+            StoreError::Conflict
+        } else {
+            let name = |i: usize| {
+                match i {
+                    0 => "the new item",
+                    1 => "its tenant's count",
+                    _ => "the idempotency answer",
+                }
+                .to_owned()
+            };
+            StoreError::Unavailable(format!("DynamoDB cancelled a create: {}", described(&reasons, name)))
+        })
+    }
+
+    /// Deletes an item that must exist, and counts it out of its tenant's
+    /// quota, in one transaction: its client token makes the SDK's retry of
+    /// a delete whose answer was lost succeed again, where a retried
+    /// `DeleteItem` would find the item gone and report `NotFound` for its
+    /// own delete.
+    async fn delete_versioned(&self, tenant: &Tenant, sort_key: String, quota: Quota) -> Result<(), StoreError> {
         let delete = aws_sdk_dynamodb::types::Delete::builder()
             .table_name(self.table())
             .set_key(Some(items::key(keys::tenant_pk(tenant), sort_key)))
-            .condition_expression("attribute_exists(PK)")
-            .build();
-        let request = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().delete(built("delete", delete)?).build())
-            .client_request_token(items::token())
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send();
-        match self.send("TransactWriteItems", request).await {
-            Ok(_) => Ok(()),
-            Err(e) => match e.into_service_error() {
-                TransactWriteItemsError::TransactionCanceledException(c)
-                    if c.cancellation_reasons().first().and_then(|r| r.code()) == Some("ConditionalCheckFailed") =>
-                {
-                    Err(StoreError::NotFound)
-                }
-                other => Err(failure("TransactWriteItems", &other)),
-            },
+            .condition_expression("attribute_exists(PK)");
+        let writes = vec![
+            TransactWriteItem::builder()
+                .delete(built("delete", delete.build())?)
+                .build(),
+            self.count_write(tenant, quota, -1)?,
+        ];
+        match self.transact(writes).await? {
+            Transacted::Yes => Ok(()),
+            Transacted::Cancelled(reasons) if reasons.first().is_some_and(|r| code(r) == "ConditionalCheckFailed") => {
+                Err(StoreError::NotFound)
+            }
+            Transacted::Cancelled(reasons) => Err(StoreError::Unavailable(format!(
+                "DynamoDB cancelled a delete: {}",
+                described(&reasons, |i| if i == 0 { "the item" } else { "its tenant's count" }
+                    .to_owned())
+            ))),
         }
     }
 
@@ -750,7 +817,8 @@ impl Store for DynamoStore {
     }
 
     async fn insert_configuration(&self, config: &Configuration) -> Result<(), StoreError> {
-        self.insert(configuration_item(config)?).await
+        self.insert_counted(configuration_item(config)?, &config.tenant, Quota::Configurations, None)
+            .await
     }
 
     async fn update_configuration(&self, config: &Configuration) -> Result<(), StoreError> {
@@ -766,11 +834,13 @@ impl Store for DynamoStore {
     }
 
     async fn delete_configuration(&self, tenant: &Tenant, slug: &str) -> Result<(), StoreError> {
-        self.delete_versioned(tenant, keys::config_sk(slug)).await
+        self.delete_versioned(tenant, keys::config_sk(slug), Quota::Configurations)
+            .await
     }
 
     async fn insert_workflow(&self, workflow: &StoredWorkflow) -> Result<(), StoreError> {
-        self.insert(workflow_item(workflow)?).await
+        self.insert_counted(workflow_item(workflow)?, &workflow.tenant, Quota::Workflows, None)
+            .await
     }
 
     async fn update_workflow(&self, workflow: &StoredWorkflow) -> Result<(), StoreError> {
@@ -786,11 +856,18 @@ impl Store for DynamoStore {
     }
 
     async fn delete_workflow(&self, tenant: &Tenant, slug: &str) -> Result<(), StoreError> {
-        self.delete_versioned(tenant, keys::workflow_sk(slug)).await
+        self.delete_versioned(tenant, keys::workflow_sk(slug), Quota::Workflows)
+            .await
     }
 
     async fn insert_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError> {
-        self.insert(endpoint_item(endpoint)?).await
+        self.insert_counted(
+            endpoint_item(endpoint)?,
+            &endpoint.tenant,
+            Quota::WebhookEndpoints,
+            None,
+        )
+        .await
     }
 
     async fn update_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError> {
@@ -814,7 +891,8 @@ impl Store for DynamoStore {
     }
 
     async fn delete_webhook_endpoint(&self, tenant: &Tenant, id: &WebhookEndpointId) -> Result<(), StoreError> {
-        self.delete_versioned(tenant, keys::webhook_sk(id)).await
+        self.delete_versioned(tenant, keys::webhook_sk(id), Quota::WebhookEndpoints)
+            .await
     }
 
     // Webhook deliveries: `DELIVERY#{org}#{mode}#{id}` / `DELIVERY`, with the
@@ -1080,7 +1158,7 @@ impl Store for DynamoStore {
     /// key's completion, conditional on the claim being this request's.
     async fn create_answered(&self, creation: Creation<'_>, answer: &Answer<'_>) -> Result<(), StoreError> {
         let answered = self.answer_write(answer)?;
-        let item = match creation {
+        let (item, tenant, quota) = match creation {
             Creation::Session(transition) => {
                 let mut writes = self.session_writes(transition, 1)?;
                 writes.push(answered);
@@ -1089,41 +1167,13 @@ impl Store for DynamoStore {
                     Transacted::Cancelled(reasons) => Err(session_refusal(transition, &reasons, true)),
                 };
             }
-            Creation::Configuration(config) => configuration_item(config)?,
-            Creation::Workflow(workflow) => workflow_item(workflow)?,
-            Creation::WebhookEndpoint(endpoint) => endpoint_item(endpoint)?,
+            Creation::Configuration(config) => (configuration_item(config)?, &config.tenant, Quota::Configurations),
+            Creation::Workflow(workflow) => (workflow_item(workflow)?, &workflow.tenant, Quota::Workflows),
+            Creation::WebhookEndpoint(endpoint) => {
+                (endpoint_item(endpoint)?, &endpoint.tenant, Quota::WebhookEndpoints)
+            }
         };
-        let put = Put::builder()
-            .table_name(self.table())
-            .set_item(Some(item))
-            .condition_expression(ABSENT)
-            .build();
-        let writes = vec![
-            TransactWriteItem::builder().put(built("create", put)?).build(),
-            answered,
-        ];
-        let Transacted::Cancelled(reasons) = self.transact(writes).await? else {
-            return Ok(());
-        };
-        let refused = |i: usize| reasons.get(i).is_some_and(|r| code(r) == "ConditionalCheckFailed");
-        Err(if refused(0) {
-            StoreError::AlreadyExists
-        } else if refused(1) {
-            StoreError::Conflict
-        } else {
-            let name = |i: usize| {
-                if i == 0 {
-                    "the new item"
-                } else {
-                    "the idempotency answer"
-                }
-                .to_owned()
-            };
-            StoreError::Unavailable(format!(
-                "DynamoDB cancelled a keyed create: {}",
-                described(&reasons, name)
-            ))
-        })
+        self.insert_counted(item, tenant, quota, Some(answered)).await
     }
 
     async fn release_idempotency_key(
