@@ -14,6 +14,7 @@ use crate::aws::Aws;
 use crate::crypto::Sealer;
 use crate::http::admission::Refusals;
 use crate::http::auth::KeyCache;
+use crate::secrets::{MASTER_KEY_ENV, MASTER_KEY_SECRET_ENV};
 use crate::store::dynamodb::DynamoStore;
 #[cfg(feature = "embedded")]
 use crate::store::sqlite::SqliteStore;
@@ -98,8 +99,15 @@ pub struct App {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    #[error("KORALA_MASTER_KEY is not set: the deployment must supply the key that seals secrets at rest")]
+    #[error(
+        "neither KORALA_MASTER_KEY_SECRET (the Secrets Manager secret that holds the master key) nor \
+         KORALA_MASTER_KEY is set: the deployment must supply the key that seals secrets at rest"
+    )]
     MissingMasterKey,
+    #[error("both KORALA_MASTER_KEY and KORALA_MASTER_KEY_SECRET are set: give the master key one way")]
+    TwoMasterKeys,
+    #[error("the master key: {0}")]
+    Secret(#[from] crate::secrets::SecretError),
     #[error(transparent)]
     Crypto(#[from] crate::crypto::CryptoError),
     #[error("cannot open the store: {0}")]
@@ -156,15 +164,25 @@ impl App {
 /// clients, which loads the AWS configuration and the TLS roots, to its
 /// first invocation ([`connect`](Self::connect)).
 ///
-/// Everything comes from the environment, nothing is generated. Without
-/// `SESSIONS_TABLE` the function runs on the embedded store (`cargo lambda
-/// watch`), and then shares the local server's key file when
-/// `KORALA_MASTER_KEY` is not set, so the local server's credentials work on
-/// both.
+/// Everything comes from the environment, nothing is generated. A deployed
+/// function is given the master key as the Secrets Manager secret that
+/// holds it (`KORALA_MASTER_KEY_SECRET`), read on its first invocation, so
+/// the key is never in its configuration; `KORALA_MASTER_KEY` gives the key
+/// itself (tests, benchmarks). Without `SESSIONS_TABLE` the function runs on
+/// the embedded store (`cargo lambda watch`), and then shares the local
+/// server's key file when neither is set, so the local server's credentials
+/// work on both.
 pub struct Environment {
-    sealer: Arc<Sealer>,
+    master_key: MasterKey,
     settings: Arc<Settings>,
     deliveries_queue: Option<String>,
+}
+
+/// Where a function's master key comes from.
+enum MasterKey {
+    Given(Arc<Sealer>),
+    /// The Secrets Manager secret (ARN or name) that holds it.
+    Stored(String),
 }
 
 impl Environment {
@@ -172,16 +190,30 @@ impl Environment {
         if table_name().is_none() && !cfg!(feature = "embedded") {
             return Err(StartupError::NoEmbeddedStore);
         }
-        let sealer = match std::env::var("KORALA_MASTER_KEY") {
-            Ok(key) => Sealer::from_base64(&key)?,
-            Err(_) if table_name().is_none() => local_sealer()?,
-            Err(_) => return Err(StartupError::MissingMasterKey),
+        let given = std::env::var(MASTER_KEY_ENV).ok().filter(|k| !k.is_empty());
+        let stored = std::env::var(MASTER_KEY_SECRET_ENV).ok().filter(|k| !k.is_empty());
+        let master_key = match (given, stored) {
+            (Some(_), Some(_)) => return Err(StartupError::TwoMasterKeys),
+            (Some(key), None) => MasterKey::Given(Arc::new(Sealer::from_base64(&key)?)),
+            (None, Some(secret)) => MasterKey::Stored(secret),
+            (None, None) if table_name().is_none() => MasterKey::Given(Arc::new(local_sealer()?)),
+            (None, None) => return Err(StartupError::MissingMasterKey),
         };
         Ok(Self {
-            sealer: Arc::new(sealer),
+            master_key,
             settings: Arc::new(Settings::from_env(UrlPolicy::Production)),
             deliveries_queue: required_env(DELIVERIES_QUEUE_ENV).ok(),
         })
+    }
+
+    /// The sealer, its key read from Secrets Manager if that is where it
+    /// is (once: the application this builds lives as long as the
+    /// execution environment).
+    async fn sealer(&self, aws: &Aws) -> Result<Arc<Sealer>, StartupError> {
+        match &self.master_key {
+            MasterKey::Given(sealer) => Ok(sealer.clone()),
+            MasterKey::Stored(secret) => Ok(Arc::new(stored_sealer(aws, secret).await?)),
+        }
     }
 
     /// Fails unless the deployment gives this function the deliveries queue.
@@ -196,10 +228,10 @@ impl Environment {
     /// from `aws`, without the deliveries queue.
     pub async fn connect(&self, aws: &Aws) -> Result<App, StartupError> {
         Ok(App {
+            sealer: self.sealer(aws).await?,
             store: open_store_with(aws).await?,
             clock: Arc::new(SystemClock),
             ids: Arc::new(UuidV7Ids),
-            sealer: self.sealer.clone(),
             settings: self.settings.clone(),
             keys: Arc::new(KeyCache::default()),
             refusals: Arc::new(Refusals::default()),
@@ -217,6 +249,12 @@ impl Environment {
         }
         Ok(app)
     }
+}
+
+/// The sealer whose master key the Secrets Manager secret `secret` holds.
+pub async fn stored_sealer(aws: &Aws, secret: &str) -> Result<Sealer, StartupError> {
+    let key = crate::secrets::fetch(aws, secret).await?;
+    Ok(Sealer::from_base64(&key)?)
 }
 
 pub fn db_path() -> PathBuf {
@@ -261,7 +299,7 @@ pub fn local_sealer() -> Result<Sealer, StartupError> {
 /// `master.key` beside the database, created on first use.
 #[cfg(feature = "embedded")]
 pub fn local_sealer() -> Result<Sealer, StartupError> {
-    if let Ok(key) = std::env::var("KORALA_MASTER_KEY") {
+    if let Ok(key) = std::env::var(MASTER_KEY_ENV) {
         return Ok(Sealer::from_base64(&key)?);
     }
     let path = db_path().with_file_name("master.key");

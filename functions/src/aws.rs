@@ -12,7 +12,8 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
 /// The environment's account and region, or the endpoints the standard
-/// variables name (`AWS_ENDPOINT_URL_DYNAMODB`, `…_SQS`, `…_EVENTBRIDGE`).
+/// variables name (`AWS_ENDPOINT_URL_DYNAMODB`, `…_SQS`, `…_EVENTBRIDGE`,
+/// `…_SECRETS_MANAGER`).
 /// Three attempts of at most 2 s each, 5 s in all, so a request and its
 /// retries fit the API functions' 10 s.
 pub async fn sdk_config() -> SdkConfig {
@@ -49,5 +50,9 @@ impl Aws {
 
     pub async fn eventbridge(&self) -> aws_sdk_eventbridge::Client {
         aws_sdk_eventbridge::Client::new(self.config().await)
+    }
+
+    pub async fn secrets_manager(&self) -> aws_sdk_secretsmanager::Client {
+        aws_sdk_secretsmanager::Client::new(self.config().await)
     }
 }

@@ -28,7 +28,7 @@ use crate::app::{
 use crate::aws::Aws;
 use crate::bus::eventbridge::EventBridgeBus;
 use crate::checks::ChecksWorker;
-use crate::checks::provider::Providers;
+use crate::checks::provider::{PendingProviders, Providers};
 use crate::queue::sqs::SqsQueue;
 use crate::routes::Handler;
 use crate::webhooks::dispatch::Dispatcher;
@@ -278,15 +278,26 @@ pub async fn serve_dispatcher() -> Result<(), Error> {
 }
 
 /// The checks worker, on the checks queue; its providers (the screening
-/// list) are loaded at init, so a list that does not parse fails it.
+/// list, the vendors' entries) are checked at init, so a list that does not
+/// parse fails it, and the vendors' secrets are read from Secrets Manager
+/// on the first invocation.
 pub async fn serve_checks_worker() -> Result<(), Error> {
     crate::telemetry::init();
     let app = Arc::new(LazyApp::from_env().map_err(failed_init)?);
-    let providers = Arc::new(Providers::from_env().map_err(failed_init)?);
+    let pending = PendingProviders::from_env().map_err(failed_init)?;
     let checks_queue = required_env(CHECKS_QUEUE_ENV).map_err(failed_init)?;
+    let (pending, providers) = (Arc::new(pending), Arc::new(OnceCell::new()));
     serve_queue("checks-worker", move || {
-        let (lazy, providers, checks_queue) = (app.clone(), providers.clone(), checks_queue.clone());
+        let (lazy, pending, providers, checks_queue) =
+            (app.clone(), pending.clone(), providers.clone(), checks_queue.clone());
         async move {
+            // Read once; a read that fails fails this invocation, and the
+            // next one tries again. Boxed: the SDK's futures nested in the
+            // runtime's are deeper than the compiler's default layout limit.
+            let providers: &Arc<Providers> = providers
+                .get_or_try_init(|| async { Box::pin(pending.read(lazy.aws())).await.map(Arc::new) })
+                .await?;
+            let providers = providers.clone();
             let app = lazy.get().await?;
             let checks = SqsQueue::new(lazy.aws().sqs().await, checks_queue);
             Ok(Wired {

@@ -26,6 +26,7 @@ pub mod queue;
 #[cfg(feature = "embedded")]
 pub mod relay;
 pub mod routes;
+pub mod secrets;
 pub mod store;
 pub mod stream;
 pub mod system;

@@ -101,6 +101,21 @@ fn an_api_function_without_its_master_key_fails_its_init() {
 }
 
 #[test]
+fn a_master_key_given_two_ways_fails_the_init() {
+    let (runtime, aws) = (Listener::new(), Listener::new());
+    let vars = [
+        ("SESSIONS_TABLE", "sessions"),
+        ("KORALA_MASTER_KEY", KEY),
+        ("KORALA_MASTER_KEY_SECRET", "korala/master-key"),
+    ];
+    let Init::Failed(stderr) = init(start("sessions-get", &runtime, &aws, &vars), &runtime) else {
+        panic!("a function given its master key two ways asked for an event");
+    };
+    assert!(stderr.contains("give the master key one way"), "{stderr}");
+    assert!(!stderr.contains(KEY), "{stderr}");
+}
+
+#[test]
 fn functions_without_their_queue_fail_their_init() {
     for (function, variable) in [
         ("webhook-dispatcher", "WEBHOOK_DELIVERIES_QUEUE_URL"),
@@ -129,21 +144,30 @@ fn a_configured_function_asks_for_its_first_event_without_loading_the_aws_config
     let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
     assert!(made.success(), "mkfifo");
     let fifo = fifo.to_str().unwrap();
+    // The key itself, or (as deployed) the Secrets Manager secret that
+    // holds it, read with the other clients on the first invocation.
+    let given = [("KORALA_MASTER_KEY", KEY)];
+    let stored = [(
+        "KORALA_MASTER_KEY_SECRET",
+        "arn:aws:secretsmanager:eu-west-1:000000000000:secret:korala",
+    )];
     for function in ["sessions-get", "webhook-dispatcher", "webhook-endpoints-test"] {
-        let (runtime, aws) = (Listener::new(), Listener::new());
-        let vars = [
-            ("SESSIONS_TABLE", "sessions"),
-            ("KORALA_MASTER_KEY", KEY),
-            ("WEBHOOK_DELIVERIES_QUEUE_URL", queue),
-            ("AWS_CONFIG_FILE", fifo),
-            ("AWS_SHARED_CREDENTIALS_FILE", fifo),
-        ];
-        let outcome = init(start(function, &runtime, &aws, &vars), &runtime);
-        if let Init::Failed(stderr) = outcome {
-            panic!("{function} failed its init: {stderr}");
+        for master_key in [given, stored] {
+            let (runtime, aws) = (Listener::new(), Listener::new());
+            let vars = [
+                ("SESSIONS_TABLE", "sessions"),
+                master_key[0],
+                ("WEBHOOK_DELIVERIES_QUEUE_URL", queue),
+                ("AWS_CONFIG_FILE", fifo),
+                ("AWS_SHARED_CREDENTIALS_FILE", fifo),
+            ];
+            let outcome = init(start(function, &runtime, &aws, &vars), &runtime);
+            if let Init::Failed(stderr) = outcome {
+                panic!("{function} failed its init: {stderr}");
+            }
+            // Its clients are built on the first invocation, which never came.
+            assert!(!aws.connected(), "{function} contacted AWS during its init");
         }
-        // Its clients are built on the first invocation, which never came.
-        assert!(!aws.connected(), "{function} contacted AWS during its init");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -108,3 +108,32 @@ fn every_function_is_built_secured_logged_and_has_a_sample_event() {
         assert!(template.contains(global), "Globals: {global}");
     }
 }
+
+/// Secrets are in Secrets Manager, not in any function's environment (which
+/// `lambda:GetFunctionConfiguration` shows), and each role reads only the
+/// ones its function uses: the master key every function that builds the
+/// application (all but the outbox publisher), the vendor's secret the
+/// checks worker alone.
+#[test]
+fn secrets_are_read_from_secrets_manager_by_the_functions_that_use_them() {
+    let template = template();
+    assert!(
+        !template.contains("KORALA_MASTER_KEY: ") && !template.contains("KORALA_CHECK_PROVIDER_SECRET: "),
+        "a secret in a function's environment"
+    );
+    assert!(template.contains("        KORALA_MASTER_KEY_SECRET: !Ref MasterKeySecret\n"));
+    for (logical, block) in function_blocks(&template) {
+        let binary = binary_of(&block).unwrap();
+        let reads_master_key = block.contains("        - !Ref MasterKeyReadPolicy\n");
+        assert_eq!(
+            reads_master_key,
+            binary != "outbox-publisher",
+            "{logical}: the master key's read policy"
+        );
+        assert_eq!(
+            block.contains("Resource: !Ref CheckProviderSecretValue"),
+            binary == "checks-worker",
+            "{logical}: the vendor secret's read"
+        );
+    }
+}

@@ -310,3 +310,93 @@ async fn poison_messages_move_to_the_dead_letter_queues() {
         assert_eq!(dead[0].body, body);
     }
 }
+
+// ---------------------------------------------------------------------------
+// Secrets on Secrets Manager (moto): what a deployed function reads instead
+// of keeping the master key and vendor secrets in its environment.
+
+/// A secret on moto holding `value`, named uniquely, and its ARN.
+async fn stored_secret(aws: &functions::aws::Aws, value: &str) -> String {
+    let created = aws
+        .secrets_manager()
+        .await
+        .create_secret()
+        .name(format!("korala/{}", unique_prefix()))
+        .secret_string(value)
+        .send()
+        .await
+        .expect("moto creates the secret");
+    created.arn().expect("a created secret has an ARN").to_owned()
+}
+
+fn secrets_manager_running() -> bool {
+    if !moto_running() {
+        return false;
+    }
+    assert!(
+        std::env::var_os("AWS_ENDPOINT_URL_SECRETS_MANAGER").is_some(),
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER is not set beside AWS_ENDPOINT_URL_SQS: start moto with scripts/moto"
+    );
+    true
+}
+
+#[tokio::test]
+async fn a_deployed_functions_master_key_is_read_from_secrets_manager() {
+    use functions::app::{StartupError, stored_sealer};
+    use functions::crypto::Sealer;
+    use functions::secrets::SecretError;
+    if !secrets_manager_running() {
+        return;
+    }
+    let aws = functions::aws::Aws::default();
+    let key = Sealer::generate_key();
+    let arn = stored_secret(&aws, &key).await;
+    let sealed = Sealer::from_base64(&key).unwrap().seal("whsec_partners_secret");
+    let sealer = stored_sealer(&aws, &arn).await.expect("the stored key");
+    assert_eq!(sealer.open(&sealed).unwrap(), "whsec_partners_secret");
+
+    // What goes wrong says which secret, never what it holds.
+    let missing = format!("{arn}-gone");
+    match stored_sealer(&aws, &missing).await {
+        Err(StartupError::Secret(SecretError::NotFound(id))) => assert_eq!(id, missing),
+        other => panic!("a missing secret gave {:?}", other.err()),
+    }
+    let not_a_key = stored_secret(&aws, "hunter2-not-a-key").await;
+    let error = stored_sealer(&aws, &not_a_key)
+        .await
+        .err()
+        .expect("not a key")
+        .to_string();
+    assert!(error.contains("32 bytes"), "{error}");
+    assert!(!error.contains("hunter2"), "{error}");
+}
+
+#[tokio::test]
+async fn a_check_vendors_secret_is_read_from_secrets_manager() {
+    use functions::checks::provider::PendingProviders;
+    use functions::webhooks::signature::SigningSecret;
+    if !secrets_manager_running() {
+        return;
+    }
+    let aws = functions::aws::Aws::default();
+    let arn = stored_secret(&aws, &SigningSecret::generate()).await;
+    let config = serde_json::json!({
+        "acme": {"url": "https://screening.acme.example/v1/screen", "secretId": arn},
+        "globex": {"url": "https://screening.globex.example/v1/screen", "secretId": arn},
+    })
+    .to_string();
+    let pending = PendingProviders::from_lookup(&|var| (var == "KORALA_CHECK_PROVIDERS").then(|| config.clone()))
+        .expect("the entries check without their secrets");
+    let providers = pending.read(&aws).await.expect("the secrets are read");
+    for name in ["acme", "globex"] {
+        assert_eq!(providers.get(Some(name)).expect("configured").name(), name);
+    }
+
+    let missing =
+        serde_json::json!({"acme": {"url": "https://screening.acme.example/", "secretId": format!("{arn}-gone")}})
+            .to_string();
+    let pending = PendingProviders::from_lookup(&|var| (var == "KORALA_CHECK_PROVIDERS").then(|| missing.clone()))
+        .expect("the entry checks without its secret");
+    let error = pending.read(&aws).await.err().expect("a missing secret").to_string();
+    assert!(error.contains("does not exist") && error.contains("-gone"), "{error}");
+}

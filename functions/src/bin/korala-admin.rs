@@ -1,12 +1,16 @@
 //! Operators' command, on the store `SESSIONS_TABLE` (DynamoDB) or
-//! `SESSIONS_DB_PATH` (the embedded store) names, sealing secrets with
-//! `KORALA_MASTER_KEY` (or the local master key beside the database):
+//! `SESSIONS_DB_PATH` (the embedded store) names, sealing secrets with the
+//! master key the Secrets Manager secret `KORALA_MASTER_KEY_SECRET` holds (a
+//! deployment's, read with the operator's credentials, so it never passes
+//! through their shell), or `KORALA_MASTER_KEY`, or the local master key
+//! beside the database:
 //! organisations, their keys (create, list, rotate, revoke), their rate and
 //! the check vendors they may use.
 
 use clap::{Parser, Subcommand, ValueEnum};
 use functions::admin;
-use functions::app::{App, local_sealer, open_store};
+use functions::app::{App, local_sealer, open_store, stored_sealer};
+use functions::secrets::MASTER_KEY_SECRET_ENV;
 use korala_domain::limits::Rate;
 use korala_domain::tenancy::Mode as KeyMode;
 
@@ -96,7 +100,11 @@ enum Command {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cli = Cli::parse();
-    let app = App::new(open_store().await?, local_sealer()?);
+    let sealer = match std::env::var(MASTER_KEY_SECRET_ENV).ok().filter(|s| !s.is_empty()) {
+        Some(secret) => stored_sealer(&functions::aws::Aws::default(), &secret).await?,
+        None => local_sealer()?,
+    };
+    let app = App::new(open_store().await?, sealer);
     let printed = match cli.command {
         Command::CreateOrg { name, mode } => {
             let org = admin::create_organization(&app, &name).await?;

@@ -72,8 +72,9 @@ impl fmt::Debug for HttpProviderConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error(
-        "KORALA_CHECK_PROVIDERS must be a JSON object of {{\"<name>\": {{\"url\": \"https://…\", \"secretEnv\": \
-         \"<variable holding the whsec_ secret>\"}}}}: {0}"
+        "KORALA_CHECK_PROVIDERS must be a JSON object of {{\"<name>\": {{\"url\": \"https://…\", \"secretId\": \
+         \"<Secrets Manager secret holding the whsec_ secret>\"}}}} (or \"secretEnv\": \"<variable holding it>\" \
+         locally): {0}"
     )]
     NotJson(#[source] serde_json::Error),
     #[error("KORALA_CHECK_PROVIDERS: `{0}` is the built-in provider's name; give the HTTP provider another")]
@@ -82,12 +83,23 @@ pub enum ConfigError {
     BadName(String),
     #[error("KORALA_CHECK_PROVIDERS: provider `{name}`: {reason}")]
     BadUrl { name: String, reason: String },
+    #[error(
+        "KORALA_CHECK_PROVIDERS: provider `{name}`: give its secret exactly one way, `secretId` (Secrets Manager) or \
+         `secretEnv` (a variable)"
+    )]
+    SecretSource { name: String },
     #[error("KORALA_CHECK_PROVIDERS: provider `{name}`: its secret variable `{var}` is not set")]
     MissingSecret { name: String, var: String },
     #[error(
-        "KORALA_CHECK_PROVIDERS: provider `{name}`: `{var}` does not hold a signing secret (`whsec_` followed by base64)"
+        "KORALA_CHECK_PROVIDERS: provider `{name}`: its secret `{id}` is in Secrets Manager, which only a deployed \
+         function reads; locally, name a variable with `secretEnv`"
     )]
-    BadSecret { name: String, var: String },
+    SecretNotRead { name: String, id: String },
+    #[error(
+        "KORALA_CHECK_PROVIDERS: provider `{name}`: `{source_name}` does not hold a signing secret (`whsec_` followed \
+         by base64)"
+    )]
+    BadSecret { name: String, source_name: String },
 }
 
 /// One entry as the operator writes it. Unknown fields are refused so that a
@@ -97,35 +109,92 @@ pub enum ConfigError {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawConfig {
     url: String,
-    secret_env: String,
+    #[serde(default)]
+    secret_env: Option<String>,
+    #[serde(default)]
+    secret_id: Option<String>,
 }
 
-/// Reads `KORALA_CHECK_PROVIDERS` (unset or blank: none) and the secret
-/// variables it names through `env`, so tests need not touch the process
-/// environment.
-pub fn configs(env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<HttpProviderConfig>, ConfigError> {
+/// Where a provider's signing secret is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// A variable of the process (local runs).
+    Env(String),
+    /// A Secrets Manager secret, by ARN or name (a deployment).
+    Stored(String),
+}
+
+/// One provider as configured, checked, its secret not read yet: a
+/// deployed checks worker checks these at init and reads the secrets on
+/// its first invocation.
+#[derive(Debug, Clone)]
+pub struct ProviderEntry {
+    pub name: String,
+    url: Uri,
+    secret: SecretSource,
+}
+
+impl ProviderEntry {
+    /// The Secrets Manager secret that holds this provider's key, if it is
+    /// there.
+    pub fn stored_secret(&self) -> Option<&str> {
+        match &self.secret {
+            SecretSource::Stored(id) => Some(id),
+            SecretSource::Env(_) => None,
+        }
+    }
+
+    /// The provider's configuration, its secret from a variable (`env`) or
+    /// from the secrets already read (`stored`, by secret id).
+    pub fn config(
+        self,
+        env: &dyn Fn(&str) -> Option<String>,
+        stored: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<HttpProviderConfig, ConfigError> {
+        let Self { name, url, secret } = self;
+        let (value, source_name) = match secret {
+            SecretSource::Env(var) => match env(&var).filter(|s| !s.trim().is_empty()) {
+                Some(value) => (value, var),
+                None => return Err(ConfigError::MissingSecret { name, var }),
+            },
+            SecretSource::Stored(id) => match stored(&id) {
+                Some(value) => (value, id),
+                None => return Err(ConfigError::SecretNotRead { name, id }),
+            },
+        };
+        let Ok(secret) = SigningSecret::parse(value.trim()) else {
+            return Err(ConfigError::BadSecret { name, source_name });
+        };
+        Ok(HttpProviderConfig { name, url, secret })
+    }
+}
+
+/// Reads and checks `KORALA_CHECK_PROVIDERS` (unset or blank: none) through
+/// `env`, so tests need not touch the process environment, without reading
+/// any secret (an operator's shell need not hold them).
+pub fn entries(env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<ProviderEntry>, ConfigError> {
     let Some(text) = env(PROVIDERS_ENV).filter(|text| !text.trim().is_empty()) else {
         return Ok(Vec::new());
     };
     let raw: BTreeMap<String, RawConfig> = serde_json::from_str(&text).map_err(ConfigError::NotJson)?;
-    raw.into_iter().map(|(name, raw)| config(name, raw, env)).collect()
+    raw.into_iter().map(|(name, raw)| entry(name, raw)).collect()
 }
 
-/// The provider names `KORALA_CHECK_PROVIDERS` gives, without reading
-/// their secrets (an operator's shell need not hold them).
-pub fn names(env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<String>, ConfigError> {
-    let Some(text) = env(PROVIDERS_ENV).filter(|text| !text.trim().is_empty()) else {
-        return Ok(Vec::new());
-    };
-    let raw: BTreeMap<String, serde_json::Value> = serde_json::from_str(&text).map_err(ConfigError::NotJson)?;
-    Ok(raw.into_keys().collect())
-}
-
-fn config(
-    name: String,
-    raw: RawConfig,
+/// [`entries`] with their secrets: from variables, or from the secrets
+/// already read (`stored`).
+pub fn configs(
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<HttpProviderConfig, ConfigError> {
+    stored: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<HttpProviderConfig>, ConfigError> {
+    entries(env)?.into_iter().map(|e| e.config(env, stored)).collect()
+}
+
+/// The provider names `KORALA_CHECK_PROVIDERS` gives.
+pub fn names(env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<String>, ConfigError> {
+    Ok(entries(env)?.into_iter().map(|e| e.name).collect())
+}
+
+fn entry(name: String, raw: RawConfig) -> Result<ProviderEntry, ConfigError> {
     if name == SCREENING {
         return Err(ConfigError::ReservedName(name));
     }
@@ -136,19 +205,12 @@ fn config(
         Ok(url) => url,
         Err(reason) => return Err(ConfigError::BadUrl { name, reason }),
     };
-    let Some(secret) = env(&raw.secret_env).filter(|s| !s.trim().is_empty()) else {
-        return Err(ConfigError::MissingSecret {
-            name,
-            var: raw.secret_env,
-        });
+    let secret = match (raw.secret_env, raw.secret_id) {
+        (Some(var), None) => SecretSource::Env(var),
+        (None, Some(id)) if !id.trim().is_empty() => SecretSource::Stored(id),
+        _ => return Err(ConfigError::SecretSource { name }),
     };
-    let Ok(secret) = SigningSecret::parse(secret.trim()) else {
-        return Err(ConfigError::BadSecret {
-            name,
-            var: raw.secret_env,
-        });
-    };
-    Ok(HttpProviderConfig { name, url, secret })
+    Ok(ProviderEntry { name, url, secret })
 }
 
 fn is_provider_name(name: &str) -> bool {
@@ -971,7 +1033,7 @@ mod tests {
             ("ACME_SECRET", &secret),
             ("STUB_SECRET", &secret),
         ]);
-        let configs = configs(&lookup).unwrap();
+        let configs = configs(&lookup, &|_| None).unwrap();
         let names: Vec<&str> = configs.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["acme", "stub"]);
         assert_eq!(configs[0].url, "https://screening.acme.example/v1/screen");
@@ -980,13 +1042,53 @@ mod tests {
             "the secret stays out of Debug"
         );
 
-        assert!(super::configs(&env(&[])).unwrap().is_empty(), "unset: none");
+        assert!(super::configs(&env(&[]), &|_| None).unwrap().is_empty(), "unset: none");
         assert!(
-            super::configs(&env(&[(PROVIDERS_ENV, " ")])).unwrap().is_empty(),
+            super::configs(&env(&[(PROVIDERS_ENV, " ")]), &|_| None)
+                .unwrap()
+                .is_empty(),
             "blank: none"
         );
         let loopback = json!({"stub": {"url": "http://127.0.0.1:9/screen", "secretEnv": "S"}}).to_string();
-        assert!(super::configs(&env(&[(PROVIDERS_ENV, &loopback), ("S", &secret)])).is_ok());
+        assert!(super::configs(&env(&[(PROVIDERS_ENV, &loopback), ("S", &secret)]), &|_| None).is_ok());
+    }
+
+    #[test]
+    fn a_deployed_providers_secret_is_read_from_secrets_manager_by_id() {
+        let secret = SigningSecret::generate();
+        let id = "arn:aws:secretsmanager:eu-west-1:000000000000:secret:korala/acme-AbCdEf";
+        let config = json!({"acme": {"url": "https://screening.acme.example/", "secretId": id}}).to_string();
+        let lookup = env(&[(PROVIDERS_ENV, &config)]);
+        // Checked without the secret (the checks worker's init)…
+        let found = entries(&lookup).unwrap();
+        assert_eq!(found[0].stored_secret(), Some(id));
+        // …then built from what was read.
+        let stored = |asked: &str| (asked == id).then(|| secret.clone());
+        let configs = configs(&lookup, &stored).unwrap();
+        assert_eq!(configs[0].name, "acme");
+        // Not read (a local run): a reason, not a silent provider without a key.
+        let error = configs_error(&lookup, &|_| None);
+        assert!(error.contains("only a deployed function reads"), "{error}");
+        let stored_junk = |_: &str| Some("hunter2".to_owned());
+        let error = configs_error(&lookup, &stored_junk);
+        assert!(error.contains(id) && !error.contains("hunter2"), "{error}");
+
+        for both_or_neither in [
+            json!({"acme": {"url": "https://x.example/", "secretId": id, "secretEnv": "S"}}),
+            json!({"acme": {"url": "https://x.example/"}}),
+            json!({"acme": {"url": "https://x.example/", "secretId": " "}}),
+        ] {
+            let config = both_or_neither.to_string();
+            let error = entries(&env(&[(PROVIDERS_ENV, &config)])).unwrap_err().to_string();
+            assert!(error.contains("exactly one way"), "{error}");
+        }
+    }
+
+    fn configs_error(env: &dyn Fn(&str) -> Option<String>, stored: &dyn Fn(&str) -> Option<String>) -> String {
+        match configs(env, stored) {
+            Ok(_) => panic!("configured"),
+            Err(e) => e.to_string(),
+        }
     }
 
     #[test]
@@ -1026,7 +1128,7 @@ mod tests {
         ];
         for (config, expected) in cases {
             let lookup = env(&[(PROVIDERS_ENV, &config), ("S", &secret), ("NOT_A_SECRET", "hunter2")]);
-            let error = configs(&lookup).unwrap_err().to_string();
+            let error = configs(&lookup, &|_| None).unwrap_err().to_string();
             assert!(error.starts_with("KORALA_CHECK_PROVIDERS"), "{error}");
             assert!(error.contains(expected), "{config}: {error}");
             assert!(!error.contains("whsec_abc") && !error.contains("hunter2"), "{error}");

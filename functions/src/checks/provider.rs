@@ -139,22 +139,12 @@ impl Providers {
     }
 
     /// The built-in screening and the HTTP providers `KORALA_CHECK_PROVIDERS`
-    /// configures. A bad configuration stops the start: a check naming a
-    /// provider that silently failed to load would fail every session.
+    /// configures, their secrets in variables (a local run). A bad
+    /// configuration stops the start: a check naming a provider that
+    /// silently failed to load would fail every session.
     pub fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let mut providers = Self::new(Arc::new(ScreeningProvider::from_env()?));
-        for config in http::configs(&|var| std::env::var(var).ok())? {
-            let provider = HttpProvider::new(config)?;
-            tracing::info!(
-                provider = provider.name(),
-                host = provider.url().host().unwrap_or_default(),
-                "HTTP check provider configured"
-            );
-            providers = providers.with(provider.name().to_owned(), Arc::new(provider));
-        }
-        Ok(providers)
+        PendingProviders::from_env()?.with_secrets(&|_| None)
     }
-
     /// The provider a check step names (`None`: the built-in screening).
     pub fn get(&self, name: Option<&str>) -> Result<Arc<dyn Provider>, ProviderError> {
         match name {
@@ -207,6 +197,59 @@ fn strength_name(strength: MatchStrength) -> &'static str {
     match strength {
         MatchStrength::Strong => "strong",
         MatchStrength::Possible => "possible",
+    }
+}
+
+/// A deployed checks worker's providers before their secrets are read: the
+/// screening list parsed and every vendor entry checked at init (a bad one
+/// fails it), the secrets kept in Secrets Manager read on the first
+/// invocation, with the worker's other clients.
+pub struct PendingProviders {
+    screening: Arc<dyn Provider>,
+    entries: Vec<http::ProviderEntry>,
+}
+
+impl PendingProviders {
+    pub fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Self::from_lookup(&|var| std::env::var(var).ok())
+    }
+
+    /// [`from_env`](Self::from_env), the vendors' entries read through
+    /// `env` (the screening list still from the process's).
+    pub fn from_lookup(env: &dyn Fn(&str) -> Option<String>) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Self {
+            screening: Arc::new(ScreeningProvider::from_env()?),
+            entries: http::entries(env)?,
+        })
+    }
+
+    /// The providers, each stored secret read once from Secrets Manager.
+    pub async fn read(&self, aws: &crate::aws::Aws) -> Result<Providers, Box<dyn std::error::Error + Send + Sync>> {
+        let mut stored = BTreeMap::new();
+        for id in self.entries.iter().filter_map(|e| e.stored_secret()) {
+            if !stored.contains_key(id) {
+                stored.insert(id.to_owned(), crate::secrets::fetch(aws, id).await?);
+            }
+        }
+        self.with_secrets(&|id| stored.get(id).cloned())
+    }
+
+    /// The providers, their secrets from variables or `stored` (by id).
+    pub fn with_secrets(
+        &self,
+        stored: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Providers, Box<dyn std::error::Error + Send + Sync>> {
+        let mut providers = Providers::new(self.screening.clone());
+        for entry in self.entries.iter().cloned() {
+            let provider = HttpProvider::new(entry.config(&|var| std::env::var(var).ok(), stored)?)?;
+            tracing::info!(
+                provider = provider.name(),
+                host = provider.url().host().unwrap_or_default(),
+                "HTTP check provider configured"
+            );
+            providers = providers.with(provider.name().to_owned(), Arc::new(provider));
+        }
+        Ok(providers)
     }
 }
 
