@@ -497,3 +497,42 @@ mod queue {
         assert_eq!(bodies(&received), ["kept"]);
     }
 }
+
+/// Reads do not queue behind a write: while the store's writer waits for
+/// the file's write lock (another process holds it here; in the local
+/// server, another organisation's long transaction), a read still answers
+/// from a reader connection of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_answers_while_a_write_waits_for_the_lock() {
+    use acceptance::support::{configuration, tenant};
+    use std::time::Duration;
+    let dir = TempDir::new("sqlite-readers");
+    let path = dir.path().join("store.db");
+    let store = Arc::new(SqliteStore::open(&path).expect("a database file"));
+    let acme = tenant("acme");
+    store.insert_configuration(&configuration(&acme, "kyc")).await.unwrap();
+
+    let outside = rusqlite::Connection::open(&path).unwrap();
+    outside.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let writer = {
+        let store = Arc::clone(&store);
+        let config = configuration(&acme, "kyb");
+        tokio::spawn(async move { store.insert_configuration(&config).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!writer.is_finished(), "the write waits for the lock");
+    let read = tokio::time::timeout(Duration::from_secs(2), store.get_configuration(&acme, "kyc")).await;
+    assert!(
+        matches!(read, Ok(Ok(Some(_)))),
+        "the read waited for the write: {read:?}"
+    );
+    let listed = tokio::time::timeout(Duration::from_secs(2), store.list_configurations(&acme)).await;
+    assert_eq!(listed.map(|l| l.map(|l| l.len())), Ok(Ok(1)), "only what was committed");
+
+    outside.execute_batch("COMMIT").unwrap();
+    writer
+        .await
+        .unwrap()
+        .expect("the write goes through once the lock is free");
+    assert_eq!(store.list_configurations(&acme).await.map(|l| l.len()), Ok(2));
+}

@@ -296,6 +296,44 @@ CREATE INDEX used_signatures_by_expiry ON used_signatures (expires_at);
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    readers: Option<Arc<Readers>>,
+}
+
+/// Read-only connections to a database file, for the reads: with WAL they
+/// read while the writer holds its connection, so one organisation's writes
+/// (a submission whose rules take their whole budget, a burst of creates)
+/// do not queue another's reads behind them. An in-memory database is one
+/// connection's alone: there every read takes the writer's.
+struct Readers {
+    path: std::path::PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+/// Idle readers kept open; more are opened while many reads run at once,
+/// and closed when they finish.
+const IDLE_READERS: usize = 8;
+
+impl Readers {
+    fn take(&self) -> Result<Connection, StoreError> {
+        if let Some(conn) = self.idle.lock().ok().and_then(|mut idle| idle.pop()) {
+            return Ok(conn);
+        }
+        let conn = Connection::open_with_flags(
+            &self.path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(engine)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(engine)?;
+        Ok(conn)
+    }
+
+    fn give_back(&self, conn: Connection) {
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < IDLE_READERS
+        {
+            idle.push(conn);
+        }
+    }
 }
 
 impl SqliteStore {
@@ -334,21 +372,48 @@ impl SqliteStore {
         // With WAL, NORMAL only risks the last transactions on power loss,
         // never the file's integrity.
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(engine)?;
-        Self::prepare(conn)
+        Self::prepare(conn, Some(path.to_owned()))
     }
 
     /// A private database that vanishes with the store: for tests and
     /// throw-away local runs.
     pub fn in_memory() -> Result<Self, StoreError> {
-        Self::prepare(Connection::open_in_memory().map_err(engine)?)
+        Self::prepare(Connection::open_in_memory().map_err(engine)?, None)
     }
 
-    fn prepare(mut conn: Connection) -> Result<Self, StoreError> {
+    fn prepare(mut conn: Connection, path: Option<std::path::PathBuf>) -> Result<Self, StoreError> {
         conn.pragma_update(None, "foreign_keys", true).map_err(engine)?;
         migrate(&mut conn)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            readers: path.map(|path| {
+                Arc::new(Readers {
+                    path,
+                    idle: Mutex::new(Vec::new()),
+                })
+            }),
         })
+    }
+
+    /// Runs `work`, which only reads, on the blocking pool with a reader
+    /// of its own (the writer's connection for an in-memory database). A
+    /// reader sees every transaction committed before it starts.
+    async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let Some(readers) = self.readers.clone() else {
+            return self.run(work).await;
+        };
+        tokio::task::spawn_blocking(move || {
+            let mut conn = readers.take()?;
+            let result = work(&mut conn);
+            readers.give_back(conn);
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("the database task did not finish: {e}")))?
     }
 
     /// Runs `work` on the blocking pool with the connection to itself (the
@@ -1133,7 +1198,7 @@ impl Store for SqliteStore {
 
     async fn get_organization(&self, id: &OrgId) -> Result<Option<Organization>, StoreError> {
         let id = id.to_string();
-        self.run(move |conn| {
+        self.read(move |conn| {
             document(
                 conn,
                 "organization",
@@ -1182,7 +1247,7 @@ impl Store for SqliteStore {
 
     async fn list_api_keys(&self, org: &OrgId) -> Result<Vec<ApiKey>, StoreError> {
         let org = org.to_string();
-        self.run(move |conn| {
+        self.read(move |conn| {
             documents(
                 conn,
                 "API key",
@@ -1216,7 +1281,7 @@ impl Store for SqliteStore {
 
     async fn get_api_key(&self, key_id: &str) -> Result<Option<ApiKey>, StoreError> {
         let id = key_id.to_owned();
-        self.run(move |conn| document(conn, "API key", "SELECT doc FROM api_keys WHERE id = ?1", params![id]))
+        self.read(move |conn| document(conn, "API key", "SELECT doc FROM api_keys WHERE id = ?1", params![id]))
             .await
     }
 
@@ -1237,13 +1302,13 @@ impl Store for SqliteStore {
 
     async fn get_configuration(&self, tenant: &Tenant, slug: &str) -> Result<Option<Configuration>, StoreError> {
         let (owner, slug) = (Owner::of(tenant), slug.to_owned());
-        self.run(move |conn| get_versioned(conn, CONFIGURATIONS, "configuration", &owner, &slug))
+        self.read(move |conn| get_versioned(conn, CONFIGURATIONS, "configuration", &owner, &slug))
             .await
     }
 
     async fn list_configurations(&self, tenant: &Tenant) -> Result<Vec<Configuration>, StoreError> {
         let owner = Owner::of(tenant);
-        self.run(move |conn| list_versioned(conn, CONFIGURATIONS, "configuration", &owner))
+        self.read(move |conn| list_versioned(conn, CONFIGURATIONS, "configuration", &owner))
             .await
     }
 
@@ -1270,13 +1335,13 @@ impl Store for SqliteStore {
 
     async fn get_workflow(&self, tenant: &Tenant, slug: &str) -> Result<Option<StoredWorkflow>, StoreError> {
         let (owner, slug) = (Owner::of(tenant), slug.to_owned());
-        self.run(move |conn| get_versioned(conn, WORKFLOWS, "workflow", &owner, &slug))
+        self.read(move |conn| get_versioned(conn, WORKFLOWS, "workflow", &owner, &slug))
             .await
     }
 
     async fn list_workflows(&self, tenant: &Tenant) -> Result<Vec<StoredWorkflow>, StoreError> {
         let owner = Owner::of(tenant);
-        self.run(move |conn| list_versioned(conn, WORKFLOWS, "workflow", &owner))
+        self.read(move |conn| list_versioned(conn, WORKFLOWS, "workflow", &owner))
             .await
     }
 
@@ -1307,13 +1372,13 @@ impl Store for SqliteStore {
         id: &WebhookEndpointId,
     ) -> Result<Option<WebhookEndpoint>, StoreError> {
         let (owner, id) = (Owner::of(tenant), id.to_string());
-        self.run(move |conn| get_versioned(conn, WEBHOOK_ENDPOINTS, "webhook endpoint", &owner, &id))
+        self.read(move |conn| get_versioned(conn, WEBHOOK_ENDPOINTS, "webhook endpoint", &owner, &id))
             .await
     }
 
     async fn list_webhook_endpoints(&self, tenant: &Tenant) -> Result<Vec<WebhookEndpoint>, StoreError> {
         let owner = Owner::of(tenant);
-        self.run(move |conn| list_versioned(conn, WEBHOOK_ENDPOINTS, "webhook endpoint", &owner))
+        self.read(move |conn| list_versioned(conn, WEBHOOK_ENDPOINTS, "webhook endpoint", &owner))
             .await
     }
 
@@ -1342,7 +1407,7 @@ impl Store for SqliteStore {
         id: &WebhookDeliveryId,
     ) -> Result<Option<WebhookDelivery>, StoreError> {
         let (owner, id) = (Owner::of(tenant), id.to_string());
-        self.run(move |conn| get_versioned(conn, WEBHOOK_DELIVERIES, "webhook delivery", &owner, &id))
+        self.read(move |conn| get_versioned(conn, WEBHOOK_DELIVERIES, "webhook delivery", &owner, &id))
             .await
     }
 
@@ -1353,7 +1418,7 @@ impl Store for SqliteStore {
         query: &DeliveryQuery,
     ) -> Result<DeliveryPage, StoreError> {
         let (owner, endpoint, query) = (Owner::of(tenant), endpoint.to_string(), query.clone());
-        self.run(move |conn| list_deliveries(conn, owner, endpoint, query))
+        self.read(move |conn| list_deliveries(conn, owner, endpoint, query))
             .await
     }
 
@@ -1365,7 +1430,7 @@ impl Store for SqliteStore {
 
     async fn get_session(&self, tenant: &Tenant, id: &SessionId) -> Result<Option<Session>, StoreError> {
         let (owner, id) = (Owner::of(tenant), id.to_string());
-        self.run(move |conn| {
+        self.read(move |conn| {
             document(
                 conn,
                 "session",
@@ -1378,7 +1443,7 @@ impl Store for SqliteStore {
 
     async fn find_session_by_token_hash(&self, token_hash: &str) -> Result<Option<Session>, StoreError> {
         let hash = token_hash.to_owned();
-        self.run(move |conn| {
+        self.read(move |conn| {
             document(
                 conn,
                 "session",
@@ -1391,12 +1456,12 @@ impl Store for SqliteStore {
 
     async fn list_sessions(&self, tenant: &Tenant, query: &SessionQuery) -> Result<SessionPage, StoreError> {
         let (owner, query) = (Owner::of(tenant), query.clone());
-        self.run(move |conn| list_sessions(conn, owner, query)).await
+        self.read(move |conn| list_sessions(conn, owner, query)).await
     }
 
     async fn list_events(&self, tenant: &Tenant, id: &SessionId) -> Result<Vec<Event>, StoreError> {
         let (owner, id) = (Owner::of(tenant), id.to_string());
-        self.run(move |conn| {
+        self.read(move |conn| {
             documents(
                 conn,
                 "event",
@@ -1414,7 +1479,7 @@ impl Store for SqliteStore {
         id: &SessionId,
     ) -> Result<Option<(Session, Vec<Event>)>, StoreError> {
         let (owner, id) = (Owner::of(tenant), id.to_string());
-        self.run(move |conn| {
+        self.read(move |conn| {
             // One read transaction, so the history matches the session.
             let tx = conn.transaction().map_err(engine)?;
             let Some(session) = document(
@@ -1440,7 +1505,7 @@ impl Store for SqliteStore {
 
     async fn sessions_due(&self, now: Timestamp, limit: u32) -> Result<Vec<Session>, StoreError> {
         let now = text(&now);
-        self.run(move |conn| {
+        self.read(move |conn| {
             documents(
                 conn,
                 "session",
@@ -1617,7 +1682,7 @@ mod tests {
             ],
         )
         .unwrap();
-        let store = SqliteStore::prepare(conn).unwrap();
+        let store = SqliteStore::prepare(conn, None).unwrap();
         let org = korala_domain::ids::OrgId::parse("org_old").unwrap();
         let tenant = Tenant::new(org, korala_domain::tenancy::Mode::Live);
         assert_eq!(store.list_webhook_endpoints(&tenant).await, Ok(vec![]));
