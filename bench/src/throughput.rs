@@ -68,6 +68,7 @@ impl Server {
             // refuses: one key and one token carry a whole load here.
             .env("KORALA_PARTNER_RATE", UNMETERED)
             .env("KORALA_ACCESS_RATE", UNMETERED)
+            .env("KORALA_SEND_RATE", UNMETERED)
             .envs(env.iter().copied())
             .env_remove("SESSIONS_TABLE")
             .env_remove("RUST_LOG")

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use korala_domain::ids::IdGenerator;
-use korala_domain::limits::Rate;
+use korala_domain::limits::{Rate, WEBHOOK_SENDS};
 use korala_domain::ports::{Clock, Queue, Store};
 use korala_domain::webhooks::UrlPolicy;
 
@@ -35,6 +35,9 @@ pub struct Settings {
     pub partner_rate: Rate,
     /// One access token's calls (`KORALA_ACCESS_RATE`).
     pub access_rate: Rate,
+    /// An organisation's test events and redeliveries, each a request to a
+    /// URL it chose (`KORALA_SEND_RATE`).
+    pub send_rate: Rate,
 }
 
 /// `{per second}/{burst}`, as the rate variables are written.
@@ -65,6 +68,7 @@ impl Settings {
             webhook_urls,
             partner_rate: rate_env("KORALA_PARTNER_RATE", Rate::PARTNER),
             access_rate: rate_env("KORALA_ACCESS_RATE", Rate::ACCESS_TOKEN),
+            send_rate: rate_env("KORALA_SEND_RATE", WEBHOOK_SENDS),
             ..Self::default()
         }
     }
@@ -78,6 +82,7 @@ impl Default for Settings {
             webhook_urls: UrlPolicy::Production,
             partner_rate: Rate::PARTNER,
             access_rate: Rate::ACCESS_TOKEN,
+            send_rate: WEBHOOK_SENDS,
         }
     }
 }

@@ -207,6 +207,7 @@ impl Api {
         app.settings = Arc::new(Settings {
             partner_rate: unmetered(),
             access_rate: unmetered(),
+            send_rate: unmetered(),
             ..Settings::default()
         });
         let org = admin::create_organization(&app, "Acme Verification")

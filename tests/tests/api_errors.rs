@@ -1840,6 +1840,10 @@ async fn an_access_token_past_its_rate_is_429_and_no_other_token_is() {
 #[tokio::test]
 async fn test_events_and_redeliveries_have_an_allowance_of_their_own() {
     let mut api = Api::new().await;
+    api.app.settings = Arc::new(Settings {
+        send_rate: korala_domain::limits::WEBHOOK_SENDS,
+        ..(*api.app.settings).clone()
+    });
     let _relay = api.relay().await;
     let hook = json!({"url": "https://hooks.example.com/korala", "events": ["session_completed"]});
     let endpoint = str_of(&api.expect(201, "POST", "/webhook-endpoints", Some(hook)).await, "id").to_owned();

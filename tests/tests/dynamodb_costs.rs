@@ -45,6 +45,7 @@ impl Meter {
         api.app.settings = Arc::new(functions::app::Settings {
             partner_rate: korala_domain::limits::Rate::PARTNER,
             access_rate: korala_domain::limits::Rate::ACCESS_TOKEN,
+            send_rate: korala_domain::limits::WEBHOOK_SENDS,
             ..(*api.app.settings).clone()
         });
         // Test events and redeliveries are queued; the queue is not DynamoDB.

@@ -8,7 +8,7 @@
 
 use korala_domain::delivery::WebhookDelivery;
 use korala_domain::ids::{WebhookDeliveryId, WebhookEndpointId};
-use korala_domain::limits::{Bucket, WEBHOOK_SENDS};
+use korala_domain::limits::Bucket;
 use korala_domain::ports::{DeliveryQuery, StoreError};
 use korala_domain::validation::FieldErrors;
 use lambda_http::Request;
@@ -77,7 +77,12 @@ async fn endpoint(app: &App, caller: &Caller, req: &Request) -> Result<WebhookEn
 /// Test events and redeliveries make us send a request to a URL the partner
 /// chose: they draw on an allowance of their own, well below the API's.
 async fn sends(app: &App, caller: &Caller) -> Result<(), ApiError> {
-    admission::admit(app, &Bucket::webhook_sends(&caller.tenant.org_id), WEBHOOK_SENDS).await
+    admission::admit(
+        app,
+        &Bucket::webhook_sends(&caller.tenant.org_id),
+        app.settings.send_rate,
+    )
+    .await
 }
 
 pub async fn redeliver(app: &App, req: Request) -> ApiResult {
