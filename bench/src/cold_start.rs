@@ -899,7 +899,12 @@ impl Seed {
     async fn partner(&self, key: &Credentials, method: Method, path: &str, body: Option<Value>) -> Result<Value> {
         let path = format!("{PREFIX}{path}");
         let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let timestamp = self.app.clock.now().timestamp();
+        let timestamp = crate::signing_time(
+            self.app.clock.now().timestamp(),
+            method.as_str(),
+            &path,
+            body.as_bytes(),
+        );
         let headers = Api::signature_headers(key, timestamp, method.as_str(), &path, body.as_bytes());
         let mut request = http::Request::builder().method(method).uri(path);
         for (name, value) in headers {
@@ -1303,7 +1308,8 @@ fn api_event(route: &Route, req: &Req, request_id: &str) -> Result<String> {
     }
     if let Some(key) = &req.key {
         let body = body.as_deref().unwrap_or_default().as_bytes();
-        for (name, value) in Api::signature_headers(key, now.timestamp(), req.method.as_str(), &full, body) {
+        let at = crate::signing_time(now.timestamp(), req.method.as_str(), &full, body);
+        for (name, value) in Api::signature_headers(key, at, req.method.as_str(), &full, body) {
             headers[name.to_ascii_lowercase()] = json!(value);
         }
     }

@@ -142,8 +142,14 @@ impl Client {
             .uri(format!("http://{}{path}", self.addr))
             .header("content-type", "application/json");
         if !path.starts_with("/api/v1/access/") {
+            // A read may be signed at any instant; a mutation is good once.
             let now = chrono::Utc::now().timestamp();
-            for (name, value) in key_signature_headers(self.org.key, self.org.secret, now, method, path, &bytes) {
+            let at = if method == "GET" {
+                now
+            } else {
+                crate::signing_time(now, method, path, &bytes)
+            };
+            for (name, value) in key_signature_headers(self.org.key, self.org.secret, at, method, path, &bytes) {
                 request = request.header(name, value);
             }
         }

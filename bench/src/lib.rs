@@ -16,6 +16,30 @@ pub mod runtime_api;
 pub mod scale;
 pub mod throughput;
 
+/// A signing time (Unix seconds) within the five-minute window around `now` at which
+/// this process has not signed a request of the same kind (method, path,
+/// body) yet: a signed mutation is good once, so a benchmark that repeats
+/// one request must sign each repetition at its own instant, as a client's
+/// retry does.
+pub fn signing_time(now: i64, method: &str, path: &str, body: &[u8]) -> i64 {
+    use std::collections::{HashMap, HashSet};
+    use std::sync::{LazyLock, Mutex};
+    static SIGNED: LazyLock<Mutex<HashMap<Vec<u8>, HashSet<i64>>>> = LazyLock::new(Default::default);
+    let mut kind = format!("{method} {path} ").into_bytes();
+    kind.extend_from_slice(body);
+    let Ok(mut signed) = SIGNED.lock() else {
+        return now;
+    };
+    let used = signed.entry(kind).or_default();
+    // now, now - 1, now + 1, now - 2, …: the first not used yet.
+    let at = (0..599)
+        .map(|n: i64| if n % 2 == 1 { now - (n + 1) / 2 } else { now + n / 2 })
+        .find(|at| !used.contains(at))
+        .unwrap_or(now);
+    used.insert(at);
+    at
+}
+
 /// A benchmark failed to run (not: missed a target, which is reported).
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 pub type Result<T> = std::result::Result<T, Error>;
