@@ -21,7 +21,7 @@
 //!
 //! Our own log lines carry ids, statuses and counts, never request bodies,
 //! names, documents, metadata, paths (they hold access tokens), secrets or
-//! signatures; `functions/tests/logs.rs` checks that end to end.
+//! signatures; `functions/tests/it/logs.rs` checks that end to end.
 
 use std::io::IsTerminal;
 

@@ -359,24 +359,9 @@ mod tests {
 
     #[test]
     fn the_product_pages_kyb_configuration_is_accepted() {
-        let config = draft(json!({
-            "name": "KYB Standard",
-            "slug": "kyb-standard",
-            "description": "Business onboarding with participant-aware verification",
-            "workflowBindings": [
-                {"workflowSlug": "id-document", "participantRoles": ["representative"], "outputKey": "representative_id"},
-                {"workflowSlug": "proof-of-address", "participantRoles": ["representative"], "outputKey": "representative_poa"},
-                {"workflowSlug": "pep-check", "participantRoles": ["beneficial_owner"], "outputKey": "ubo_pep_check"}
-            ],
-            "subjectKind": "business",
-            "isVerification": true,
-            "autoResolve": false,
-            "finalManualReviewRequired": true,
-            "defaultExpiresInMinutes": 1440,
-            "defaultRedirectUrl": "https://yourapp.com/verification/complete"
-        }))
-        .validate(org(), &Catalog::builtins(), now())
-        .unwrap();
+        let config = draft(crate::testing::product_page::kyb_standard())
+            .validate(org(), &Catalog::builtins(), now())
+            .unwrap();
         assert_eq!(config.bindings.len(), 3);
         assert_eq!(config.subject_kind, SubjectKind::Business);
         assert!(!config.policy.auto_resolve);

@@ -30,6 +30,8 @@ pub mod rules;
 pub mod screening;
 pub mod session;
 pub mod tenancy;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod validation;
 pub mod webhooks;
 pub mod workflow;

@@ -942,9 +942,7 @@ impl CountryRisk {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicU64, Ordering};
-
-    use chrono::{Duration, TimeZone, Utc};
+    use chrono::Duration;
     use proptest::prelude::*;
     use serde_json::{Value, json};
 
@@ -952,25 +950,13 @@ mod tests {
     use crate::catalog::Catalog;
     use crate::checks::CheckOutcome;
     use crate::configuration::{Configuration, ConfigurationDraft};
-    use crate::ids::{CheckId, IdGenerator, OrgId};
+    use crate::ids::{CheckId, OrgId};
     use crate::session::{AccessToken, Origin, ReviewRecord, SessionDraft, Waiting};
     use crate::tenancy::Actor;
     use crate::tenancy::{Mode, Tenant};
+    use crate::testing::{SequentialIds, t0};
 
     // ------------------------------------------------------------ harness
-
-    #[derive(Default)]
-    struct Counter(AtomicU64);
-
-    impl IdGenerator for Counter {
-        fn next_body(&self) -> String {
-            format!("{:010}", self.0.fetch_add(1, Ordering::SeqCst) + 1)
-        }
-    }
-
-    fn t0() -> Timestamp {
-        Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
-    }
 
     fn partner() -> Actor {
         Actor::Partner {
@@ -984,7 +970,7 @@ mod tests {
 
     /// A session advanced through the real engine.
     struct Case {
-        ids: Counter,
+        ids: SequentialIds,
         session: Session,
     }
 
@@ -1013,7 +999,7 @@ mod tests {
                 configuration: &config,
                 catalog: &catalog,
             };
-            let ids = Counter::default();
+            let ids = SequentialIds::default();
             let session = Session::create(draft, origin, partner(), t0(), &ids).unwrap().session;
             Case { ids, session }
         }

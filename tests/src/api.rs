@@ -12,7 +12,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{Datelike, NaiveDate, Utc};
 use functions::admin::{self, Credentials};
 use functions::app::{App, Settings};
 use functions::crypto::Sealer;
@@ -21,9 +21,8 @@ use functions::relay::Relay;
 use functions::routes::{PREFIX, Router};
 use functions::store::sqlite::SqliteStore;
 use http::{HeaderMap, HeaderValue, StatusCode};
-use korala_domain::Timestamp;
 use korala_domain::limits::Rate;
-use korala_domain::ports::{Clock, Store};
+use korala_domain::ports::Store;
 use korala_domain::tenancy::Mode;
 use korala_domain::webhooks::UrlPolicy;
 use lambda_http::Body;
@@ -33,55 +32,7 @@ use serde_json::{Value, json};
 /// when empty, a JSON string when the body is not JSON) and the headers.
 pub type Reply = (StatusCode, Value, HeaderMap);
 
-/// A clock the test moves by hand. It starts at the real current time.
-#[derive(Debug)]
-pub struct TestClock {
-    now: Mutex<DateTime<Utc>>,
-}
-
-impl TestClock {
-    pub fn new(start: DateTime<Utc>) -> Self {
-        Self { now: Mutex::new(start) }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, DateTime<Utc>> {
-        self.now.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// The time the application sees.
-    pub fn now(&self) -> Timestamp {
-        *self.lock()
-    }
-
-    pub fn advance(&self, minutes: i64) {
-        self.advance_seconds(minutes * 60);
-    }
-
-    pub fn advance_seconds(&self, seconds: i64) {
-        *self.lock() += chrono::Duration::seconds(seconds);
-    }
-
-    pub fn set(&self, to: DateTime<Utc>) {
-        *self.lock() = to;
-    }
-
-    pub fn unix(&self) -> i64 {
-        self.now().timestamp()
-    }
-
-    /// The current day, `days` ago, as `YYYY-MM-DD`.
-    pub fn days_ago(&self, days: i64) -> String {
-        (self.now().date_naive() - chrono::Duration::days(days))
-            .format("%Y-%m-%d")
-            .to_string()
-    }
-}
-
-impl Clock for TestClock {
-    fn now(&self) -> Timestamp {
-        *self.lock()
-    }
-}
+pub use korala_domain::testing::TestClock;
 
 /// A request as it goes on the wire, for the tests that send malformed ones.
 #[derive(Debug, Clone)]

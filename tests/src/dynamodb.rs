@@ -1,8 +1,11 @@
 //! A DynamoDB Local table of its own for one test.
 //!
 //! DynamoDB Local must be running and `AWS_ENDPOINT_URL_DYNAMODB` point at
-//! it: `scripts/test` starts it around `cargo test`. Without it these tests
-//! fail rather than pass by skipping.
+//! it: `scripts/test` starts it around `cargo test`. A test that needs it
+//! asks [`Table::here`] or `require!(DynamoDbLocal)` first (the policy for a
+//! missing engine: [`engines`](crate::engines)); [`Table::new`] itself is for
+//! runs that asked for DynamoDB (`KORALA_TEST_STORE=dynamodb`), where its
+//! absence is a mistake.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,6 +14,8 @@ use std::time::Duration;
 use functions::store::dynamodb::{DynamoStore, create_table, delete_table};
 use korala_domain::ports::Store;
 
+use crate::engines::Engine;
+
 /// A table of its own for one test, deleted when the test ends.
 pub struct Table {
     pub name: String,
@@ -18,6 +23,15 @@ pub struct Table {
 }
 
 impl Table {
+    /// A table, when DynamoDB Local is here ([`Engine::here`]).
+    pub async fn here() -> Option<Self> {
+        if Engine::DynamoDbLocal.here() {
+            Some(Self::new().await)
+        } else {
+            None
+        }
+    }
+
     pub async fn new() -> Self {
         if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_none() {
             panic!(

@@ -4,6 +4,7 @@ pub mod api;
 pub mod aws;
 pub mod conformance;
 pub mod dynamodb;
+pub mod engines;
 pub mod faults;
 pub mod queues;
 pub mod receiver;

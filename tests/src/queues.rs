@@ -59,26 +59,6 @@ macro_rules! queue_conformance_tests {
     };
 }
 
-/// Whether moto's endpoint is set for the SQS and EventBridge tests. In CI
-/// its absence is a failure (scripts/test starts moto); on a developer's
-/// machine the tests skip with a note saying how to run them.
-pub fn moto_running() -> bool {
-    if std::env::var_os("AWS_ENDPOINT_URL_SQS").is_some() {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "AWS_ENDPOINT_URL_SQS is not set: these tests need moto. scripts/test starts it (or \
-             `eval \"$(scripts/moto start)\"` first)."
-        );
-    }
-    eprintln!(
-        "skipped: AWS_ENDPOINT_URL_SQS is not set, so moto is not running. Run scripts/test, or \
-         `eval \"$(scripts/moto start)\"` before cargo test."
-    );
-    false
-}
-
 fn message(body: &str) -> Outgoing {
     Outgoing {
         body: body.to_owned(),

@@ -6,7 +6,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use chrono::TimeZone;
 use korala_domain::builtin;
 use korala_domain::catalog::Catalog;
 use korala_domain::configuration::{Configuration, ConfigurationDraft};
@@ -20,40 +19,7 @@ use korala_domain::workflow::StoredWorkflow;
 use korala_domain::{JsonMap, Timestamp};
 use serde_json::json;
 
-/// Ids from a counter, zero-padded to 26 digits (the length of a ULID) so
-/// that string order is creation order, as the real generator promises.
-#[derive(Debug, Default)]
-pub struct SequentialIds {
-    next: AtomicU64,
-}
-
-impl SequentialIds {
-    pub fn new() -> Self {
-        Self::default()
-    }
-}
-
-impl IdGenerator for SequentialIds {
-    fn next_body(&self) -> String {
-        format!("{:026}", self.next.fetch_add(1, Ordering::SeqCst) + 1)
-    }
-}
-
-/// The instant every test starts from.
-pub fn t0() -> Timestamp {
-    chrono::Utc
-        .with_ymd_and_hms(2026, 11, 25, 12, 0, 0)
-        .single()
-        .expect("a valid fixed instant")
-}
-
-pub fn minutes(n: i64) -> Timestamp {
-    t0() + chrono::Duration::minutes(n)
-}
-
-pub fn seconds(n: i64) -> Timestamp {
-    t0() + chrono::Duration::seconds(n)
-}
+pub use korala_domain::testing::{SequentialIds, minutes, seconds, t0};
 
 pub fn org(name: &str) -> OrgId {
     OrgId::parse(&format!("org_{name}")).expect("a well-formed org id")

@@ -48,6 +48,7 @@ fn verified(secret: &str, body: &str, headers: &[(&str, String)]) -> bool {
 
 #[test]
 fn standardwebhooks_verifies_our_signatures() {
+    acceptance::require!(StandardWebhooks);
     let secret = SigningSecret::generate();
     let key = SigningSecret::parse(&secret).unwrap();
     let body = r#"{"eventId":"evt_01","event":"session_completed","timestamp":"2026-11-25T21:00:00Z","data":{"sessionId":"ses_01","status":"completed","name":"Zoë Ünal"}}"#;

@@ -1,7 +1,5 @@
 //! What the functions' integration tests share: a webhook receiver.
 
-#![allow(dead_code)] // each test file uses part of it
-
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

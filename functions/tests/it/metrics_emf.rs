@@ -3,7 +3,9 @@
 //! `_aws.CloudWatchMetrics[{Namespace, Dimensions, Metrics[{Name, Unit}]}]`,
 //! and every dimension and metric named there as a top-level member.
 //!
-//! A binary of its own: the EMF recorder is the process's global recorder.
+//! The EMF recorder is the process's global recorder, and the other tests of
+//! this binary record metrics too: the test runs in a process of its own
+//! (rusty-fork runs the test binary again for just this test).
 
 use async_trait::async_trait;
 use korala_domain::delivery::{AttemptOutcome, WebhookDelivery};
@@ -11,6 +13,7 @@ use korala_domain::events::{Event, WebhookEvent};
 use korala_domain::ids::{IdGenerator, WebhookEndpointId};
 use korala_domain::ports::{EventBus, PublishError};
 use korala_domain::webhooks::WebhookEndpoint;
+use rusty_fork::rusty_fork_test;
 use serde_json::Value;
 
 struct Accepting;
@@ -78,15 +81,22 @@ fn unit_of<'a>(document: &'a Value, metric: &str) -> &'a str {
         .unwrap_or_else(|| panic!("{metric} has no unit in {document}"))
 }
 
-#[tokio::test]
-async fn the_documents_follow_the_embedded_metric_format() {
+rusty_fork_test! {
+    #[test]
+    fn the_documents_follow_the_embedded_metric_format() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(documents_follow_the_embedded_metric_format());
+    }
+}
+
+async fn documents_follow_the_embedded_metric_format() {
     assert!(functions::metrics::install("Korala/Test".into(), Some("test".into())));
     assert!(flush().is_empty(), "nothing recorded, nothing written");
 
     // A session completed and resolved (the stream fixture), and two
     // delivery attempts of its completion: one answered, one unreachable.
     let stream: aws_lambda_events::event::dynamodb::Event =
-        serde_json::from_str(include_str!("../../events/outbox-publisher.json")).unwrap();
+        serde_json::from_str(include_str!("../../../events/outbox-publisher.json")).unwrap();
     let completed: Event = stream
         .records
         .iter()

@@ -488,6 +488,7 @@ async fn assert_like_clean(mode: Mode) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_is_retried_and_leaves_no_trace() {
+    acceptance::require!(DynamoDbLocal);
     assert_like_clean(Mode::Transient {
         reads_on: READS,
         reads: vec![Fault::Throttled],
@@ -498,6 +499,7 @@ async fn throttling_is_retried_and_leaves_no_trace() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_errors_are_retried_and_leave_no_trace() {
+    acceptance::require!(DynamoDbLocal);
     assert_like_clean(Mode::Transient {
         reads_on: READS,
         reads: vec![Fault::Unavailable],
@@ -511,6 +513,7 @@ async fn server_errors_are_retried_and_leave_no_trace() {
 /// late is recognised when its retry meets it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeouts_are_retried_and_leave_no_trace() {
+    acceptance::require!(DynamoDbLocal);
     assert_like_clean(Mode::Transient {
         reads_on: &["GetItem", "Query"],
         reads: vec![Fault::Stall],
@@ -523,6 +526,7 @@ async fn timeouts_are_retried_and_leave_no_trace() {
 /// the third attempt meets the write of the first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_answers_are_recognised_and_applied_once() {
+    acceptance::require!(DynamoDbLocal);
     assert_like_clean(Mode::Transient {
         reads_on: READS,
         reads: vec![Fault::Lost],
@@ -533,6 +537,7 @@ async fn lost_answers_are_recognised_and_applied_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn persistent_faults_answer_503_and_change_nothing() {
+    acceptance::require!(DynamoDbLocal);
     assert_like_clean(Mode::Persistent(vec![
         Fault::Throttled,
         Fault::InternalError,
@@ -548,6 +553,7 @@ async fn persistent_faults_answer_503_and_change_nothing() {
 /// client's retry finds it done rather than applying it again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_whose_every_answer_is_lost_lands_whole_and_once() {
+    acceptance::require!(DynamoDbLocal);
     let run = Run::new(Mode::ByHand).await;
     let api = &run.api;
     api.kyc_configuration("kyc").await;
@@ -601,6 +607,7 @@ async fn a_commit_whose_every_answer_is_lost_lands_whole_and_once() {
 /// request did what it was asked, and must say so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idempotent_create_whose_answers_are_lost_still_answers_created() {
+    acceptance::require!(DynamoDbLocal);
     let run = Run::new(Mode::ByHand).await;
     let api = &run.api;
     api.kyc_configuration("kyc").await;
@@ -623,6 +630,7 @@ async fn an_idempotent_create_whose_answers_are_lost_still_answers_created() {
 /// queued all the same, and the request says so rather than failing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_keyed_test_delivery_whose_answer_cannot_be_stored_is_still_accepted() {
+    acceptance::require!(DynamoDbLocal);
     let mut run = Run::new(Mode::ByHand).await;
     let queues = functions::store::sqlite::SqliteStore::in_memory().expect("an in-memory store");
     let deliveries = Arc::new(queues.queue("webhook-deliveries", run.api.app.clock.clone()));
@@ -650,6 +658,7 @@ async fn a_keyed_test_delivery_whose_answer_cannot_be_stored_is_still_accepted()
 /// the SDK's retry finds the item gone, deleted by the first attempt.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_answer_to_a_delete_still_answers_no_content() {
+    acceptance::require!(DynamoDbLocal);
     let run = Run::new(Mode::ByHand).await;
     let api = &run.api;
     let endpoint = json!({"url": "https://hooks.example.com/korala", "events": ["session_completed"]});
@@ -670,6 +679,7 @@ async fn a_lost_answer_to_a_delete_still_answers_no_content() {
 /// second.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idempotent_create_whose_commit_is_not_answered_is_not_run_twice() {
+    acceptance::require!(DynamoDbLocal);
     let run = Run::new(Mode::ByHand).await;
     let api = &run.api;
     api.kyc_configuration("kyc").await;
@@ -706,6 +716,7 @@ async fn an_idempotent_create_whose_commit_is_not_answered_is_not_run_twice() {
 /// as its own replay).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admission_writes_fail_closed_and_are_retried() {
+    acceptance::require!(DynamoDbLocal);
     let mut run = Run::new(Mode::ByHand).await;
     // Metered as deployed (the tests' default meters nothing).
     run.api.app.settings = Arc::new(functions::app::Settings {

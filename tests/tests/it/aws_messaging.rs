@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use acceptance::queues::moto_running;
+use acceptance::engines::Engine;
 use acceptance::support::{SequentialIds, seconds, tenant};
 use functions::bus::eventbridge::{EventBridgeBus, SOURCE};
 use functions::queue::sqs::SqsQueue;
@@ -132,7 +132,7 @@ async fn receive(queue: &SqsQueue, count: usize) -> Vec<Received> {
 }
 
 async fn provisioned() -> Option<(Provisioned, SqsQueue, EventBridgeBus)> {
-    if !moto_running() {
+    if !Engine::Moto.here() {
         return None;
     }
     let (sqs, eventbridge) = topology::clients().await;
@@ -152,7 +152,7 @@ fn envelope_time(envelope: &Value) -> Option<i64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn provisioning_twice_is_harmless() {
-    if !moto_running() {
+    if !Engine::Moto.here() {
         return;
     }
     let (sqs, eventbridge) = topology::clients().await;
@@ -330,7 +330,7 @@ async fn stored_secret(aws: &functions::aws::Aws, value: &str) -> String {
 }
 
 fn secrets_manager_running() -> bool {
-    if !moto_running() {
+    if !Engine::Moto.here() {
         return false;
     }
     assert!(

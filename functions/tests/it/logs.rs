@@ -18,8 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-mod support;
-
+use crate::support;
 use functions::http::auth::{sign, signing_payload};
 use functions::webhooks::signature::SigningSecret;
 use serde_json::{Value, json};

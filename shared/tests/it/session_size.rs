@@ -4,9 +4,6 @@
 //! fails its step (what the service produces), never an item too large to
 //! store.
 
-mod common;
-
-use common::{Counter, t0};
 use korala_domain::catalog::Catalog;
 use korala_domain::checks::CheckOutcome;
 use korala_domain::configuration::ConfigurationDraft;
@@ -14,6 +11,7 @@ use korala_domain::ids::OrgId;
 use korala_domain::screening::{Finding, MatchStrength};
 use korala_domain::session::{AccessToken, CheckStatus, Origin, Session, SessionDraft, WorkflowStatus};
 use korala_domain::tenancy::{Actor, Mode, Tenant};
+use korala_domain::testing::{SequentialIds, t0};
 use korala_domain::webhooks::UrlPolicy;
 use korala_domain::workflow::WorkflowDraft;
 use korala_domain::{DomainError, JsonMap};
@@ -28,7 +26,7 @@ fn org() -> Tenant {
 }
 
 /// A started session of the workflow `steps` describe, with `context`.
-fn started(steps: Value, context: Value, ids: &Counter) -> Session {
+fn started(steps: Value, context: Value, ids: &SequentialIds) -> Session {
     let definition = serde_json::from_value::<WorkflowDraft>(json!({
         "name": "Sized", "slug": "sized", "steps": steps
     }))
@@ -64,7 +62,7 @@ fn started(steps: Value, context: Value, ids: &Counter) -> Session {
     created.session.start(t0(), ids).unwrap().unwrap().session
 }
 
-fn try_submit(session: &Session, data: Value, ids: &Counter) -> Result<Session, DomainError> {
+fn try_submit(session: &Session, data: Value, ids: &SequentialIds) -> Result<Session, DomainError> {
     let data: JsonMap = data.as_object().cloned().unwrap();
     let swf = session.workflows[0].id.to_string();
     session.submit(&swf, &data, t0(), ids).map(|t| t.session)
@@ -85,7 +83,7 @@ fn fifteen_k() -> Value {
 
 #[test]
 fn a_submission_over_its_budget_is_refused_naming_the_data() {
-    let ids = Counter::default();
+    let ids = SequentialIds::default();
     let fields: Vec<Value> = (0..140)
         .map(|i| json!({"name": format!("f{i}"), "type": "text"}))
         .collect();
@@ -111,7 +109,7 @@ fn a_submission_over_its_budget_is_refused_naming_the_data() {
 
 #[test]
 fn a_submission_that_would_outgrow_the_session_is_refused_naming_the_data() {
-    let ids = Counter::default();
+    let ids = SequentialIds::default();
     let capture = |step: usize| {
         let fields: Vec<Value> = (0..120)
             .map(|i| json!({"name": format!("s{step}f{i}"), "type": "text"}))
@@ -153,7 +151,7 @@ fn a_submission_that_would_outgrow_the_session_is_refused_naming_the_data() {
 
 #[test]
 fn an_output_over_its_budget_fails_the_workflow() {
-    let ids = Counter::default();
+    let ids = SequentialIds::default();
     let copies = "[context.s, context.s, context.s, context.s, context.s]";
     let session = started(
         json!([capture_one(), {"type": "output", "config": {"fields": {"copies": copies}}}]),
@@ -173,7 +171,7 @@ fn an_output_over_its_budget_fails_the_workflow() {
 
 #[test]
 fn extracted_data_that_would_outgrow_the_session_fails_the_workflow() {
-    let ids = Counter::default();
+    let ids = SequentialIds::default();
     let copies = "[context.s, context.s, context.s, context.s]";
     let extract = |name: &str| json!({"type": "extract", "config": {"fields": {name: copies}}});
     let session = started(
@@ -203,7 +201,7 @@ fn extracted_data_that_would_outgrow_the_session_fails_the_workflow() {
 
 #[test]
 fn an_output_nested_deeper_than_a_session_can_hold_fails_the_workflow() {
-    let ids = Counter::default();
+    let ids = SequentialIds::default();
     let deep = format!("{}1{}", "[".repeat(40), "]".repeat(40));
     let session = started(
         json!([capture_one(), {"type": "output", "config": {"fields": {"deep": deep}}}]),
@@ -236,7 +234,7 @@ fn finding(i: usize, padding: usize) -> Finding {
 
 #[test]
 fn a_providers_answer_over_its_budget_fails_the_check() {
-    let ids = Counter::default();
+    let ids = SequentialIds::default();
     let session = started(
         json!([{"type": "check", "config": {"kind": "pep"}}, {"type": "output", "config": {}}]),
         json!({}),
@@ -264,7 +262,7 @@ fn a_providers_answer_over_its_budget_fails_the_check() {
 
 #[test]
 fn a_providers_failure_reason_is_kept_short() {
-    let ids = Counter::default();
+    let ids = SequentialIds::default();
     let session = started(
         json!([{"type": "check", "config": {"kind": "pep"}}, {"type": "output", "config": {}}]),
         json!({}),
@@ -287,7 +285,7 @@ fn a_providers_failure_reason_is_kept_short() {
 
 #[test]
 fn a_rules_error_is_kept_short_however_large_the_values_it_names() {
-    let ids = Counter::default();
+    let ids = SequentialIds::default();
     let session = started(
         json!([capture_one(), {"type": "validate", "config": {"rules": [
             {"name": "odd", "expression": "context.s + 1 == 2", "onFailure": "review"}

@@ -2,14 +2,12 @@
 //! cost its own structure makes huge is refused when its workflow is
 //! written, and one that real inputs make too dear fails instead of running.
 
-mod common;
-
-use common::{Counter, t0};
 use korala_domain::catalog::Catalog;
 use korala_domain::configuration::ConfigurationDraft;
 use korala_domain::ids::OrgId;
 use korala_domain::session::{AccessToken, Origin, Session, SessionDraft, ValidationOutcome, WorkflowStatus};
 use korala_domain::tenancy::{Actor, Mode, Tenant};
+use korala_domain::testing::{SequentialIds, t0};
 use korala_domain::webhooks::UrlPolicy;
 use korala_domain::workflow::{WorkflowDefinition, WorkflowDraft};
 use korala_domain::{FieldErrors, JsonMap};
@@ -63,7 +61,7 @@ fn literal(n: usize) -> String {
 }
 
 /// A started session of `definition` whose context is `context`.
-fn started(definition: WorkflowDefinition, context: Value, ids: &Counter) -> Session {
+fn started(definition: WorkflowDefinition, context: Value, ids: &SequentialIds) -> Session {
     let slug = definition.slug.clone();
     let catalog = Catalog::new([definition]);
     let config = serde_json::from_value::<ConfigurationDraft>(json!({
@@ -91,7 +89,7 @@ fn started(definition: WorkflowDefinition, context: Value, ids: &Counter) -> Ses
     created.session.start(t0(), ids).unwrap().unwrap().session
 }
 
-fn submit(session: &Session, data: Value, ids: &Counter) -> Session {
+fn submit(session: &Session, data: Value, ids: &SequentialIds) -> Session {
     let data: JsonMap = data.as_object().cloned().unwrap();
     let swf = session.workflows[0].id.to_string();
     session
@@ -180,7 +178,7 @@ fn rules_that_together_exceed_what_one_change_may_spend_are_refused() {
 
 #[test]
 fn a_rule_over_budget_for_the_real_inputs_fails_with_why_and_its_outcome_applies() {
-    let ids = Counter::default();
+    let ids = SequentialIds::default();
     let square = "context.L.all(a, context.L.all(b, a != b || a == b))";
     let definition = validate(with_rules(json!([
         rule("named", "size(data.name) > 0", "retry"),
@@ -203,7 +201,7 @@ fn a_rule_over_budget_for_the_real_inputs_fails_with_why_and_its_outcome_applies
 
 #[test]
 fn the_rules_of_one_change_share_a_budget() {
-    let ids = Counter::default();
+    let ids = SequentialIds::default();
     let square = rule("square", "context.L.all(a, context.L.all(b, true))", "review");
     let mut definition = with_rules(json!([square]));
     definition["steps"]
@@ -228,7 +226,7 @@ fn the_rules_of_one_change_share_a_budget() {
 
 #[test]
 fn an_output_over_budget_for_the_real_inputs_fails_the_workflow() {
-    let ids = Counter::default();
+    let ids = SequentialIds::default();
     let definition = validate(json!({
         "name": "Pairs",
         "slug": "pairs",
@@ -253,7 +251,7 @@ fn an_output_over_budget_for_the_real_inputs_fails_the_workflow() {
 /// a text field and a participant's name may be) run within the budget.
 #[test]
 fn builtins_run_within_the_budget_at_their_largest_inputs() {
-    let ids = Counter::default();
+    let ids = SequentialIds::default();
     let catalog = Catalog::builtins();
     let config = serde_json::from_value::<ConfigurationDraft>(json!({
         "name": "KYC", "slug": "kyc", "workflowSlugs": ["id-document", "proof-of-address"]

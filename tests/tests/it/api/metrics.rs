@@ -2,7 +2,7 @@
 //! sessions' and checks' facts as the outbox publishes their events, the
 //! delivery attempts as the dispatcher records them. The counts are checked
 //! against the sessions' own event histories, and do not move when the
-//! relay runs again. (The EMF documents themselves: functions/tests/metrics_emf.rs.)
+//! relay runs again. (The EMF documents themselves: functions/tests/it/metrics_emf.rs.)
 
 use std::collections::BTreeMap;
 
@@ -23,6 +23,7 @@ fn count(events: &[Value], kind: &str) -> u64 {
 
 #[tokio::test]
 async fn sessions_checks_and_deliveries_are_counted_once() {
+    acceptance::require!(StandardWebhooks);
     let tally = Tally::default();
     let _recording = tally.record_here();
     let mut api = Api::new().await;

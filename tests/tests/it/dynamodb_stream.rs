@@ -95,6 +95,7 @@ fn sequence_order(a: &str, b: &str) -> Ordering {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stream_delivers_committed_transitions_in_order_until_committed() {
+    acceptance::require!(DynamoDbLocal);
     let table = Table::new().await;
     let store = &table.store;
     let ids = SequentialIds::new();
@@ -187,6 +188,7 @@ async fn the_stream_delivers_committed_transitions_in_order_until_committed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reported_failure_is_where_the_next_batch_starts() {
+    acceptance::require!(DynamoDbLocal);
     let table = Table::new().await;
     let store = &table.store;
     let ids = SequentialIds::new();
@@ -274,6 +276,7 @@ impl EventBus for Recording {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_outbox_publisher_fed_from_the_stream_publishes_exactly_the_committed_events() {
+    acceptance::require!(DynamoDbLocal);
     let table = Table::new().await;
     let store = &table.store;
     let ids = SequentialIds::new();

@@ -2,10 +2,7 @@
 //! validated against a catalog, sessions created from them, and every action
 //! of the end user, the partner and the service played out in order.
 
-mod common;
-
 use chrono::Duration;
-use common::{Counter, t0};
 use korala_domain::builtin::{self, NAME_MATCH, NAME_MISMATCH};
 use korala_domain::catalog::Catalog;
 use korala_domain::checks::CheckOutcome;
@@ -22,6 +19,8 @@ use korala_domain::session::{
     ValidationOutcome, Waiting, WorkflowStatus,
 };
 use korala_domain::tenancy::{Actor, Mode, Tenant};
+use korala_domain::testing::product_page::{self, kyb_participants};
+use korala_domain::testing::{SequentialIds, t0};
 use korala_domain::workflow::{CheckKind, WorkflowDraft};
 use korala_domain::{DomainError, JsonMap, Timestamp};
 use serde_json::{Value, json};
@@ -58,33 +57,7 @@ fn kyc(catalog: &Catalog) -> Configuration {
 }
 
 fn kyb(catalog: &Catalog) -> Configuration {
-    configure(
-        json!({
-            "name": "KYB Standard",
-            "slug": "kyb-standard",
-            "description": "Business onboarding with participant-aware verification",
-            "workflowBindings": [
-                {"workflowSlug": "id-document", "participantRoles": ["representative"], "outputKey": "representative_id"},
-                {"workflowSlug": "proof-of-address", "participantRoles": ["representative"], "outputKey": "representative_poa"},
-                {"workflowSlug": "pep-check", "participantRoles": ["beneficial_owner"], "outputKey": "ubo_pep_check"}
-            ],
-            "subjectKind": "business",
-            "isVerification": true,
-            "autoResolve": false,
-            "finalManualReviewRequired": true,
-            "defaultExpiresInMinutes": 1440,
-            "defaultRedirectUrl": "https://yourapp.com/verification/complete"
-        }),
-        catalog,
-    )
-}
-
-fn kyb_participants() -> Value {
-    json!([
-        {"role": "subject", "displayName": "Acme Corp"},
-        {"role": "beneficial_owner", "displayName": "Jane Smith"},
-        {"role": "representative", "displayName": "John Smith"}
-    ])
+    configure(product_page::kyb_standard(), catalog)
 }
 
 fn id_doc(name: &str) -> Value {
@@ -132,7 +105,7 @@ fn try_create(
     config: &Configuration,
     catalog: &Catalog,
     participants: Value,
-    ids: &Counter,
+    ids: &SequentialIds,
 ) -> Result<Transition, DomainError> {
     let origin = Origin {
         access_token: AccessToken {
@@ -147,7 +120,7 @@ fn try_create(
 
 /// A session and its history, advanced one checked transition at a time.
 struct Case {
-    ids: Counter,
+    ids: SequentialIds,
     now: Timestamp,
     session: Session,
     history: Vec<Event>,
@@ -155,7 +128,7 @@ struct Case {
 
 impl Case {
     fn new(config: &Configuration, catalog: &Catalog, participants: Value) -> Case {
-        let ids = Counter::default();
+        let ids = SequentialIds::default();
         let created = try_create(config, catalog, participants, &ids).expect("the session is created");
         assert_eq!(created.session.version, 1);
         assert_eq!(created.expected_version(), None);
@@ -741,7 +714,7 @@ fn the_kyb_id_document_is_compared_with_the_representatives_name() {
 fn a_binding_whose_role_has_no_participant_is_refused_at_creation() {
     let catalog = Catalog::builtins();
     let config = kyb(&catalog);
-    let ids = Counter::default();
+    let ids = SequentialIds::default();
     let result = try_create(
         &config,
         &catalog,
@@ -1198,7 +1171,7 @@ fn completed_and_reviewed_sessions_do_not_expire() {
 fn expiry_follows_the_requested_duration() {
     let catalog = Catalog::builtins();
     let config = kyc(&catalog);
-    let ids = Counter::default();
+    let ids = SequentialIds::default();
     let origin = Origin {
         access_token: AccessToken {
             hash: "h".into(),

@@ -2,10 +2,7 @@
 //! partner and service actions against a few configurations, checking after
 //! every step what must hold whatever happened before.
 
-mod common;
-
 use chrono::Duration;
-use common::{Counter, t0};
 use korala_domain::catalog::Catalog;
 use korala_domain::configuration::{Configuration, ConfigurationDraft};
 use korala_domain::events::Event;
@@ -17,6 +14,7 @@ use korala_domain::session::{
     Waiting, WorkflowStatus,
 };
 use korala_domain::tenancy::{Actor, Mode, Tenant};
+use korala_domain::testing::{SequentialIds, t0};
 use korala_domain::workflow::{Step, WorkflowDefinition, WorkflowDraft};
 use korala_domain::{DomainError, JsonMap};
 use proptest::prelude::*;
@@ -114,7 +112,7 @@ fn world() -> World {
     }
 }
 
-fn create(world: &World, which: usize, ids: &Counter) -> Session {
+fn create(world: &World, which: usize, ids: &SequentialIds) -> Session {
     let (configuration, participants) = &world.configurations[which];
     let draft: SessionDraft = serde_json::from_value(json!({
         "configurationSlug": configuration.slug,
@@ -295,7 +293,7 @@ fn pick(session: &Session, target: Option<usize>) -> usize {
 
 fn run(which: usize, ops: Vec<Op>) {
     let world = world();
-    let ids = Counter::default();
+    let ids = SequentialIds::default();
     let mut now = t0();
     let mut session = create(&world, which, &ids);
     for op in ops {
@@ -477,7 +475,7 @@ fn the_operations_reach_every_outcome() {
     let strategy = (0usize..5, prop::collection::vec(op(), 0..30));
     for _ in 0..100 {
         let (which, ops) = strategy.new_tree(&mut runner).unwrap().current();
-        let ids = Counter::default();
+        let ids = SequentialIds::default();
         let mut now = t0();
         let mut session = create(&world, which, &ids);
         reached.insert(session.status);

@@ -13,8 +13,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-mod support;
-
+use crate::support;
 use functions::http::auth::{sign, signing_payload};
 use serde_json::{Value, json};
 

@@ -10,6 +10,7 @@ use acceptance::api::{
 use chrono::{DateTime, Utc};
 use korala_domain::builtin::NAME_MISMATCH;
 use korala_domain::names::similarity;
+use korala_domain::testing::product_page::{kyb_session, kyb_standard};
 use serde_json::{Value, json};
 
 const WEBHOOK_EVENTS: [&str; 6] = [
@@ -20,53 +21,6 @@ const WEBHOOK_EVENTS: [&str; 6] = [
     "session_workflow_completed",
     "session_workflow_failed",
 ];
-
-fn kyb_standard() -> Value {
-    json!({
-        "name": "KYB Standard",
-        "slug": "kyb-standard",
-        "description": "Business onboarding with participant-aware verification",
-        "workflowBindings": [
-            {
-                "workflowSlug": "id-document",
-                "participantRoles": ["representative"],
-                "outputKey": "representative_id",
-            },
-            {
-                "workflowSlug": "proof-of-address",
-                "participantRoles": ["representative"],
-                "outputKey": "representative_poa",
-            },
-            {
-                "workflowSlug": "pep-check",
-                "participantRoles": ["beneficial_owner"],
-                "outputKey": "ubo_pep_check",
-            },
-        ],
-        "subjectKind": "business",
-        "isVerification": true,
-        "autoResolve": false,
-        "finalManualReviewRequired": true,
-        "defaultExpiresInMinutes": 1440,
-        "defaultRedirectUrl": "https://yourapp.com/verification/complete",
-    })
-}
-
-fn kyb_session() -> Value {
-    json!({
-        "externalUserId": "org_abc123",
-        "configurationSlug": "kyb-standard",
-        "participants": [
-            { "role": "subject", "displayName": "Acme Corp" },
-            { "role": "beneficial_owner", "displayName": "Jane Smith" },
-            { "role": "representative", "displayName": "John Smith" },
-        ],
-        "context": { "partnerName": "Acme Corp", "applicationType": "merchant_onboarding" },
-        "metadata": { "applicationId": "app_001" },
-        "expiresInMinutes": 720,
-        "redirectUrl": "https://yourapp.com/custom-redirect",
-    })
-}
 
 fn time(value: &Value) -> DateTime<Utc> {
     value

@@ -9,6 +9,7 @@ use acceptance::api::{Api, str_of, workflow_ids};
 use acceptance::receiver::Receiver;
 use functions::checks::MAX_PROVIDER_ATTEMPTS;
 use functions::relay::Relay;
+use korala_domain::testing::product_page;
 use serde_json::{Value, json};
 
 struct Case {
@@ -227,6 +228,7 @@ async fn the_kyb_standard_case_with_a_risk_assessment_runs_end_to_end() {
 }
 
 async fn kyb_standard_case(with_risk: bool) {
+    acceptance::require!(StandardWebhooks);
     let c = Case::new().await;
     let receiver = Receiver::start(None);
     let endpoint = c
@@ -241,47 +243,15 @@ async fn kyb_standard_case(with_risk: bool) {
         .await;
     receiver.set(json!({ "secret": str_of(&endpoint, "secret") }));
     receiver.sync_clock(c.api.clock.now());
-    let mut bindings = json!([
-        {"workflowSlug": "id-document", "participantRoles": ["representative"], "outputKey": "representative_id"},
-        {"workflowSlug": "proof-of-address", "participantRoles": ["representative"], "outputKey": "representative_poa"},
-        {"workflowSlug": "pep-check", "participantRoles": ["beneficial_owner"], "outputKey": "ubo_pep_check"}
-    ]);
+    let mut configuration = product_page::kyb_standard();
     if with_risk {
-        bindings
+        configuration["workflowBindings"]
             .as_array_mut()
             .unwrap()
             .push(json!({"workflowSlug": "risk-assessment", "participantRoles": ["subject"], "outputKey": "risk"}));
     }
-    c.api
-        .create_configuration(json!({
-            "name": "KYB Standard",
-            "slug": "kyb-standard",
-            "description": "Business onboarding with participant-aware verification",
-            "workflowBindings": bindings,
-            "subjectKind": "business",
-            "isVerification": true,
-            "autoResolve": false,
-            "finalManualReviewRequired": true,
-            "defaultExpiresInMinutes": 1440,
-            "defaultRedirectUrl": "https://yourapp.com/verification/complete"
-        }))
-        .await;
-    let session = c
-        .api
-        .create_session(json!({
-            "externalUserId": "org_abc123",
-            "configurationSlug": "kyb-standard",
-            "participants": [
-                {"role": "subject", "displayName": "Acme Corp"},
-                {"role": "beneficial_owner", "displayName": "Jane Smith"},
-                {"role": "representative", "displayName": "John Smith"}
-            ],
-            "context": {"partnerName": "Acme Corp", "applicationType": "merchant_onboarding"},
-            "metadata": {"applicationId": "app_001"},
-            "expiresInMinutes": 720,
-            "redirectUrl": "https://yourapp.com/custom-redirect"
-        }))
-        .await;
+    c.api.create_configuration(configuration).await;
+    let session = c.api.create_session(product_page::kyb_session()).await;
     let id = str_of(&session, "id").to_owned();
     let wf = workflow_ids(&session);
     c.submit(&session, 0, c.api.id_document("John Smith")).await;

@@ -8,7 +8,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use acceptance::queues::{QueueFixture, moto_running};
+use acceptance::engines::Engine;
+use acceptance::queues::QueueFixture;
 use functions::queue::sqs::SqsQueue;
 use functions::topology;
 use korala_domain::ports::Queue;
@@ -20,7 +21,7 @@ struct MotoQueue {
 
 impl MotoQueue {
     async fn new() -> Option<Self> {
-        if !moto_running() {
+        if !Engine::Moto.here() {
             return None;
         }
         static COUNTER: AtomicU64 = AtomicU64::new(0);

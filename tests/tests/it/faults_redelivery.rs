@@ -123,7 +123,6 @@ struct World {
 async fn world(path: Path) -> World {
     let (mut api, source, bus, queues) = match path {
         Path::Aws => {
-            assert!(acceptance::queues::moto_running(), "moto is not running");
             let table = Arc::new(Table::new().await);
             let mut api = Api::with_store(Arc::new(table.store.clone())).await;
             let (sqs, eventbridge) = functions::topology::clients().await;
@@ -469,6 +468,10 @@ async fn once(path: Path) -> &'static Outcome {
 }
 
 async fn assert_like_once(path: Path, redelivery: Redelivery) {
+    match path {
+        Path::Aws => acceptance::require!(DynamoDbLocal, Moto, StandardWebhooks),
+        Path::Embedded => acceptance::require!(StandardWebhooks),
+    }
     let w = world(path).await;
     w.relay(redelivery).await;
     if redelivery == Redelivery::AgainAfterSuccess {

@@ -121,6 +121,7 @@ fn events_received(received: &[Received]) -> BTreeSet<String> {
 /// own deliveries.
 #[tokio::test]
 async fn an_endpoint_receives_only_its_own_modes_events() {
+    acceptance::require!(StandardWebhooks);
     let w = world(&SIX).await;
     let live = w.api.live.clone();
     let live_receiver = Receiver::start(None);
@@ -202,6 +203,7 @@ async fn an_endpoint_receives_only_its_own_modes_events() {
 
 #[tokio::test]
 async fn all_six_session_events_reach_a_subscribed_endpoint_signed() {
+    acceptance::require!(StandardWebhooks);
     let w = world(&SIX).await;
     // Completed and auto-approved.
     let completed = w.completed_session("usr_completed").await;
@@ -272,6 +274,7 @@ async fn all_six_session_events_reach_a_subscribed_endpoint_signed() {
 
 #[tokio::test]
 async fn endpoints_receive_only_the_types_they_subscribe_to() {
+    acceptance::require!(StandardWebhooks);
     let w = world(&["session_completed"]).await;
     let disabled = w
         .api
@@ -299,6 +302,7 @@ async fn endpoints_receive_only_the_types_they_subscribe_to() {
 
 #[tokio::test]
 async fn a_receiver_that_fails_for_a_while_gets_the_event_when_it_recovers() {
+    acceptance::require!(StandardWebhooks);
     let w = world(&["session_completed"]).await;
     if !w.clock_drives_the_queues() {
         return;
@@ -337,6 +341,7 @@ async fn a_receiver_that_fails_for_a_while_gets_the_event_when_it_recovers() {
 /// after 5 s, through the visibility timeout the dispatcher set.
 #[tokio::test]
 async fn a_failed_attempt_is_retried_through_the_queue() {
+    acceptance::require!(StandardWebhooks);
     let w = world(&["session_completed"]).await;
     w.receiver.set(json!({ "fail": 1 }));
     w.completed_session("usr_1").await;
@@ -356,6 +361,7 @@ async fn a_failed_attempt_is_retried_through_the_queue() {
 
 #[tokio::test]
 async fn a_receiver_down_for_the_whole_schedule_is_dead_lettered_then_redelivered() {
+    acceptance::require!(StandardWebhooks);
     let mut w = world(&["session_completed"]).await;
     if !w.clock_drives_the_queues() {
         return;
@@ -414,6 +420,7 @@ async fn a_receiver_down_for_the_whole_schedule_is_dead_lettered_then_redelivere
 
 #[tokio::test]
 async fn the_test_event_is_signed_and_logged() {
+    acceptance::require!(StandardWebhooks);
     let w = world(&["session_completed"]).await;
     // Sent twice with one Idempotency-Key: one test event.
     let path = format!("/webhook-endpoints/{}/test", w.endpoint);
@@ -457,6 +464,7 @@ async fn the_test_event_is_signed_and_logged() {
 
 #[tokio::test]
 async fn the_delivery_api_refuses_what_it_should() {
+    acceptance::require!(StandardWebhooks);
     let w = world(&["session_completed"]).await;
     w.receiver.set(json!({ "fail": 1 }));
     w.completed_session("usr_1").await;
@@ -506,6 +514,7 @@ async fn the_delivery_api_refuses_what_it_should() {
 
 #[tokio::test]
 async fn the_delivery_log_pages_newest_first() {
+    acceptance::require!(StandardWebhooks);
     let w = world(&["session_completed"]).await;
     for user in ["usr_1", "usr_2", "usr_3"] {
         w.completed_session(user).await;
@@ -535,6 +544,7 @@ async fn the_delivery_log_pages_newest_first() {
 
 #[tokio::test]
 async fn a_deleted_endpoint_gets_nothing_more() {
+    acceptance::require!(StandardWebhooks);
     let w = world(&["session_completed"]).await;
     if !w.clock_drives_the_queues() {
         return;
@@ -570,6 +580,7 @@ async fn a_deleted_endpoint_gets_nothing_more() {
 /// the deliveries made and sends nothing more.
 #[tokio::test]
 async fn events_published_twice_are_delivered_once() {
+    acceptance::require!(StandardWebhooks);
     let w = world(&SIX).await;
     let Some(store) = w.api.sqlite.clone() else {
         return; // The emulated AWS path re-reads its stream in dynamodb_stream.rs.

@@ -35,11 +35,11 @@ impl conformance::Fixture for OnDisk {
 }
 
 mod memory {
-    acceptance::store_conformance_tests!(|| async { super::in_memory() });
+    acceptance::store_conformance_tests!(|| async { Some(super::in_memory()) });
 }
 
 mod file {
-    acceptance::store_conformance_tests!(|| async { super::OnDisk::new() });
+    acceptance::store_conformance_tests!(|| async { Some(super::OnDisk::new()) });
 }
 
 /// `run_all` is what other adapters may call instead of the macro: it must
