@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use acceptance::api::key_signature_headers;
@@ -187,7 +187,12 @@ async fn seed(dir: &std::path::Path, master_key: &str) -> Result<()> {
 /// holds the list, and the submission that runs its rules. The
 /// submission's time, in ms, and the session's id.
 async fn hostile_round(client: &mut Client, slug: &str, context: &Value) -> Result<(f64, String)> {
-    let draft = json!({"configurationSlug": slug, "externalUserId": "usr_hostile", "context": context});
+    // A user of its own each round, as a partner's would be: the harmless
+    // rounds come many a second, and identical bodies signed in one second
+    // sign alike, which the server refuses as a replay.
+    static ROUND: AtomicU64 = AtomicU64::new(0);
+    let user = format!("usr_hostile_{}", ROUND.fetch_add(1, Ordering::Relaxed));
+    let draft = json!({"configurationSlug": slug, "externalUserId": user, "context": context});
     let session = client.expect("POST", "/api/v1/sessions", Some(&draft), 201).await?;
     let id = session["id"].as_str().ok_or("a session id")?;
     let token = session["accessToken"].as_str().ok_or("an access token")?;
