@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::catalog;
 use super::views::ConfigurationView;
+use super::{gone_is_not_found, on_the_latest};
 use crate::app::App;
 use crate::http::auth::authenticate;
 use crate::http::{ApiError, ApiResult, Reply, idempotency, json_body, path_param};
@@ -51,23 +52,22 @@ pub async fn update(app: &App, req: Request) -> ApiResult {
     let slug = path_param(&req, "slug")?;
     let patch: ConfigurationPatch = json_body(app, &req)?;
     let catalog = catalog(app, &caller.tenant).await?;
-    for _ in 0..3 {
+    let (caller, slug, patch, catalog) = (&caller, &slug, &patch, &catalog);
+    let updated = on_the_latest("configuration", || async move {
         let current = app
             .store
-            .get_configuration(&caller.tenant, &slug)
+            .get_configuration(&caller.tenant, slug)
             .await?
             .ok_or(ApiError::NotFound("configuration"))?;
-        let updated = current.patch(patch.clone(), &catalog, app.clock.now())?;
-        match app.store.update_configuration(&updated).await {
-            Ok(()) => return Reply::ok(&ConfigurationView::from(&updated)),
-            Err(StoreError::Conflict) => continue,
-            Err(StoreError::NotFound) => return Err(ApiError::NotFound("configuration")),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(ApiError::Conflict(
-        "the configuration changed while this request was applied; retry it".into(),
-    ))
+        let updated = current.patch(patch.clone(), catalog, app.clock.now())?;
+        app.store
+            .update_configuration(&updated)
+            .await
+            .map_err(gone_is_not_found("configuration"))?;
+        Ok(updated)
+    })
+    .await?;
+    Reply::ok(&ConfigurationView::from(&updated))
 }
 
 pub async fn delete(app: &App, req: Request) -> ApiResult {

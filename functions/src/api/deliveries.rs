@@ -9,13 +9,14 @@
 use korala_domain::delivery::WebhookDelivery;
 use korala_domain::ids::{WebhookDeliveryId, WebhookEndpointId};
 use korala_domain::limits::Bucket;
-use korala_domain::ports::{DeliveryQuery, StoreError};
+use korala_domain::ports::DeliveryQuery;
 use korala_domain::validation::FieldErrors;
 use lambda_http::Request;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::views::WebhookDeliveryView;
+use super::{gone_is_not_found, on_the_latest};
 use crate::app::App;
 use crate::http::auth::{Caller, authenticate};
 use crate::http::{ApiError, ApiResult, Reply, admission, idempotency, number_param, path_param, query};
@@ -89,23 +90,22 @@ pub async fn redeliver(app: &App, req: Request) -> ApiResult {
     let caller = authenticate(app, &req).await?;
     sends(app, &caller).await?;
     let id = WebhookDeliveryId::parse(&path_param(&req, "id")?).ok_or(ApiError::NotFound("webhook delivery"))?;
-    for _ in 0..3 {
+    let (caller, id) = (&caller, &id);
+    let next = on_the_latest("delivery", || async move {
         let current = app
             .store
-            .get_webhook_delivery(&caller.tenant, &id)
+            .get_webhook_delivery(&caller.tenant, id)
             .await?
             .ok_or(ApiError::NotFound("webhook delivery"))?;
         let next = current.redeliver(app.clock.now())?;
-        match app.store.update_webhook_delivery(&next).await {
-            Ok(()) => return queued(app, &next).await,
-            Err(StoreError::Conflict) => continue,
-            Err(StoreError::NotFound) => return Err(ApiError::NotFound("webhook delivery")),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(ApiError::Conflict(
-        "the delivery changed while this request was applied; retry it".into(),
-    ))
+        app.store
+            .update_webhook_delivery(&next)
+            .await
+            .map_err(gone_is_not_found("webhook delivery"))?;
+        Ok(next)
+    })
+    .await?;
+    queued(app, &next).await
 }
 
 pub async fn test(app: &App, req: Request) -> ApiResult {

@@ -40,27 +40,47 @@ where
     LFut: std::future::Future<Output = Result<Option<Session>, ApiError>>,
     C: crate::evaluation::Change,
 {
-    for _ in 0..CONFLICT_RETRIES {
-        let Some(session) = load().await? else {
-            return Err(ApiError::NotFound("session"));
-        };
-        let session = match expire_if_overdue(app, session).await {
-            Ok(session) => session,
-            Err(ApiError::Store(StoreError::Conflict)) => continue,
-            Err(e) => return Err(e),
-        };
+    let (load, change) = (&load, &change);
+    on_the_latest("session", || async move {
+        let session = load().await?.ok_or(ApiError::NotFound("session"))?;
+        let session = expire_if_overdue(app, session).await?;
         let Some(transition) = change.apply(&session).await? else {
             return Ok(session);
         };
-        match app.store.commit(&transition).await {
-            Ok(()) => return Ok(transition.session),
-            Err(StoreError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
+        app.store.commit(&transition).await?;
+        Ok(transition.session)
+    })
+    .await
+}
+
+/// Runs `attempt` (read a record, change it, write it conditional on the
+/// version read) until it does not lose a race: an attempt that ends in
+/// `StoreError::Conflict` runs again against the new state, which the
+/// domain checks the request against anew; after `CONFLICT_RETRIES` lost
+/// races the client gets `409 conflict`, naming `what` changed.
+pub(crate) async fn on_the_latest<T, A, Fut>(what: &str, mut attempt: A) -> Result<T, ApiError>
+where
+    A: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ApiError>>,
+{
+    for _ in 0..CONFLICT_RETRIES {
+        match attempt().await {
+            Err(ApiError::Store(StoreError::Conflict)) => continue,
+            done => return done,
         }
     }
-    Err(ApiError::Conflict(
-        "the session changed while this request was applied; retry it".into(),
-    ))
+    Err(ApiError::Conflict(format!(
+        "the {what} changed while this request was applied; retry it"
+    )))
+}
+
+/// A store error of a write to a record the request named: gone since it
+/// was read is the client's `404`, as if it had never been there.
+pub(crate) fn gone_is_not_found(what: &'static str) -> impl Fn(StoreError) -> ApiError {
+    move |error| match error {
+        StoreError::NotFound => ApiError::NotFound(what),
+        other => other.into(),
+    }
 }
 
 /// The session as it stands now: an overdue one is expired (and committed).

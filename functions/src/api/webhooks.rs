@@ -9,6 +9,7 @@ use lambda_http::Request;
 use serde_json::json;
 
 use super::views::WebhookEndpointView;
+use super::{gone_is_not_found, on_the_latest};
 use crate::app::App;
 use crate::http::auth::{Caller, authenticate};
 use crate::http::{ApiError, ApiResult, Reply, idempotency, json_body, path_param};
@@ -62,19 +63,18 @@ pub async fn update(app: &App, req: Request) -> ApiResult {
     let caller = authenticate(app, &req).await?;
     let patch: WebhookEndpointPatch = json_body(app, &req)?;
     patch.validate(app.settings.webhook_urls)?;
-    for _ in 0..3 {
-        let current = load(app, &caller, &req).await?;
+    let (caller, req, patch) = (&caller, &req, &patch);
+    let updated = on_the_latest("webhook endpoint", || async move {
+        let current = load(app, caller, req).await?;
         let updated = current.apply(patch.clone(), app.settings.webhook_urls, app.clock.now())?;
-        match app.store.update_webhook_endpoint(&updated).await {
-            Ok(()) => return Reply::ok(&WebhookEndpointView::new(&updated)),
-            Err(StoreError::Conflict) => continue,
-            Err(StoreError::NotFound) => return Err(ApiError::NotFound("webhook endpoint")),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(ApiError::Conflict(
-        "the webhook endpoint changed while this request was applied; retry it".into(),
-    ))
+        app.store
+            .update_webhook_endpoint(&updated)
+            .await
+            .map_err(gone_is_not_found("webhook endpoint"))?;
+        Ok(updated)
+    })
+    .await?;
+    Reply::ok(&WebhookEndpointView::new(&updated))
 }
 
 pub async fn delete(app: &App, req: Request) -> ApiResult {

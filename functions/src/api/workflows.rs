@@ -7,6 +7,7 @@ use korala_domain::workflow::{StoredWorkflow, WorkflowDraft};
 use lambda_http::Request;
 use serde_json::json;
 
+use super::on_the_latest;
 use super::views::WorkflowView;
 use crate::app::App;
 use crate::http::auth::{Caller, authenticate};
@@ -65,9 +66,10 @@ pub async fn update(app: &App, req: Request) -> ApiResult {
     let slug = path_param(&req, "slug")?;
     let draft: WorkflowDraft = json_body(app, &req)?;
     let definition = draft.validate(Some(&slug), app.settings.webhook_urls)?;
-    for _ in 0..3 {
+    let (caller, slug, definition) = (&caller, &slug, &definition);
+    let stored = on_the_latest("workflow", || async move {
         let now = app.clock.now();
-        let result = match app.store.get_workflow(&caller.tenant, &slug).await? {
+        let result = match app.store.get_workflow(&caller.tenant, slug).await? {
             Some(current) => {
                 let next = StoredWorkflow {
                     definition: definition.clone(),
@@ -77,7 +79,7 @@ pub async fn update(app: &App, req: Request) -> ApiResult {
                 };
                 app.store.update_workflow(&next).await.map(|()| next)
             }
-            None if builtin::get(&slug).is_some() => {
+            None if builtin::get(slug).is_some() => {
                 let next = StoredWorkflow {
                     tenant: caller.tenant.clone(),
                     definition: definition.clone(),
@@ -89,15 +91,15 @@ pub async fn update(app: &App, req: Request) -> ApiResult {
             }
             None => return Err(ApiError::NotFound("workflow")),
         };
-        match result {
-            Ok(stored) => return Reply::ok(&WorkflowView::stored(&stored)),
-            Err(StoreError::Conflict | StoreError::AlreadyExists | StoreError::NotFound) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(ApiError::Conflict(
-        "the workflow changed while this request was applied; retry it".into(),
-    ))
+        // Another writer created, replaced or restored this slug since it
+        // was read: each is a lost race, met with the state it left.
+        result.map_err(|error| match error {
+            StoreError::AlreadyExists | StoreError::NotFound => ApiError::Store(StoreError::Conflict),
+            other => other.into(),
+        })
+    })
+    .await?;
+    Reply::ok(&WorkflowView::stored(&stored))
 }
 
 /// Deletes the organisation's definition (a built-in it overrode comes back).
