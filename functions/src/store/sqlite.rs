@@ -634,33 +634,14 @@ impl Versioned {
         })
     }
 
-    /// Inserts the row, refusing it when its tenant already has its quota:
-    /// the count and the insert run in the caller's write transaction, so
-    /// two inserts racing for the last place cannot both pass.
+    /// Inserts the row in the caller's write transaction, refusing it when
+    /// its tenant is past its quota: counted after the insert, inside the
+    /// transaction, so two inserts racing for the last place cannot both
+    /// pass, and a taken key is `AlreadyExists` whatever the count (as on
+    /// DynamoDB). On a refusal the caller's transaction is dropped, and
+    /// with it the insert.
     fn insert(self, tx: &Transaction<'_>) -> Result<(), StoreError> {
         let Table { name, key, quota } = self.table;
-        if let Some(quota) = quota {
-            let count: i64 = tx
-                .query_row(
-                    &format!("SELECT COUNT(*) FROM {name} WHERE org_id = ?1 AND mode = ?2"),
-                    params![self.owner.org_id, self.owner.mode],
-                    |row| row.get(0),
-                )
-                .map_err(engine)?;
-            let exists = tx
-                .query_row(
-                    &format!("SELECT 1 FROM {name} WHERE org_id = ?1 AND mode = ?2 AND {key} = ?3"),
-                    params![self.owner.org_id, self.owner.mode, self.key],
-                    |_| Ok(()),
-                )
-                .optional()
-                .map_err(engine)?
-                .is_some();
-            // A taken key is `AlreadyExists` whatever the count, as on DynamoDB.
-            if !exists && count >= i64::from(quota.max()) {
-                return Err(StoreError::LimitReached(quota));
-            }
-        }
         let sql = format!(
             "INSERT INTO {name} (org_id, mode, {key}, version, updated_at, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
         );
@@ -670,7 +651,26 @@ impl Versioned {
             params![org_id, mode, self.key, self.version, self.updated_at, self.doc],
         )
         .map_err(engine)?;
+        if let Some(quota) = quota {
+            let count: i64 = tx
+                .query_row(
+                    &format!("SELECT COUNT(*) FROM {name} WHERE org_id = ?1 AND mode = ?2"),
+                    params![org_id, mode],
+                    |row| row.get(0),
+                )
+                .map_err(engine)?;
+            if count > i64::from(quota.max()) {
+                return Err(StoreError::LimitReached(quota));
+            }
+        }
         Ok(())
+    }
+
+    /// [`insert`](Self::insert) in a write transaction of its own.
+    fn create(self, conn: &mut Connection) -> Result<(), StoreError> {
+        let tx = write(conn)?;
+        self.insert(&tx)?;
+        tx.commit().map_err(engine)
     }
 
     /// Replaces the row only if it still holds the version before this one,
@@ -1287,12 +1287,7 @@ impl Store for SqliteStore {
 
     async fn insert_configuration(&self, config: &Configuration) -> Result<(), StoreError> {
         let row = Versioned::of_configuration(config)?;
-        self.run(move |conn| {
-            let tx = write(conn)?;
-            row.insert(&tx)?;
-            tx.commit().map_err(engine)
-        })
-        .await
+        self.run(move |conn| row.create(conn)).await
     }
 
     async fn update_configuration(&self, config: &Configuration) -> Result<(), StoreError> {
@@ -1320,12 +1315,7 @@ impl Store for SqliteStore {
 
     async fn insert_workflow(&self, workflow: &StoredWorkflow) -> Result<(), StoreError> {
         let row = Versioned::of_workflow(workflow)?;
-        self.run(move |conn| {
-            let tx = write(conn)?;
-            row.insert(&tx)?;
-            tx.commit().map_err(engine)
-        })
-        .await
+        self.run(move |conn| row.create(conn)).await
     }
 
     async fn update_workflow(&self, workflow: &StoredWorkflow) -> Result<(), StoreError> {
@@ -1353,12 +1343,7 @@ impl Store for SqliteStore {
 
     async fn insert_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError> {
         let row = Versioned::of_webhook_endpoint(endpoint)?;
-        self.run(move |conn| {
-            let tx = write(conn)?;
-            row.insert(&tx)?;
-            tx.commit().map_err(engine)
-        })
-        .await
+        self.run(move |conn| row.create(conn)).await
     }
 
     async fn update_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError> {

@@ -7,3 +7,4 @@ mod journeys;
 mod properties;
 mod rule_budget;
 mod session_size;
+mod support;

@@ -4,20 +4,17 @@
 
 use korala_domain::catalog::Catalog;
 use korala_domain::configuration::ConfigurationDraft;
-use korala_domain::ids::OrgId;
 use korala_domain::session::{AccessToken, Origin, Session, SessionDraft, ValidationOutcome, WorkflowStatus};
-use korala_domain::tenancy::{Actor, Mode, Tenant};
+use korala_domain::tenancy::Actor;
 use korala_domain::testing::{SequentialIds, t0};
+
+use crate::support::{self, org};
 use korala_domain::webhooks::UrlPolicy;
 use korala_domain::workflow::{WorkflowDefinition, WorkflowDraft};
 use korala_domain::{FieldErrors, JsonMap};
 use serde_json::{Value, json};
 
 /// Test mode: its sessions are sandbox sessions.
-fn org() -> Tenant {
-    Tenant::new(OrgId::parse("org_0001").unwrap(), Mode::Test)
-}
-
 fn partner() -> Actor {
     Actor::Partner {
         api_key_id: "ak_test_budget".into(),
@@ -62,31 +59,7 @@ fn literal(n: usize) -> String {
 
 /// A started session of `definition` whose context is `context`.
 fn started(definition: WorkflowDefinition, context: Value, ids: &SequentialIds) -> Session {
-    let slug = definition.slug.clone();
-    let catalog = Catalog::new([definition]);
-    let config = serde_json::from_value::<ConfigurationDraft>(json!({
-        "name": "Hostile", "slug": "hostile-config", "workflowSlugs": [slug]
-    }))
-    .unwrap()
-    .validate(org(), &catalog, t0())
-    .unwrap();
-    let draft: SessionDraft = serde_json::from_value(json!({
-        "configurationSlug": "hostile-config",
-        "externalUserId": "usr_1",
-        "participants": [{"role": "subject", "displayName": "Jane Doe"}],
-        "context": context,
-    }))
-    .unwrap();
-    let origin = Origin {
-        access_token: AccessToken {
-            hash: "hash".into(),
-            sealed: "sealed".into(),
-        },
-        configuration: &config,
-        catalog: &catalog,
-    };
-    let created = Session::create(draft, origin, partner(), t0(), ids).unwrap();
-    created.session.start(t0(), ids).unwrap().unwrap().session
+    support::started(definition, context, partner(), ids)
 }
 
 fn submit(session: &Session, data: Value, ids: &SequentialIds) -> Session {

@@ -4,14 +4,13 @@
 //! fails its step (what the service produces), never an item too large to
 //! store.
 
-use korala_domain::catalog::Catalog;
 use korala_domain::checks::CheckOutcome;
-use korala_domain::configuration::ConfigurationDraft;
-use korala_domain::ids::OrgId;
 use korala_domain::screening::{Finding, MatchStrength};
-use korala_domain::session::{AccessToken, CheckStatus, Origin, Session, SessionDraft, WorkflowStatus};
-use korala_domain::tenancy::{Actor, Mode, Tenant};
+use korala_domain::session::{CheckStatus, Session, WorkflowStatus};
+use korala_domain::tenancy::Actor;
 use korala_domain::testing::{SequentialIds, t0};
+
+use crate::support;
 use korala_domain::webhooks::UrlPolicy;
 use korala_domain::workflow::WorkflowDraft;
 use korala_domain::{DomainError, JsonMap};
@@ -19,11 +18,6 @@ use serde_json::{Value, json};
 
 /// Whole sessions are kept under this, uncompressed.
 const SESSION_BYTES: usize = 256 * 1024;
-
-/// Test mode: its sessions are sandbox sessions.
-fn org() -> Tenant {
-    Tenant::new(OrgId::parse("org_0001").unwrap(), Mode::Test)
-}
 
 /// A started session of the workflow `steps` describe, with `context`.
 fn started(steps: Value, context: Value, ids: &SequentialIds) -> Session {
@@ -33,33 +27,10 @@ fn started(steps: Value, context: Value, ids: &SequentialIds) -> Session {
     .unwrap()
     .validate(None, UrlPolicy::Production)
     .expect("a valid workflow");
-    let catalog = Catalog::new([definition]);
-    let config = serde_json::from_value::<ConfigurationDraft>(json!({
-        "name": "Sized", "slug": "sized-config", "workflowSlugs": ["sized"]
-    }))
-    .unwrap()
-    .validate(org(), &catalog, t0())
-    .unwrap();
-    let draft: SessionDraft = serde_json::from_value(json!({
-        "configurationSlug": "sized-config",
-        "externalUserId": "usr_1",
-        "participants": [{"role": "subject", "displayName": "Jane Doe"}],
-        "context": context,
-    }))
-    .unwrap();
-    let origin = Origin {
-        access_token: AccessToken {
-            hash: "hash".into(),
-            sealed: "sealed".into(),
-        },
-        configuration: &config,
-        catalog: &catalog,
-    };
     let actor = Actor::Partner {
         api_key_id: "ak_test_sizes".into(),
     };
-    let created = Session::create(draft, origin, actor, t0(), ids).unwrap();
-    created.session.start(t0(), ids).unwrap().unwrap().session
+    support::started(definition, context, actor, ids)
 }
 
 fn try_submit(session: &Session, data: Value, ids: &SequentialIds) -> Result<Session, DomainError> {
