@@ -343,13 +343,10 @@ impl Bench {
     fn subjects(&self) -> Vec<Subject> {
         let moto = self.moto.is_some();
         let api = routes::all().into_iter().map(|route| {
-            let queues = matches!(
-                route.function,
-                "webhook-endpoints-test" | "webhook-deliveries-redeliver"
-            );
+            let queues = route.sends.is_some();
             Subject {
                 name: route.function,
-                kind: Kind::Api(route.function, expected_status(&route)),
+                kind: Kind::Api(route.function, route.status),
                 invoked: moto || !queues,
                 compared: true,
             }
@@ -478,7 +475,7 @@ impl Bench {
         mirrored: bool,
         cache: &mut HashMap<&'static str, Req>,
     ) -> Result<Req> {
-        let reads = reads_only(function);
+        let reads = reads_only(function)?;
         if reads && let Some(req) = cache.get(function) {
             return Ok(req.clone());
         }
@@ -1196,33 +1193,10 @@ struct SessionIds {
     workflow: String,
 }
 
-/// The functions whose request changes nothing: one target serves every run.
-fn reads_only(function: &str) -> bool {
-    matches!(
-        function,
-        "configurations-list"
-            | "configurations-get"
-            | "workflows-list"
-            | "workflows-get"
-            | "sessions-list"
-            | "sessions-get"
-            | "sessions-events"
-            | "webhook-endpoints-list"
-            | "webhook-endpoints-get"
-            | "webhook-deliveries-list"
-            | "access-get"
-    )
-}
-
-/// The status each API function's request answers when it succeeds.
-fn expected_status(route: &Route) -> u16 {
-    match route.function {
-        "configurations-create" | "workflows-create" | "sessions-create" | "webhook-endpoints-create" => 201,
-        "configurations-delete" | "workflows-delete" | "webhook-endpoints-delete" => 204,
-        // Queued for the dispatcher.
-        "webhook-endpoints-test" | "webhook-deliveries-redeliver" => 202,
-        _ => 200,
-    }
+/// The functions whose request changes nothing (a `GET`): one target
+/// serves every run.
+fn reads_only(function: &str) -> Result<bool> {
+    Ok(route(function)?.method == Method::GET)
 }
 
 fn route(function: &str) -> Result<Route> {

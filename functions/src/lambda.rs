@@ -1,6 +1,7 @@
 //! Running the functions on Lambda: one API handler behind API Gateway, or
-//! one of the event functions (the outbox publisher on the table's stream,
-//! the checks worker, the fan-out and the dispatcher on their SQS queues). Each builds its
+//! one of the event functions ([`EVENT_ENTRIES`]: the expiry sweeper on its
+//! schedule, the outbox publisher on the table's stream, the checks worker,
+//! the fan-out and the dispatcher on their SQS queues). Each builds its
 //! clients once per execution environment.
 //!
 //! Every invocation runs in the span the runtime's own tracing layer opens
@@ -215,6 +216,62 @@ async fn serve_app(function: &'static str, handler: Handler, app: LazyApp) -> Re
     });
     Runtime::new(lambda_http::Adapter::from(service))
         .layer(Invocations::new(function))
+        .run()
+        .await
+}
+
+/// A function run by events rather than by a route: its binary's `main`
+/// is `functions::lambda::{serve}().await` (`cargo codegen` writes it).
+/// Their SAM blocks are written by hand, each trigger being its own.
+pub struct EventEntry {
+    pub function: &'static str,
+    /// The `serve_*` function of this module its binary runs.
+    pub serve: &'static str,
+    /// What it does, for its binary's doc comment.
+    pub about: &'static str,
+}
+
+pub const EVENT_ENTRIES: [EventEntry; 5] = [
+    EventEntry {
+        function: "expiry-sweeper",
+        serve: "serve_expiry_sweeper",
+        about: "Expires overdue sessions, invoked by an EventBridge schedule.",
+    },
+    EventEntry {
+        function: "outbox-publisher",
+        serve: "serve_outbox_publisher",
+        about: "Publishes the outbox (the table's stream) to the event bus.",
+    },
+    EventEntry {
+        function: "webhook-fanout",
+        serve: "serve_fanout",
+        about: "Turns webhook events into one delivery per subscribed endpoint.",
+    },
+    EventEntry {
+        function: "webhook-dispatcher",
+        serve: "serve_dispatcher",
+        about: "Signs and sends webhook deliveries, retrying on the Standard Webhooks schedule.",
+    },
+    EventEntry {
+        function: "checks-worker",
+        serve: "serve_checks_worker",
+        about: "Runs the providers of check steps (PEP and sanctions screening) and records their answers.",
+    },
+];
+
+/// The expiry sweeper, on its schedule. A failed sweep fails the
+/// invocation, so the schedule's retries and alarms see it.
+pub async fn serve_expiry_sweeper() -> Result<(), Error> {
+    crate::telemetry::init();
+    let app = LazyApp::from_env().map_err(failed_init)?;
+    let app = &app;
+    let service = service_fn(move |_: LambdaEvent<serde_json::Value>| async move {
+        crate::expiry::run(app.get().await?, std::time::Duration::from_secs(20))
+            .await
+            .map_err(Error::from)
+    });
+    Runtime::new(service)
+        .layer(Invocations::new("expiry-sweeper"))
         .run()
         .await
 }

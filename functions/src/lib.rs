@@ -8,6 +8,7 @@ pub mod app;
 pub mod aws;
 pub mod bus;
 pub mod checks;
+pub mod codegen;
 pub mod crypto;
 pub mod evaluation;
 pub mod expiry;

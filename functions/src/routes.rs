@@ -1,6 +1,10 @@
-//! Every endpoint: its function name (the Lambda binary and SAM resource),
-//! method, path and handler. The local server routes with this table; each
-//! per-endpoint binary expands its own entry of it (`serve_route!`).
+//! Every endpoint, written once: its function (the Lambda binary and SAM
+//! resource), method, path, success status, who may call it, what it needs
+//! of the store and which queue it sends to, and its handler. The local
+//! server routes with this table; each per-endpoint binary expands its own
+//! row of it (`serve_route!`); `cargo codegen` writes everything else a
+//! route needs from it (the binaries, the `cargo lambda watch` router, the
+//! SAM template's function blocks, sample events: see [`crate::codegen`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,19 +18,89 @@ use crate::http::respond;
 
 pub type Handler = fn(App, Request) -> Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
 
-/// Adapts `async fn(&App, Request) -> ApiResult` into a [`Handler`].
+/// Adapts a handler into a [`Handler`], authenticating first as the route's
+/// [`Auth`] says: a partner's handler, `async fn(&App, Caller, Request) ->
+/// ApiResult`, runs only for a signed request and is handed its caller; an
+/// end user's, `async fn(&App, EndUser, Request) -> ApiResult`, gets the
+/// metered access token of the path. No handler can skip either: its
+/// signature asks for the credential.
 #[macro_export]
 macro_rules! handler {
-    ($f:path) => {{
+    (partner $f:path) => {{
         fn handle(
             app: $crate::app::App,
             req: ::lambda_http::Request,
         ) -> ::std::pin::Pin<Box<dyn ::std::future::Future<Output = ::lambda_http::Response<::lambda_http::Body>> + Send>>
         {
-            Box::pin(async move { $crate::http::respond($f(&app, req).await) })
+            Box::pin(async move {
+                let answer = async {
+                    let caller = $crate::http::auth::authenticate(&app, &req).await?;
+                    $f(&app, caller, req).await
+                };
+                $crate::http::respond(answer.await)
+            })
         }
         handle as $crate::routes::Handler
     }};
+    (end_user $f:path) => {{
+        fn handle(
+            app: $crate::app::App,
+            req: ::lambda_http::Request,
+        ) -> ::std::pin::Pin<Box<dyn ::std::future::Future<Output = ::lambda_http::Response<::lambda_http::Body>> + Send>>
+        {
+            Box::pin(async move {
+                let answer = async {
+                    let user = $crate::http::auth::EndUser::identify(&app, &req).await?;
+                    $f(&app, user, req).await
+                };
+                $crate::http::respond(answer.await)
+            })
+        }
+        handle as $crate::routes::Handler
+    }};
+}
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// A partner, by a signed request (`401` without a valid signature).
+    Partner,
+    /// The end user, by the access token in the path (`404` for a token
+    /// that names no session).
+    EndUser,
+}
+
+/// What a route's function may do to the store: the policies it is granted.
+/// Every route also meters its caller (the admission policy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreAccess {
+    Read,
+    /// Reads and conditional writes (a read that expires an overdue session
+    /// writes too).
+    Write,
+}
+
+/// A queue a route's function sends to, besides the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendsTo {
+    /// The webhook deliveries queue (test sends, redeliveries).
+    WebhookDeliveries,
+}
+
+impl SendsTo {
+    /// The queue's resource in the SAM template.
+    pub fn logical_id(self) -> &'static str {
+        match self {
+            SendsTo::WebhookDeliveries => "WebhookDeliveriesQueue",
+        }
+    }
+
+    /// The variable the function finds the queue's URL in.
+    pub fn url_variable(self) -> &'static str {
+        match self {
+            SendsTo::WebhookDeliveries => crate::app::DELIVERIES_QUEUE_ENV,
+        }
+    }
 }
 
 pub struct Route {
@@ -34,42 +108,82 @@ pub struct Route {
     pub method: Method,
     /// Under `/api/v1`, with `{name}` path parameters.
     pub path: &'static str,
+    /// What the handler answers when it succeeds.
+    pub status: u16,
+    pub auth: Auth,
+    pub store: StoreAccess,
+    pub sends: Option<SendsTo>,
     pub handler: Handler,
 }
 
 pub const PREFIX: &str = "/api/v1";
 
-/// The route table, written once: it defines [`all`] (what the local server,
-/// the bench and the tests route with) and the `serve_route!` macro, one arm
-/// per function, which each endpoint binary expands. A row ending in
-/// `deliveries_queue` is a handler that queues webhook deliveries. An arm names only its
-/// own handler, so a binary links that handler and the linker drops the
-/// other 27 (a run-time lookup in `all()` would keep them all), and a binary
-/// cannot serve another handler than its route's: a name not in the table
-/// does not compile.
 /// What a route's binary serves with: [`serve`](crate::lambda::serve), or,
-/// for a route marked `deliveries_queue`, the one that also connects the
-/// webhook deliveries queue (and checks at init that it is given).
+/// for a route that sends to the webhook deliveries queue, the one that also
+/// connects that queue (and checks at init that it is given).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __serve {
     ($function:expr, $handler:expr) => {
         $crate::lambda::serve($function, $handler)
     };
-    ($function:expr, $handler:expr, deliveries_queue) => {
+    ($function:expr, $handler:expr, webhook_deliveries) => {
         $crate::lambda::serve_with_deliveries_queue($function, $handler)
     };
 }
 
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sends {
+    () => {
+        None
+    };
+    ($queue:ident) => {
+        Some($crate::__route_fact!($queue))
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __route_fact {
+    (partner) => {
+        $crate::routes::Auth::Partner
+    };
+    (end_user) => {
+        $crate::routes::Auth::EndUser
+    };
+    (reads) => {
+        $crate::routes::StoreAccess::Read
+    };
+    (writes) => {
+        $crate::routes::StoreAccess::Write
+    };
+    (webhook_deliveries) => {
+        $crate::routes::SendsTo::WebhookDeliveries
+    };
+}
+
+/// The route table defines [`all`] (what the local server, the bench, the
+/// tests and `cargo codegen` read) and the `serve_route!` macro, one arm per
+/// function, which each endpoint binary expands. An arm names only its own
+/// handler, so a binary links that handler and the linker drops the others
+/// (a run-time lookup in `all()` would keep them all), and a binary cannot
+/// serve another handler than its route's: a name not in the table does
+/// not compile.
 macro_rules! route_table {
     // `tt`, not `literal`: the generated arms must match the name as a token.
-    ($($function:tt => $method:ident $path:literal, $module:ident::$action:ident $(, $needs:ident)?;)*) => {
+    ($($function:tt => $method:ident $path:literal -> $status:literal,
+        $auth:ident $module:ident::$action:ident, $store:ident $(, sends $queue:ident)?;)*) => {
         pub fn all() -> Vec<Route> {
             vec![$(Route {
                 function: $function,
                 method: Method::$method,
                 path: $path,
-                handler: $crate::handler!($crate::api::$module::$action),
+                status: $status,
+                auth: $crate::__route_fact!($auth),
+                store: $crate::__route_fact!($store),
+                sends: $crate::__sends!($($queue)?),
+                handler: $crate::handler!($auth $crate::api::$module::$action),
             }),*]
         }
 
@@ -78,41 +192,44 @@ macro_rules! route_table {
         #[macro_export]
         macro_rules! serve_route {
             $(($function) => {
-                $crate::__serve!($function, $crate::handler!($crate::api::$module::$action) $(, $needs)?)
+                $crate::__serve!($function, $crate::handler!($auth $crate::api::$module::$action) $(, $queue)?)
             };)*
         }
     };
 }
 
+// function => method path -> success status, who calls it and its handler,
+// what it does to the store[, the queue it sends to].
 route_table! {
-    "configurations-create" => POST "/session-configurations", configurations::create;
-    "configurations-list" => GET "/session-configurations", configurations::list;
-    "configurations-get" => GET "/session-configurations/{slug}", configurations::get;
-    "configurations-update" => PATCH "/session-configurations/{slug}", configurations::update;
-    "configurations-delete" => DELETE "/session-configurations/{slug}", configurations::delete;
-    "workflows-list" => GET "/workflows", workflows::list;
-    "workflows-get" => GET "/workflows/{slug}", workflows::get;
-    "workflows-create" => POST "/workflows", workflows::create;
-    "workflows-update" => PUT "/workflows/{slug}", workflows::update;
-    "workflows-delete" => DELETE "/workflows/{slug}", workflows::delete;
-    "sessions-create" => POST "/sessions", sessions::create;
-    "sessions-list" => GET "/sessions", sessions::list;
-    "sessions-get" => GET "/sessions/{id}", sessions::get;
-    "sessions-resolve" => POST "/sessions/{id}/resolve", sessions::resolve;
-    "sessions-resubmit" => POST "/sessions/{id}/workflows/{sessionWorkflowId}/resubmit", sessions::resubmit;
-    "sessions-review" => POST "/sessions/{id}/workflows/{sessionWorkflowId}/review", sessions::review;
-    "sessions-events" => GET "/sessions/{id}/events", sessions::events;
-    "webhook-endpoints-create" => POST "/webhook-endpoints", webhooks::create;
-    "webhook-endpoints-list" => GET "/webhook-endpoints", webhooks::list;
-    "webhook-endpoints-get" => GET "/webhook-endpoints/{id}", webhooks::get;
-    "webhook-endpoints-update" => PATCH "/webhook-endpoints/{id}", webhooks::update;
-    "webhook-endpoints-delete" => DELETE "/webhook-endpoints/{id}", webhooks::delete;
-    "webhook-endpoints-test" => POST "/webhook-endpoints/{id}/test", deliveries::test, deliveries_queue;
-    "webhook-deliveries-list" => GET "/webhook-endpoints/{id}/deliveries", deliveries::list;
-    "webhook-deliveries-redeliver" => POST "/webhook-deliveries/{id}/redeliver", deliveries::redeliver, deliveries_queue;
-    "access-get" => GET "/access/{accessToken}", access::get;
-    "access-start" => POST "/access/{accessToken}/start", access::start;
-    "access-submit" => POST "/access/{accessToken}/workflows/{sessionWorkflowId}", access::submit;
+    "configurations-create" => POST "/session-configurations" -> 201, partner configurations::create, writes;
+    "configurations-list" => GET "/session-configurations" -> 200, partner configurations::list, reads;
+    "configurations-get" => GET "/session-configurations/{slug}" -> 200, partner configurations::get, reads;
+    "configurations-update" => PATCH "/session-configurations/{slug}" -> 200, partner configurations::update, writes;
+    "configurations-delete" => DELETE "/session-configurations/{slug}" -> 204, partner configurations::delete, writes;
+    "workflows-list" => GET "/workflows" -> 200, partner workflows::list, reads;
+    "workflows-get" => GET "/workflows/{slug}" -> 200, partner workflows::get, reads;
+    "workflows-create" => POST "/workflows" -> 201, partner workflows::create, writes;
+    "workflows-update" => PUT "/workflows/{slug}" -> 200, partner workflows::update, writes;
+    "workflows-delete" => DELETE "/workflows/{slug}" -> 204, partner workflows::delete, writes;
+    "sessions-create" => POST "/sessions" -> 201, partner sessions::create, writes;
+    "sessions-list" => GET "/sessions" -> 200, partner sessions::list, reads;
+    // Reading a session expires it when it is overdue: a write.
+    "sessions-get" => GET "/sessions/{id}" -> 200, partner sessions::get, writes;
+    "sessions-resolve" => POST "/sessions/{id}/resolve" -> 200, partner sessions::resolve, writes;
+    "sessions-resubmit" => POST "/sessions/{id}/workflows/{sessionWorkflowId}/resubmit" -> 200, partner sessions::resubmit, writes;
+    "sessions-review" => POST "/sessions/{id}/workflows/{sessionWorkflowId}/review" -> 200, partner sessions::review, writes;
+    "sessions-events" => GET "/sessions/{id}/events" -> 200, partner sessions::events, writes;
+    "webhook-endpoints-create" => POST "/webhook-endpoints" -> 201, partner webhooks::create, writes;
+    "webhook-endpoints-list" => GET "/webhook-endpoints" -> 200, partner webhooks::list, reads;
+    "webhook-endpoints-get" => GET "/webhook-endpoints/{id}" -> 200, partner webhooks::get, reads;
+    "webhook-endpoints-update" => PATCH "/webhook-endpoints/{id}" -> 200, partner webhooks::update, writes;
+    "webhook-endpoints-delete" => DELETE "/webhook-endpoints/{id}" -> 204, partner webhooks::delete, writes;
+    "webhook-endpoints-test" => POST "/webhook-endpoints/{id}/test" -> 202, partner deliveries::test, writes, sends webhook_deliveries;
+    "webhook-deliveries-list" => GET "/webhook-endpoints/{id}/deliveries" -> 200, partner deliveries::list, reads;
+    "webhook-deliveries-redeliver" => POST "/webhook-deliveries/{id}/redeliver" -> 202, partner deliveries::redeliver, writes, sends webhook_deliveries;
+    "access-get" => GET "/access/{accessToken}" -> 200, end_user access::get, writes;
+    "access-start" => POST "/access/{accessToken}/start" -> 200, end_user access::start, writes;
+    "access-submit" => POST "/access/{accessToken}/workflows/{sessionWorkflowId}" -> 200, end_user access::submit, writes;
 }
 
 /// Dispatches a request by method and path, as API Gateway does in front of
@@ -260,10 +377,13 @@ mod tests {
     #[test]
     fn routes_are_unique_and_insertable() {
         let routes = all();
-        let mut names: Vec<_> = routes.iter().map(|r| r.function).collect();
+        // A route's function and an event function share no name either:
+        // each is one binary.
+        let mut names = crate::codegen::functions();
+        let count = names.len();
         names.sort();
         names.dedup();
-        assert_eq!(names.len(), routes.len());
+        assert_eq!(names.len(), count);
         let mut router = matchit::Router::new();
         let mut seen = std::collections::HashSet::new();
         for r in &routes {
@@ -271,64 +391,6 @@ mod tests {
             if router.at(r.path).is_err() {
                 router.insert(r.path, ()).unwrap();
             }
-        }
-    }
-
-    #[test]
-    fn cargo_lambda_watch_routes_match_the_table() {
-        let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml")).unwrap();
-        let section = manifest
-            .split("[workspace.metadata.lambda.watch.router]")
-            .nth(1)
-            .unwrap();
-        let section = section.split("\n[").next().unwrap();
-        let routes = all();
-        for route in &routes {
-            let line = section
-                .lines()
-                .find(|l| l.starts_with(&format!("\"{PREFIX}{}\" =", route.path)))
-                .unwrap_or_else(|| panic!("no watch route for {}", route.path));
-            let entry = format!("{{ method = \"{}\", function = \"{}\" }}", route.method, route.function);
-            assert!(line.contains(&entry), "{line} lacks {entry}");
-        }
-        assert_eq!(section.matches("function = ").count(), routes.len());
-    }
-
-    #[test]
-    fn the_sam_template_declares_every_route() {
-        let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/template.yaml")).unwrap();
-        for route in all() {
-            let resource = format!("        Binary: {}\n", route.function);
-            let at = template
-                .find(&resource)
-                .unwrap_or_else(|| panic!("no function {}", route.function));
-            let rest = &template[at..];
-            let end = rest.find("\n\n").unwrap_or(rest.len());
-            let block = &rest[..end];
-            assert!(
-                block.contains(&format!("Method: {}\n", route.method)),
-                "{}",
-                route.function
-            );
-            assert!(
-                block.contains(&format!("Path: {PREFIX}{}", route.path)),
-                "{}",
-                route.function
-            );
-        }
-        assert_eq!(template.matches("Type: HttpApi\n").count(), all().len());
-    }
-
-    #[test]
-    fn every_function_has_a_binary() {
-        for route in all() {
-            let path = format!("{}/src/bin/{}.rs", env!("CARGO_MANIFEST_DIR"), route.function);
-            let source = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("missing {path}"));
-            // `serve_route!` names the route's own handler; a binary that
-            // called `lambda::serve` itself could pass any.
-            let call = format!("functions::serve_route!(\"{}\")", route.function);
-            assert!(source.contains(&call), "{path} should serve {}", route.function);
-            assert_eq!(source.matches("serve").count(), 1, "{path} should only serve its route");
         }
     }
 }

@@ -9,11 +9,10 @@ use super::catalog;
 use super::views::ConfigurationView;
 use super::{gone_is_not_found, on_the_latest};
 use crate::app::App;
-use crate::http::auth::authenticate;
+use crate::http::auth::Caller;
 use crate::http::{ApiError, ApiResult, Reply, idempotency, json_body, path_param};
 
-pub async fn create(app: &App, req: Request) -> ApiResult {
-    let caller = authenticate(app, &req).await?;
+pub async fn create(app: &App, caller: Caller, req: Request) -> ApiResult {
     idempotency::once(app, &caller, &req, |keyed| async {
         let draft: ConfigurationDraft = json_body(app, &req)?;
         let catalog = catalog(app, &caller.tenant).await?;
@@ -29,15 +28,13 @@ pub async fn create(app: &App, req: Request) -> ApiResult {
     .await
 }
 
-pub async fn list(app: &App, req: Request) -> ApiResult {
-    let caller = authenticate(app, &req).await?;
+pub async fn list(app: &App, caller: Caller, _req: Request) -> ApiResult {
     let configs = app.store.list_configurations(&caller.tenant).await?;
     let data: Vec<ConfigurationView> = configs.iter().map(ConfigurationView::from).collect();
     Reply::ok(&json!({ "data": data }))
 }
 
-pub async fn get(app: &App, req: Request) -> ApiResult {
-    let caller = authenticate(app, &req).await?;
+pub async fn get(app: &App, caller: Caller, req: Request) -> ApiResult {
     let slug = path_param(&req, "slug")?;
     let config = app
         .store
@@ -47,8 +44,7 @@ pub async fn get(app: &App, req: Request) -> ApiResult {
     Reply::ok(&ConfigurationView::from(&config))
 }
 
-pub async fn update(app: &App, req: Request) -> ApiResult {
-    let caller = authenticate(app, &req).await?;
+pub async fn update(app: &App, caller: Caller, req: Request) -> ApiResult {
     let slug = path_param(&req, "slug")?;
     let patch: ConfigurationPatch = json_body(app, &req)?;
     let catalog = catalog(app, &caller.tenant).await?;
@@ -70,8 +66,7 @@ pub async fn update(app: &App, req: Request) -> ApiResult {
     Reply::ok(&ConfigurationView::from(&updated))
 }
 
-pub async fn delete(app: &App, req: Request) -> ApiResult {
-    let caller = authenticate(app, &req).await?;
+pub async fn delete(app: &App, caller: Caller, req: Request) -> ApiResult {
     let slug = path_param(&req, "slug")?;
     match app.store.delete_configuration(&caller.tenant, &slug).await {
         Ok(()) => Ok(Reply::no_content()),

@@ -18,7 +18,7 @@ use serde_json::json;
 use super::views::WebhookDeliveryView;
 use super::{gone_is_not_found, on_the_latest};
 use crate::app::App;
-use crate::http::auth::{Caller, authenticate};
+use crate::http::auth::Caller;
 use crate::http::{ApiError, ApiResult, Reply, admission, idempotency, number_param, path_param, query};
 use crate::webhooks::DeliveryMessage;
 
@@ -32,8 +32,7 @@ struct ListParams {
     cursor: Option<String>,
 }
 
-pub async fn list(app: &App, req: Request) -> ApiResult {
-    let caller = authenticate(app, &req).await?;
+pub async fn list(app: &App, caller: Caller, req: Request) -> ApiResult {
     let params: ListParams = query(&req)?;
     let mut errors = FieldErrors::new();
     let limit = number_param(
@@ -86,8 +85,7 @@ async fn sends(app: &App, caller: &Caller) -> Result<(), ApiError> {
     .await
 }
 
-pub async fn redeliver(app: &App, req: Request) -> ApiResult {
-    let caller = authenticate(app, &req).await?;
+pub async fn redeliver(app: &App, caller: Caller, req: Request) -> ApiResult {
     sends(app, &caller).await?;
     let id = WebhookDeliveryId::parse(&path_param(&req, "id")?).ok_or(ApiError::NotFound("webhook delivery"))?;
     let (caller, id) = (&caller, &id);
@@ -108,8 +106,7 @@ pub async fn redeliver(app: &App, req: Request) -> ApiResult {
     queued(app, &next).await
 }
 
-pub async fn test(app: &App, req: Request) -> ApiResult {
-    let caller = authenticate(app, &req).await?;
+pub async fn test(app: &App, caller: Caller, req: Request) -> ApiResult {
     sends(app, &caller).await?;
     // A retried request with the same Idempotency-Key sends no second event.
     // The answer is stored once the delivery is queued, not with the

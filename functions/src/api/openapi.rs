@@ -42,7 +42,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::routes::{self, PREFIX, Route};
+    use crate::routes::{self, Auth, PREFIX, Route};
 
     const METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
@@ -91,7 +91,7 @@ mod tests {
                     "{} {path} has operationId {}, not {}",
                     route.method, operation["operationId"], route.function
                 )),
-                Some(_) => {}
+                Some(operation) => problems.extend(route_problems(route, &path, operation)),
             }
         }
         for (path, item) in paths {
@@ -130,6 +130,35 @@ mod tests {
                     problems.push(format!("{method} {path} declares {extra}, which is not in the path"));
                 }
             }
+        }
+        problems
+    }
+
+    /// Where an operation disagrees with its row: the one success status
+    /// it documents, and the credential (a partner's operation inherits the
+    /// document's signing scheme and documents `401`; an end user's opts out
+    /// of it, `security: []`, and documents `404`).
+    fn route_problems(route: &Route, path: &str, operation: &Value) -> Vec<String> {
+        let mut problems = Vec::new();
+        let name = format!("{} {path}", route.method);
+        let empty = serde_json::Map::new();
+        let responses = operation["responses"].as_object().unwrap_or(&empty);
+        let successes: Vec<&String> = responses.keys().filter(|code| code.starts_with('2')).collect();
+        if successes != [&route.status.to_string()] {
+            problems.push(format!(
+                "{name} documents success {successes:?}, the route answers {}",
+                route.status
+            ));
+        }
+        let (opted_out, refusal) = match route.auth {
+            Auth::Partner => (false, "401"),
+            Auth::EndUser => (true, "404"),
+        };
+        if (operation["security"] == json!([])) != opted_out {
+            problems.push(format!("{name}: its security does not say {:?}", route.auth));
+        }
+        if !responses.contains_key(refusal) {
+            problems.push(format!("{name} does not document {refusal}"));
         }
         problems
     }
@@ -191,6 +220,25 @@ mod tests {
             (
                 "no route serves it",
                 Box::new(move |d| d["paths"][session]["delete"] = json!({"operationId": "sessions-delete"})),
+            ),
+            (
+                "the route answers 200",
+                Box::new(move |d| {
+                    let ok = d["paths"][session]["get"]["responses"]["200"].clone();
+                    d["paths"][session]["get"]["responses"]["201"] = ok;
+                }),
+            ),
+            (
+                "its security does not say Partner",
+                Box::new(move |d| d["paths"][session]["get"]["security"] = json!([])),
+            ),
+            (
+                "does not document 401",
+                Box::new(move |d| {
+                    if let Some(responses) = d["paths"][session]["get"]["responses"].as_object_mut() {
+                        responses.remove("401");
+                    }
+                }),
             ),
             (
                 "does not declare path parameter id",

@@ -16,14 +16,13 @@ use super::views::{SessionView, event, session_summary};
 use super::{catalog, mutate, read};
 use crate::app::App;
 use crate::evaluation::offloaded;
-use crate::http::auth::{Caller, authenticate};
+use crate::http::auth::Caller;
 use crate::http::{ApiError, ApiResult, Reply, idempotency, json_body, number_param, path_param, query};
 
 pub const MAX_LIMIT: u32 = 100;
 pub const DEFAULT_LIMIT: u32 = 10;
 
-pub async fn create(app: &App, req: Request) -> ApiResult {
-    let caller = authenticate(app, &req).await?;
+pub async fn create(app: &App, caller: Caller, req: Request) -> ApiResult {
     idempotency::once(app, &caller, &req, |keyed| async {
         let draft: SessionDraft = json_body(app, &req)?;
         let configuration = app
@@ -60,8 +59,7 @@ struct ListParams {
     cursor: Option<String>,
 }
 
-pub async fn list(app: &App, req: Request) -> ApiResult {
-    let caller = authenticate(app, &req).await?;
+pub async fn list(app: &App, caller: Caller, req: Request) -> ApiResult {
     let params: ListParams = query(&req)?;
     let mut errors = FieldErrors::new();
     let status = params.status.as_deref().and_then(|s| {
@@ -147,15 +145,13 @@ fn session_id(req: &Request) -> Result<Option<SessionId>, ApiError> {
     Ok(SessionId::parse(&path_param(req, "id")?))
 }
 
-pub async fn get(app: &App, req: Request) -> ApiResult {
-    let caller = authenticate(app, &req).await?;
+pub async fn get(app: &App, caller: Caller, req: Request) -> ApiResult {
     let id = session_id(&req)?;
     let session = read(app, || load(app, &caller, &id)).await?;
     Reply::ok(&SessionView::new(&session, &app.sealer))
 }
 
-pub async fn events(app: &App, req: Request) -> ApiResult {
-    let caller = authenticate(app, &req).await?;
+pub async fn events(app: &App, caller: Caller, req: Request) -> ApiResult {
     let id = session_id(&req)?.ok_or(ApiError::NotFound("session"))?;
     let (session, mut history) = app
         .store
@@ -180,8 +176,8 @@ struct ResolveBody {
     reason: String,
 }
 
-pub async fn resolve(app: &App, req: Request) -> ApiResult {
-    decide(app, req, |app, session, body: &ResolveBody, caller| {
+pub async fn resolve(app: &App, caller: Caller, req: Request) -> ApiResult {
+    decide(app, caller, req, |app, session, body: &ResolveBody, caller| {
         session.resolve(
             body.resolution,
             &body.reason,
@@ -196,12 +192,11 @@ pub async fn resolve(app: &App, req: Request) -> ApiResult {
 /// A partner's decision on a session: the body read, the domain transition
 /// applied to the freshest version of the organisation's session (re-applied
 /// after a lost race), and the session answered.
-async fn decide<B, F>(app: &App, req: Request, change: F) -> ApiResult
+async fn decide<B, F>(app: &App, caller: Caller, req: Request, change: F) -> ApiResult
 where
     B: serde::de::DeserializeOwned + Send + Sync + 'static,
     F: Fn(&App, &Session, &B, &Caller) -> Result<Transition, DomainError> + Send + Sync + 'static,
 {
-    let caller = authenticate(app, &req).await?;
     let id = session_id(&req)?;
     let body: B = json_body(app, &req)?;
     let who = caller.clone();
@@ -222,9 +217,9 @@ struct ReviewBody {
     reason: String,
 }
 
-pub async fn review(app: &App, req: Request) -> ApiResult {
+pub async fn review(app: &App, caller: Caller, req: Request) -> ApiResult {
     let workflow = path_param(&req, "sessionWorkflowId")?;
-    decide(app, req, move |app, session, body: &ReviewBody, caller| {
+    decide(app, caller, req, move |app, session, body: &ReviewBody, caller| {
         let now = app.clock.now();
         session.review(
             &workflow,
@@ -242,9 +237,9 @@ pub async fn review(app: &App, req: Request) -> ApiResult {
 #[serde(deny_unknown_fields)]
 struct Empty {}
 
-pub async fn resubmit(app: &App, req: Request) -> ApiResult {
+pub async fn resubmit(app: &App, caller: Caller, req: Request) -> ApiResult {
     let workflow = path_param(&req, "sessionWorkflowId")?;
-    decide(app, req, move |app, session, _: &Empty, caller| {
+    decide(app, caller, req, move |app, session, _: &Empty, caller| {
         session.resubmit(&workflow, caller.actor(), app.clock.now(), app.ids.as_ref())
     })
     .await

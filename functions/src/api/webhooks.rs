@@ -11,12 +11,11 @@ use serde_json::json;
 use super::views::WebhookEndpointView;
 use super::{gone_is_not_found, on_the_latest};
 use crate::app::App;
-use crate::http::auth::{Caller, authenticate};
+use crate::http::auth::Caller;
 use crate::http::{ApiError, ApiResult, Reply, idempotency, json_body, path_param};
 use crate::webhooks::signature::SigningSecret;
 
-pub async fn create(app: &App, req: Request) -> ApiResult {
-    let caller = authenticate(app, &req).await?;
+pub async fn create(app: &App, caller: Caller, req: Request) -> ApiResult {
     idempotency::once(app, &caller, &req, |keyed| async {
         let draft: WebhookEndpointDraft = json_body(app, &req)?;
         // The store counts endpoints against the tenant's quota as it
@@ -39,8 +38,7 @@ pub async fn create(app: &App, req: Request) -> ApiResult {
     .await
 }
 
-pub async fn list(app: &App, req: Request) -> ApiResult {
-    let caller = authenticate(app, &req).await?;
+pub async fn list(app: &App, caller: Caller, _req: Request) -> ApiResult {
     let endpoints = app.store.list_webhook_endpoints(&caller.tenant).await?;
     let data: Vec<WebhookEndpointView> = endpoints.iter().map(WebhookEndpointView::new).collect();
     Reply::ok(&json!({ "data": data }))
@@ -54,13 +52,11 @@ async fn load(app: &App, caller: &Caller, req: &Request) -> Result<WebhookEndpoi
         .ok_or(ApiError::NotFound("webhook endpoint"))
 }
 
-pub async fn get(app: &App, req: Request) -> ApiResult {
-    let caller = authenticate(app, &req).await?;
+pub async fn get(app: &App, caller: Caller, req: Request) -> ApiResult {
     Reply::ok(&WebhookEndpointView::new(&load(app, &caller, &req).await?))
 }
 
-pub async fn update(app: &App, req: Request) -> ApiResult {
-    let caller = authenticate(app, &req).await?;
+pub async fn update(app: &App, caller: Caller, req: Request) -> ApiResult {
     let patch: WebhookEndpointPatch = json_body(app, &req)?;
     patch.validate(app.settings.webhook_urls)?;
     let (caller, req, patch) = (&caller, &req, &patch);
@@ -77,8 +73,7 @@ pub async fn update(app: &App, req: Request) -> ApiResult {
     Reply::ok(&WebhookEndpointView::new(&updated))
 }
 
-pub async fn delete(app: &App, req: Request) -> ApiResult {
-    let caller = authenticate(app, &req).await?;
+pub async fn delete(app: &App, caller: Caller, req: Request) -> ApiResult {
     let endpoint = load(app, &caller, &req).await?;
     match app.store.delete_webhook_endpoint(&caller.tenant, &endpoint.id).await {
         Ok(()) => Ok(Reply::no_content()),

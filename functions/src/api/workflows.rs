@@ -10,11 +10,10 @@ use serde_json::json;
 use super::on_the_latest;
 use super::views::WorkflowView;
 use crate::app::App;
-use crate::http::auth::{Caller, authenticate};
+use crate::http::auth::Caller;
 use crate::http::{ApiError, ApiResult, Reply, idempotency, json_body, path_param};
 
-pub async fn list(app: &App, req: Request) -> ApiResult {
-    let caller = authenticate(app, &req).await?;
+pub async fn list(app: &App, caller: Caller, _req: Request) -> ApiResult {
     let own = app.store.list_workflows(&caller.tenant).await?;
     let mut data: Vec<WorkflowView> = builtin::all()
         .iter()
@@ -25,8 +24,7 @@ pub async fn list(app: &App, req: Request) -> ApiResult {
     Reply::ok(&json!({ "data": data }))
 }
 
-pub async fn get(app: &App, req: Request) -> ApiResult {
-    let caller = authenticate(app, &req).await?;
+pub async fn get(app: &App, caller: Caller, req: Request) -> ApiResult {
     let slug = path_param(&req, "slug")?;
     if let Some(own) = app.store.get_workflow(&caller.tenant, &slug).await? {
         return Reply::ok(&WorkflowView::stored(&own));
@@ -35,8 +33,7 @@ pub async fn get(app: &App, req: Request) -> ApiResult {
     Reply::ok(&WorkflowView::builtin(builtin))
 }
 
-pub async fn create(app: &App, req: Request) -> ApiResult {
-    let caller = authenticate(app, &req).await?;
+pub async fn create(app: &App, caller: Caller, req: Request) -> ApiResult {
     idempotency::once(app, &caller, &req, |keyed| async {
         let draft: WorkflowDraft = json_body(app, &req)?;
         let definition = draft.validate(None, app.settings.webhook_urls)?;
@@ -61,8 +58,7 @@ pub async fn create(app: &App, req: Request) -> ApiResult {
 
 /// Replaces the organisation's definition; for a built-in slug, creates the
 /// organisation's override.
-pub async fn update(app: &App, req: Request) -> ApiResult {
-    let caller = authenticate(app, &req).await?;
+pub async fn update(app: &App, caller: Caller, req: Request) -> ApiResult {
     let slug = path_param(&req, "slug")?;
     let draft: WorkflowDraft = json_body(app, &req)?;
     let definition = draft.validate(Some(&slug), app.settings.webhook_urls)?;
@@ -105,8 +101,7 @@ pub async fn update(app: &App, req: Request) -> ApiResult {
 /// Deletes the organisation's definition (a built-in it overrode comes back).
 /// A definition that a configuration uses cannot go: new sessions of that
 /// configuration would have nothing to run.
-pub async fn delete(app: &App, req: Request) -> ApiResult {
-    let caller = authenticate(app, &req).await?;
+pub async fn delete(app: &App, caller: Caller, req: Request) -> ApiResult {
     let slug = path_param(&req, "slug")?;
     if app.store.get_workflow(&caller.tenant, &slug).await?.is_none() {
         return Err(match builtin::get(&slug) {

@@ -18,6 +18,7 @@ use sha2::Sha256;
 
 use super::{ApiError, admission};
 use crate::app::App;
+use crate::crypto::{looks_like_token, token_hash};
 
 /// The authenticated partner: every read and write is scoped to its
 /// tenant, the key's organisation in the key's mode.
@@ -32,6 +33,31 @@ impl Caller {
         Actor::Partner {
             api_key_id: self.key_id.clone(),
         }
+    }
+}
+
+/// The end user, known by the access token in the path: the only
+/// credential of the `/access` routes. A token that cannot be one (wrong
+/// shape) names no session: it is refused as an unknown one is, a plain
+/// `404`, before anything else is read and without a store read or a
+/// meter.
+#[derive(Debug, Clone)]
+pub struct EndUser {
+    /// The token's hash, which the store keys sessions by.
+    pub token_hash: String,
+}
+
+impl EndUser {
+    /// Reads the token and meters the request against the token's own
+    /// allowance.
+    pub async fn identify(app: &App, req: &Request) -> Result<Self, ApiError> {
+        let token = super::path_param(req, "accessToken")?;
+        if !looks_like_token(&token) {
+            return Err(ApiError::NotFound("session"));
+        }
+        let token_hash = token_hash(&token);
+        admission::admit(app, &Bucket::access_token(&token_hash), app.settings.access_rate).await?;
+        Ok(Self { token_hash })
     }
 }
 

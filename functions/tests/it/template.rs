@@ -1,13 +1,9 @@
-//! The SAM template deploys every function binary, and each the same way:
-//! built by cargo-lambda, with its own policies, a log group with retention
-//! and a sample event. (Routes, the table and the messaging topology are
-//! held to the code by the unit tests beside them.)
+//! What `cargo codegen` writes is up to date (the binaries, the watch
+//! router, the template's generated sections, the sample events), and the
+//! SAM template's hand-written parts hold what the generator cannot: how
+//! the functions are built, their globals and who reads which secret.
 
-use std::collections::BTreeSet;
 use std::path::Path;
-
-/// Binaries that are not Lambda functions.
-const LOCAL_ONLY: &[&str] = &["local-server", "korala-admin"];
 
 fn root() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
@@ -15,16 +11,6 @@ fn root() -> &'static Path {
 
 fn template() -> String {
     std::fs::read_to_string(root().join("infra/template.yaml")).expect("infra/template.yaml")
-}
-
-/// The functions `src/bin/` builds for Lambda.
-fn function_binaries() -> BTreeSet<String> {
-    std::fs::read_dir(root().join("functions/src/bin"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter_map(|p| Some(p.file_stem()?.to_str()?.to_owned()))
-        .filter(|name| !LOCAL_ONLY.contains(&name.as_str()))
-        .collect()
 }
 
 /// (logical id, block) of every `AWS::Serverless::Function`, each block up
@@ -46,10 +32,22 @@ fn binary_of(block: &str) -> Option<&str> {
     block.lines().find_map(|l| l.trim().strip_prefix("Binary: "))
 }
 
+/// CI fails when running `cargo codegen` would change a file.
 #[test]
-fn every_function_binary_is_deployed_and_nothing_else() {
+fn what_cargo_codegen_writes_is_up_to_date() {
+    let stale = functions::codegen::run(root(), false).expect("cargo codegen reads the tree");
+    assert!(
+        stale.is_empty(),
+        "out of date (run `cargo codegen` and commit what it writes): {stale:?}"
+    );
+}
+
+/// Every function the tables name has its block in the template: the
+/// routes' are generated, the event functions' written by hand.
+#[test]
+fn every_function_is_deployed_and_nothing_else() {
     let template = template();
-    let deployed: BTreeSet<String> = function_blocks(&template)
+    let mut deployed: Vec<String> = function_blocks(&template)
         .iter()
         .map(|(logical, block)| {
             binary_of(block)
@@ -57,7 +55,17 @@ fn every_function_binary_is_deployed_and_nothing_else() {
                 .to_owned()
         })
         .collect();
-    assert_eq!(deployed, function_binaries());
+    deployed.sort();
+    let mut functions = functions::codegen::functions();
+    functions.sort();
+    assert_eq!(deployed, functions);
+    for global in [
+        "    Runtime: provided.al2023\n",
+        "    Architectures: [arm64]\n",
+        "      LogFormat: JSON\n",
+    ] {
+        assert!(template.contains(global), "Globals: {global}");
+    }
 }
 
 /// SAM's rust-cargolambda build passes cargo-lambda only the binary's name,
@@ -75,38 +83,6 @@ fn functions_are_built_without_the_embedded_store() {
     let section = section.split("\n[").next().unwrap();
     assert!(section.contains("no_default_features = true\n"), "{section}");
     assert!(manifest.contains("default = [\"embedded\"]"));
-}
-
-#[test]
-fn every_function_is_built_secured_logged_and_has_a_sample_event() {
-    let template = template();
-    let blocks = function_blocks(&template);
-    assert!(blocks.len() >= 30, "the template's functions were not found");
-    for (logical, block) in &blocks {
-        let binary = binary_of(block).unwrap();
-        assert!(
-            block.contains("BuildMethod: rust-cargolambda"),
-            "{logical}: not built by cargo-lambda"
-        );
-        assert!(block.contains("      Policies:\n"), "{logical}: no policies of its own");
-        assert!(
-            !block.contains("Action: '*'") && !block.contains(":*\n"),
-            "{logical}: a wildcard action"
-        );
-        let log_group = format!("      LogGroupName: !Sub /aws/lambda/${{{logical}}}\n      RetentionInDays: ");
-        assert!(template.contains(&log_group), "{logical}: no log group with retention");
-        assert!(
-            root().join(format!("events/{binary}.json")).exists(),
-            "{binary}: no sample event in events/"
-        );
-    }
-    for global in [
-        "    Runtime: provided.al2023\n",
-        "    Architectures: [arm64]\n",
-        "      LogFormat: JSON\n",
-    ] {
-        assert!(template.contains(global), "Globals: {global}");
-    }
 }
 
 /// Secrets are in Secrets Manager, not in any function's environment (which
