@@ -1,5 +1,10 @@
-//! Provider-backed checks: what a check screens, the verdict its findings
-//! give, and recording a provider's answer as a transition.
+//! Provider-backed checks: what a check screens, the verdict a provider's
+//! answer gives, and what the verdict means for its workflow.
+//!
+//! This module only reads: recording an answer is a transition like the
+//! others, in [`crate::lifecycle`], and the pipeline carries the workflow on.
+//! So the events and the pipeline, which name a verdict, stand above checks
+//! and never reach back up through it.
 //!
 //! A `check` step records a pending [`Check`](crate::session::Check) and
 //! emits `session_check_requested`; the workflow waits. The checks worker
@@ -11,23 +16,14 @@
 //! | possible match (any kind), strong PEP or adverse-media match | pauses for the partner's review; approving it goes on |
 //! | strong sanctions match | fails: a sanctioned party is not onboarded |
 //! | the provider failed (retries spent) | fails |
-//!
-//! Recording is idempotent: an answer for a check that is no longer pending
-//! (answered already, reset by a resubmission, or the session closed) is
-//! `None`, so a redelivered job records nothing twice.
 
 use serde::{Deserialize, Serialize};
 
-use crate::Timestamp;
 use crate::configuration::SubjectKind as SessionSubjectKind;
-use crate::error::DomainError;
-use crate::ids::{CheckId, IdGenerator};
-use crate::lifecycle::{Change, Transition};
+use crate::ids::CheckId;
 use crate::participant::Role;
-use crate::pipeline;
 use crate::screening::{Finding, MatchStrength, Subject, SubjectKind};
-use crate::session::{CheckStatus, Session, SessionStatus, Waiting};
-use crate::tenancy::Actor;
+use crate::session::Session;
 use crate::workflow::CheckKind;
 
 /// A provider's answer.
@@ -113,37 +109,6 @@ fn kind_name(kind: CheckKind) -> &'static str {
 }
 
 impl Session {
-    /// The provider's answer for a pending check: the check completes (or
-    /// fails) and its workflow goes on, pauses for review or fails. `None`
-    /// when the check is not pending any more, or the session is closed.
-    pub fn record_check(
-        &self,
-        check_id: &CheckId,
-        outcome: CheckOutcome,
-        now: Timestamp,
-        ids: &dyn IdGenerator,
-    ) -> Result<Option<Transition>, DomainError> {
-        let Some(check) = self.checks.iter().position(|c| &c.id == check_id) else {
-            return Ok(None);
-        };
-        let waiting = Some(Waiting::Check {
-            check_id: check_id.clone(),
-        });
-        let Some(index) = self.workflows.iter().position(|w| w.waiting == waiting) else {
-            return Ok(None);
-        };
-        let closed = matches!(
-            self.status,
-            SessionStatus::Expired | SessionStatus::Completed | SessionStatus::Failed
-        );
-        if closed || self.checks[check].status != CheckStatus::Pending {
-            return Ok(None);
-        }
-        let mut change = Change::begin(self, Actor::System, now, ids);
-        pipeline::check_answered(&mut change, index, check, outcome);
-        change.finish().map(Some)
-    }
-
     /// Who a pending check screens: its participant, by the name the
     /// partner gave or (failing that) the one on the participant's identity
     /// document, with the birth date and countries the earlier workflows of

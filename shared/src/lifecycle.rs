@@ -1,5 +1,5 @@
-//! The session state machine. Each partner or end-user action has one
-//! transition function here (or in [`crate::resubmission`]); all of them go
+//! The session state machine. Each partner, end-user or checks-worker action
+//! has one transition function here (or in [`crate::resubmission`]); all of them go
 //! through [`Change`], which settles the status, applies automatic resolution,
 //! checks the invariants, bumps the version and stamps the events — in one
 //! place, so no transition can skip any of it.
@@ -9,16 +9,18 @@
 //! therefore changes nothing.
 
 use crate::Timestamp;
+use crate::checks::CheckOutcome;
 use crate::configuration::Configuration;
 use crate::error::DomainError;
 use crate::events::{Event, EventKind};
-use crate::ids::{EventId, IdGenerator, SessionId};
+use crate::ids::{CheckId, EventId, IdGenerator, SessionId};
 use crate::invariants;
 use crate::pipeline;
 use crate::resolution;
 use crate::rules::Budget;
 use crate::session::{
-    Decision, Origin, Resolution, ResolvedBy, Session, SessionDraft, SessionStatus, Waiting, WorkflowStatus,
+    CheckStatus, Decision, Origin, Resolution, ResolvedBy, Session, SessionDraft, SessionStatus, Waiting,
+    WorkflowStatus,
 };
 use crate::tenancy::Actor;
 use crate::validation::{FieldErrors, check_text};
@@ -288,6 +290,42 @@ impl Session {
         let mut change = Change::begin(self, actor, now, ids);
         pipeline::review(&mut change, index, decision, reason);
         change.finish()
+    }
+
+    /// The provider's answer for a pending check: the check completes (or
+    /// fails) and its workflow goes on, pauses for review or fails. `None`
+    /// when the check is not pending any more, or the session is closed.
+    ///
+    /// The checks worker's call (see [`crate::checks`]). It is idempotent:
+    /// an answer for a check that is no longer pending (answered already,
+    /// reset by a resubmission, or the session closed) records nothing, so
+    /// a redelivered job records nothing twice.
+    pub fn record_check(
+        &self,
+        check_id: &CheckId,
+        outcome: CheckOutcome,
+        now: Timestamp,
+        ids: &dyn IdGenerator,
+    ) -> Result<Option<Transition>, DomainError> {
+        let Some(check) = self.checks.iter().position(|c| &c.id == check_id) else {
+            return Ok(None);
+        };
+        let waiting = Some(Waiting::Check {
+            check_id: check_id.clone(),
+        });
+        let Some(index) = self.workflows.iter().position(|w| w.waiting == waiting) else {
+            return Ok(None);
+        };
+        let closed = matches!(
+            self.status,
+            SessionStatus::Expired | SessionStatus::Completed | SessionStatus::Failed
+        );
+        if closed || self.checks[check].status != CheckStatus::Pending {
+            return Ok(None);
+        }
+        let mut change = Change::begin(self, Actor::System, now, ids);
+        pipeline::check_answered(&mut change, index, check, outcome);
+        change.finish().map(Some)
     }
 
     /// `POST /sessions/{id}/resolve`: the partner's decision, at any time; it
