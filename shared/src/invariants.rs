@@ -1,7 +1,6 @@
 //! The rules every stored session obeys, checked in one place after every
 //! transition (and by the property tests).
 
-use crate::lifecycle::derive_status;
 use crate::session::{Session, SessionStatus, Waiting, WorkflowStatus};
 
 pub fn check(session: &Session) -> Result<(), String> {
@@ -66,11 +65,11 @@ pub fn check(session: &Session) -> Result<(), String> {
     {
         return Err("a created session has not started".into());
     }
-    if session.status != SessionStatus::Expired && session.status != derive_status(session) {
+    if session.status != SessionStatus::Expired && session.status != session.derived_status() {
         return Err(format!(
             "status {} does not follow from the workflows ({})",
             session.status,
-            derive_status(session)
+            session.derived_status()
         ));
     }
     if session.resolution.is_some() && !session.policy.is_verification {

@@ -20,7 +20,6 @@ use crate::resolution;
 use crate::rules::Budget;
 use crate::session::{
     CheckStatus, Decision, Origin, Resolution, ResolvedBy, Session, SessionDraft, SessionStatus, Waiting,
-    WorkflowStatus,
 };
 use crate::tenancy::Actor;
 use crate::validation::{FieldErrors, check_text};
@@ -85,7 +84,7 @@ impl<'a> Change<'a> {
         if self.session.status == SessionStatus::Expired {
             return;
         }
-        let derived = derive_status(&self.session);
+        let derived = self.session.derived_status();
         if derived != self.session.status {
             self.session.status = derived;
             match derived {
@@ -147,27 +146,6 @@ impl<'a> Change<'a> {
             session: self.session,
             events,
         })
-    }
-}
-
-/// The status the workflows imply (for a session that has not expired).
-pub fn derive_status(session: &Session) -> SessionStatus {
-    let workflows = &session.workflows;
-    if workflows.iter().any(|w| w.status == WorkflowStatus::Failed) {
-        return SessionStatus::Failed;
-    }
-    match session.current_index() {
-        None => {
-            let policy = session.policy;
-            if policy.is_verification && policy.final_manual_review_required && session.resolution.is_none() {
-                SessionStatus::PendingReview
-            } else {
-                SessionStatus::Completed
-            }
-        }
-        Some(i) if workflows[i].status == WorkflowStatus::PendingReview => SessionStatus::PendingReview,
-        Some(_) if session.started_at.is_some() => SessionStatus::InProgress,
-        Some(_) => SessionStatus::Created,
     }
 }
 

@@ -459,6 +459,30 @@ impl Session {
             .position(|w| w.status != WorkflowStatus::Completed)
     }
 
+    /// The status the workflows imply (for a session that has not expired).
+    /// A fact about the session, not a step of its changes: the lifecycle
+    /// settles every change on it and the invariants hold every stored
+    /// session to it, so it stands here, below both.
+    pub fn derived_status(&self) -> SessionStatus {
+        let workflows = &self.workflows;
+        if workflows.iter().any(|w| w.status == WorkflowStatus::Failed) {
+            return SessionStatus::Failed;
+        }
+        match self.current_index() {
+            None => {
+                let policy = self.policy;
+                if policy.is_verification && policy.final_manual_review_required && self.resolution.is_none() {
+                    SessionStatus::PendingReview
+                } else {
+                    SessionStatus::Completed
+                }
+            }
+            Some(i) if workflows[i].status == WorkflowStatus::PendingReview => SessionStatus::PendingReview,
+            Some(_) if self.started_at.is_some() => SessionStatus::InProgress,
+            Some(_) => SessionStatus::Created,
+        }
+    }
+
     pub fn workflow_index(&self, id: &str) -> Option<usize> {
         self.workflows.iter().position(|w| w.id.as_str() == id)
     }
