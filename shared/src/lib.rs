@@ -32,6 +32,7 @@ pub mod session;
 pub mod tenancy;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod transition;
 pub mod validation;
 pub mod webhooks;
 pub mod workflow;

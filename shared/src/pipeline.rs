@@ -9,13 +9,13 @@ use crate::error::DomainError;
 use crate::events::EventKind;
 use crate::footprint::{self, MAX_FINDINGS_BYTES, MAX_SUBMISSION_BYTES};
 use crate::ids::CheckId;
-use crate::lifecycle::Change;
 use crate::risk::{self, CountryRisk, RiskDecision};
 use crate::rules::{self, Scope, Variables};
 use crate::session::{
     Check, CheckStatus, Decision, ReviewRecord, RuleResult, Session, ValidationOutcome, ValidationReport, Waiting,
     WorkflowStatus,
 };
+use crate::transition::Change;
 use crate::validation::FieldErrors;
 use crate::workflow::{MappingStep, RiskStep, Step, ValidateStep};
 

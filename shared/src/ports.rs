@@ -9,10 +9,10 @@ use crate::configuration::Configuration;
 use crate::delivery::WebhookDelivery;
 use crate::events::Event;
 use crate::ids::{EventId, OrgId, SessionId, WebhookDeliveryId, WebhookEndpointId};
-use crate::lifecycle::Transition;
 use crate::limits::{Admit, Bucket, Quota, Rate};
 use crate::session::{Session, SessionStatus, SessionSummary};
 use crate::tenancy::{ApiKey, Organization, Tenant};
+use crate::transition::Transition;
 use crate::webhooks::WebhookEndpoint;
 use crate::workflow::StoredWorkflow;
 

@@ -9,10 +9,10 @@ use crate::Timestamp;
 use crate::error::DomainError;
 use crate::events::EventKind;
 use crate::ids::IdGenerator;
-use crate::lifecycle::{Change, Transition};
 use crate::pipeline;
 use crate::session::{Session, SessionStatus, WorkflowStatus};
 use crate::tenancy::Actor;
+use crate::transition::{Change, Transition};
 
 impl Session {
     pub fn resubmit(
