@@ -16,11 +16,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::Timestamp;
-use crate::events::{Event, EventKind, WebhookEvent};
+use crate::events::{Event, EventKind};
 use crate::ids::{EventId, IdGenerator, WebhookDeliveryId, WebhookEndpointId};
 use crate::session::{Decision, ResolvedBy, SessionStatus};
 use crate::tenancy::Tenant;
-use crate::webhooks::WebhookEndpoint;
+use crate::webhooks::{WebhookEndpoint, WebhookEvent};
 
 /// The wait before each retry: the first within seconds, then growing, for
 /// more than 24 hours in all (the Standard Webhooks schedule).

@@ -11,6 +11,11 @@ use crate::tenancy::Actor;
 use crate::tenancy::Tenant;
 use crate::workflow::CheckKind;
 
+// The six types partners subscribe to are defined with the endpoints that
+// subscribe: `webhooks` stands below the session (workflows check their
+// webhook URLs with it), so it cannot read them from here. Other crates do.
+pub use crate::webhooks::WebhookEvent;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Event {
@@ -103,18 +108,6 @@ pub enum EventKind {
         reason: Option<String>,
     },
     SessionExpired,
-}
-
-/// The event types partners subscribe to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WebhookEvent {
-    SessionCompleted,
-    SessionExpired,
-    SessionFailed,
-    SessionResolved,
-    SessionWorkflowCompleted,
-    SessionWorkflowFailed,
 }
 
 impl EventKind {

@@ -21,7 +21,6 @@ use url::{Host, Url};
 
 use crate::Timestamp;
 pub use crate::addresses::{AddressKind, forbidden_address};
-use crate::events::WebhookEvent;
 use crate::ids::WebhookEndpointId;
 use crate::tenancy::Tenant;
 use crate::validation::{FieldErrors, check_text};
@@ -30,6 +29,19 @@ use crate::validation::{FieldErrors, check_text};
 pub const MAX_URL_LENGTH: usize = 2048;
 /// The longest description an endpoint may have, in characters.
 pub const MAX_DESCRIPTION_CHARS: usize = 1000;
+
+/// The event types partners subscribe to: the six of the session's events
+/// ([`crate::events::EventKind::webhook`]) that are sent out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookEvent {
+    SessionCompleted,
+    SessionExpired,
+    SessionFailed,
+    SessionResolved,
+    SessionWorkflowCompleted,
+    SessionWorkflowFailed,
+}
 
 /// A partner's webhook endpoint, as stored.
 ///
