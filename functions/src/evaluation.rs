@@ -17,9 +17,9 @@ use std::time::Duration;
 
 use korala_domain::checks::CheckOutcome;
 use korala_domain::ids::{CheckId, IdGenerator};
-use korala_domain::lifecycle::Transition;
 use korala_domain::ports::StoreError;
 use korala_domain::session::Session;
+use korala_domain::transition::Transition;
 use korala_domain::{DomainError, Timestamp};
 
 use crate::app::App;

@@ -13,7 +13,7 @@ use aws_sdk_eventbridge::types::{RuleState, Target};
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::operation::create_queue::CreateQueueError;
 use aws_sdk_sqs::types::QueueAttributeName;
-use korala_domain::events::WebhookEvent;
+use korala_domain::webhooks::WebhookEvent;
 use serde_json::{Value, json};
 
 use crate::bus::eventbridge::SOURCE;

@@ -9,12 +9,8 @@ use crate::ids::{CheckId, EventId, SessionId, SessionWorkflowId};
 use crate::session::{Decision, ResolvedBy, RiskLevel, SessionStatus, ValidationOutcome};
 use crate::tenancy::Actor;
 use crate::tenancy::Tenant;
+use crate::webhooks::WebhookEvent;
 use crate::workflow::CheckKind;
-
-// The six types partners subscribe to are defined with the endpoints that
-// subscribe: `webhooks` stands below the session (workflows check their
-// webhook URLs with it), so it cannot read them from here. Other crates do.
-pub use crate::webhooks::WebhookEvent;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

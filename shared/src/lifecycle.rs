@@ -14,12 +14,8 @@ use crate::session::{
     CheckStatus, Decision, Origin, Resolution, ResolvedBy, Session, SessionDraft, SessionStatus, Waiting,
 };
 use crate::tenancy::Actor;
-use crate::transition::Change;
+use crate::transition::{Change, Transition};
 use crate::validation::{FieldErrors, check_text};
-
-// The other crates name a transition here, where the state machine hands it
-// out; it is made in `crate::transition`, below the pipeline this module runs.
-pub use crate::transition::Transition;
 
 impl Session {
     /// `POST /sessions`: a new session from a configuration.

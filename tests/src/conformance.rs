@@ -16,9 +16,8 @@ use korala_domain::Timestamp;
 use korala_domain::catalog::Catalog;
 use korala_domain::configuration::{Configuration, ConfigurationPatch};
 use korala_domain::delivery::{AttemptOutcome, DeliveryState, WebhookDelivery};
-use korala_domain::events::{Event, WebhookEvent};
+use korala_domain::events::Event;
 use korala_domain::ids::{SessionId, WebhookDeliveryId, WebhookEndpointId};
-use korala_domain::lifecycle::Transition;
 use korala_domain::limits::{Admit, Bucket, Quota, Rate};
 use korala_domain::ports::{
     Answer, Creation, DeliveryPage, DeliveryQuery, FirstUse, IdempotencyClaim, Position, SessionQuery, Store,
@@ -26,6 +25,8 @@ use korala_domain::ports::{
 };
 use korala_domain::session::{Decision, Session, SessionStatus, SessionSummary};
 use korala_domain::tenancy::Tenant;
+use korala_domain::transition::Transition;
+use korala_domain::webhooks::WebhookEvent;
 use korala_domain::webhooks::{UrlPolicy, WebhookEndpoint, WebhookEndpointDraft, WebhookEndpointPatch};
 use korala_domain::workflow::StoredWorkflow;
 

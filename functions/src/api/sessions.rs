@@ -3,10 +3,10 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use korala_domain::ids::SessionId;
-use korala_domain::lifecycle::Transition;
 use korala_domain::ports::{Creation, Position, SessionQuery};
 use korala_domain::session::{Decision, Origin, Session, SessionDraft, SessionStatus};
 use korala_domain::tenancy::Tenant;
+use korala_domain::transition::Transition;
 use korala_domain::{DomainError, FieldErrors};
 use lambda_http::Request;
 use serde::Deserialize;

@@ -360,7 +360,7 @@ impl<'a> AccessView<'a> {
 pub struct WebhookEndpointView<'a> {
     id: &'a str,
     url: &'a str,
-    events: &'a [korala_domain::events::WebhookEvent],
+    events: &'a [korala_domain::webhooks::WebhookEvent],
     enabled: bool,
     description: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]

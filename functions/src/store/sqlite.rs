@@ -23,7 +23,6 @@ use korala_domain::configuration::Configuration;
 use korala_domain::delivery::WebhookDelivery;
 use korala_domain::events::Event;
 use korala_domain::ids::{EventId, OrgId, SessionId, WebhookDeliveryId, WebhookEndpointId};
-use korala_domain::lifecycle::Transition;
 use korala_domain::limits::{Admit, Bucket, Quota, Rate};
 use korala_domain::ports::{
     Admission, Answer, Creation, DeliveryPage, DeliveryQuery, FirstUse, IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS,
@@ -31,6 +30,7 @@ use korala_domain::ports::{
 };
 use korala_domain::session::{Session, SessionSummary};
 use korala_domain::tenancy::{ApiKey, Organization, Tenant};
+use korala_domain::transition::Transition;
 use korala_domain::webhooks::WebhookEndpoint;
 use korala_domain::workflow::StoredWorkflow;
 use rusqlite::types::Value;

@@ -81,10 +81,10 @@ async fn the_event_functions_handle_their_sample_events() {
     use functions::webhooks::signature::SigningSecret;
     use functions::workers::{Consumer, sqs_batch};
     use korala_domain::delivery::DeliveryState;
-    use korala_domain::events::WebhookEvent;
     use korala_domain::ids::{OrgId, WebhookDeliveryId, WebhookEndpointId};
     use korala_domain::ports::Queue;
     use korala_domain::tenancy::{Mode, Tenant};
+    use korala_domain::webhooks::WebhookEvent;
     use korala_domain::webhooks::{UrlPolicy, WebhookEndpoint};
 
     let read = |name: &str| {

@@ -9,10 +9,11 @@
 
 use async_trait::async_trait;
 use korala_domain::delivery::{AttemptOutcome, WebhookDelivery};
-use korala_domain::events::{Event, WebhookEvent};
+use korala_domain::events::Event;
 use korala_domain::ids::{IdGenerator, WebhookEndpointId};
 use korala_domain::ports::{EventBus, PublishError};
 use korala_domain::webhooks::WebhookEndpoint;
+use korala_domain::webhooks::WebhookEvent;
 use rusty_fork::rusty_fork_test;
 use serde_json::Value;
 

@@ -10,7 +10,6 @@ use korala_domain::configuration::{Configuration, ConfigurationDraft};
 use korala_domain::events::{Event, EventKind};
 use korala_domain::ids::{CheckId, OrgId};
 use korala_domain::invariants;
-use korala_domain::lifecycle::Transition;
 use korala_domain::names;
 use korala_domain::participant::Role;
 use korala_domain::screening::{Finding, MatchStrength, SubjectKind};
@@ -21,6 +20,7 @@ use korala_domain::session::{
 use korala_domain::tenancy::{Actor, Mode, Tenant};
 use korala_domain::testing::product_page::{self, kyb_participants};
 use korala_domain::testing::{SequentialIds, t0};
+use korala_domain::transition::Transition;
 use korala_domain::workflow::{CheckKind, WorkflowDraft};
 use korala_domain::{DomainError, JsonMap, Timestamp};
 use serde_json::{Value, json};

@@ -8,13 +8,13 @@ use korala_domain::configuration::{Configuration, ConfigurationDraft};
 use korala_domain::events::Event;
 use korala_domain::ids::OrgId;
 use korala_domain::invariants;
-use korala_domain::lifecycle::Transition;
 use korala_domain::session::{
     AccessToken, Decision, Origin, ResolvedBy, Session, SessionDraft, SessionStatus, SessionSummary, SessionWorkflow,
     Waiting, WorkflowStatus,
 };
 use korala_domain::tenancy::{Actor, Mode, Tenant};
 use korala_domain::testing::{SequentialIds, t0};
+use korala_domain::transition::Transition;
 use korala_domain::workflow::{Step, WorkflowDefinition, WorkflowDraft};
 use korala_domain::{DomainError, JsonMap};
 use proptest::prelude::*;

@@ -20,8 +20,8 @@ use functions::outbox::publish_stream;
 use functions::stream::{StreamReader, streams_client};
 use korala_domain::events::Event;
 use korala_domain::ids::EventId;
-use korala_domain::lifecycle::Transition;
 use korala_domain::ports::{EventBus, PublishError, Store};
+use korala_domain::transition::Transition;
 use serde_json::{Value, json};
 
 async fn reader(table: &Table) -> StreamReader {

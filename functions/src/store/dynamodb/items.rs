@@ -254,10 +254,10 @@ pub fn delivery_start_key(log: &str, tenant: &Tenant, id: &WebhookDeliveryId) ->
 mod tests {
     use super::*;
     use chrono::TimeZone;
-    use korala_domain::events::WebhookEvent;
     use korala_domain::ids::{IdGenerator, OrgId, WebhookEndpointId};
     use korala_domain::tenancy::Mode;
     use korala_domain::webhooks::WebhookEndpoint;
+    use korala_domain::webhooks::WebhookEvent;
 
     struct Fixed;
     impl IdGenerator for Fixed {
