@@ -1287,34 +1287,8 @@ fn api_event(route: &Route, req: &Req, request_id: &str) -> Result<String> {
             headers[name.to_ascii_lowercase()] = json!(value);
         }
     }
-    let route_key = format!("{} {PREFIX}{}", route.method, route.path);
-    let mut event = json!({
-        "version": "2.0",
-        "routeKey": route_key,
-        "rawPath": path,
-        "rawQueryString": query,
-        "headers": headers,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "a1b2c3d4e5",
-            "domainName": "api.example.com",
-            "domainPrefix": "api",
-            "http": {
-                "method": req.method.as_str(),
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "192.0.2.10",
-                "userAgent": "korala-client/1.0"
-            },
-            "requestId": request_id,
-            "routeKey": route_key,
-            "stage": "$default",
-            "time": now.format("%d/%b/%Y:%H:%M:%S +0000").to_string(),
-            "timeEpoch": now.timestamp_millis()
-        },
-        "isBase64Encoded": false,
-        "pathParameters": path_parameters(&format!("{PREFIX}{}", route.path), path)?
-    });
+    let mut event = functions::codegen::api_gateway_event(route, path, query, headers, request_id, now);
+    event["pathParameters"] = path_parameters(&format!("{PREFIX}{}", route.path), path)?;
     if !query.is_empty() {
         let parameters: serde_json::Map<String, Value> = query
             .split('&')

@@ -191,6 +191,46 @@ fn blocks(blocks: impl Iterator<Item = String>) -> String {
     out
 }
 
+/// What API Gateway (HTTP API, payload 2.0) hands a route's function for a
+/// request to `raw_path?query`, received `at`; the caller adds the body and
+/// the parameters.
+pub fn api_gateway_event(
+    route: &Route,
+    raw_path: &str,
+    query: &str,
+    headers: serde_json::Value,
+    request_id: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> serde_json::Value {
+    let route_key = format!("{} {PREFIX}{}", route.method, route.path);
+    json!({
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": raw_path,
+        "rawQueryString": query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "a1b2c3d4e5",
+            "domainName": "api.example.com",
+            "domainPrefix": "api",
+            "http": {
+                "method": route.method.as_str(),
+                "path": raw_path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "192.0.2.10",
+                "userAgent": "korala-client/1.0"
+            },
+            "requestId": request_id,
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": at.format("%d/%b/%Y:%H:%M:%S +0000").to_string(),
+            "timeEpoch": at.timestamp_millis()
+        },
+        "isBase64Encoded": false
+    })
+}
+
 /// A route's sample event (API Gateway HTTP API payload 2.0), to be made
 /// real by hand: path parameters hold placeholders, a partner's signature
 /// headers are re-signed by the test that drives it.
@@ -216,7 +256,6 @@ fn event_stub(route: &Route) -> String {
         )
         .collect();
     let raw_path = format!("{PREFIX}{}", path.join("/"));
-    let route_key = format!("{} {PREFIX}{}", route.method, route.path);
     let mut headers = serde_json::Map::new();
     headers.insert("host".into(), json!("api.example.com"));
     headers.insert("user-agent".into(), json!("korala-client/1.0"));
@@ -229,32 +268,9 @@ fn event_stub(route: &Route) -> String {
         headers.insert("x-timestamp".into(), json!("1795640400"));
         headers.insert("x-signature".into(), json!("0".repeat(64)));
     }
-    let mut event = json!({
-        "version": "2.0",
-        "routeKey": route_key,
-        "rawPath": raw_path,
-        "rawQueryString": "",
-        "headers": headers,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "a1b2c3d4e5",
-            "domainName": "api.example.com",
-            "domainPrefix": "api",
-            "http": {
-                "method": route.method.as_str(),
-                "path": raw_path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "192.0.2.10",
-                "userAgent": "korala-client/1.0"
-            },
-            "requestId": format!("req-{}", route.function),
-            "routeKey": route_key,
-            "stage": "$default",
-            "time": "25/Nov/2026:21:00:00 +0000",
-            "timeEpoch": 1795640400000u64
-        },
-        "isBase64Encoded": false
-    });
+    let at = chrono::DateTime::from_timestamp(1_795_640_400, 0).unwrap_or_default();
+    let request_id = format!("req-{}", route.function);
+    let mut event = api_gateway_event(route, &raw_path, "", headers.into(), &request_id, at);
     if has_body {
         event["body"] = json!("{}");
     }

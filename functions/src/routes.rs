@@ -26,7 +26,13 @@ pub type Handler = fn(App, Request) -> Pin<Box<dyn Future<Output = Response<Body
 /// signature asks for the credential.
 #[macro_export]
 macro_rules! handler {
-    (partner $f:path) => {{
+    (partner $f:path) => {
+        $crate::handler!(@identified $crate::http::auth::Caller, $f)
+    };
+    (end_user $f:path) => {
+        $crate::handler!(@identified $crate::http::auth::EndUser, $f)
+    };
+    (@identified $credential:ty, $f:path) => {{
         fn handle(
             app: $crate::app::App,
             req: ::lambda_http::Request,
@@ -34,24 +40,8 @@ macro_rules! handler {
         {
             Box::pin(async move {
                 let answer = async {
-                    let caller = $crate::http::auth::authenticate(&app, &req).await?;
-                    $f(&app, caller, req).await
-                };
-                $crate::http::respond(answer.await)
-            })
-        }
-        handle as $crate::routes::Handler
-    }};
-    (end_user $f:path) => {{
-        fn handle(
-            app: $crate::app::App,
-            req: ::lambda_http::Request,
-        ) -> ::std::pin::Pin<Box<dyn ::std::future::Future<Output = ::lambda_http::Response<::lambda_http::Body>> + Send>>
-        {
-            Box::pin(async move {
-                let answer = async {
-                    let user = $crate::http::auth::EndUser::identify(&app, &req).await?;
-                    $f(&app, user, req).await
+                    let credential = <$credential>::identify(&app, &req).await?;
+                    $f(&app, credential, req).await
                 };
                 $crate::http::respond(answer.await)
             })

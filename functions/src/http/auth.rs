@@ -29,6 +29,11 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The partner who signed the request (see [`authenticate`]).
+    pub async fn identify(app: &App, req: &Request) -> Result<Self, ApiError> {
+        authenticate(app, req).await
+    }
+
     pub fn actor(&self) -> Actor {
         Actor::Partner {
             api_key_id: self.key_id.clone(),
