@@ -87,14 +87,14 @@ impl From<EvaluationError> for CheckError {
 
 /// What the API's `mutate` applies to the freshest session: a plain
 /// closure (nothing to evaluate, run in place) or an [`Offloaded`] one.
-pub(crate) trait Change {
+pub(crate) trait Mutation {
     fn apply(&self, session: &Session) -> impl Future<Output = Result<Option<Transition>, ApiError>> + Send;
 }
 
 /// Reads: no change at all.
 pub(crate) struct Unchanged;
 
-impl Change for Unchanged {
+impl Mutation for Unchanged {
     fn apply(&self, _: &Session) -> impl Future<Output = Result<Option<Transition>, ApiError>> + Send {
         std::future::ready(Ok(None))
     }
@@ -118,7 +118,7 @@ where
     }
 }
 
-impl<F> Change for Offloaded<F>
+impl<F> Mutation for Offloaded<F>
 where
     F: Fn(&App, &Session) -> Result<Option<Transition>, DomainError> + Send + Sync + 'static,
 {

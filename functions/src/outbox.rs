@@ -54,7 +54,7 @@ pub async fn publish_pending(
 
 /// What a stream record holds for the publisher.
 #[derive(Debug)]
-enum Change {
+enum Record {
     /// A new event item.
     Event(Event),
     /// Any other change (sessions, endpoints, deliveries, removals).
@@ -65,27 +65,27 @@ enum Change {
     Unreadable(String),
 }
 
-fn change(record: &EventRecord) -> Change {
+fn classify(record: &EventRecord) -> Record {
     let is_event = matches!(
         record.change.keys.get(SORT_KEY),
         Some(serde_dynamo::AttributeValue::S(sk)) if sk.starts_with(EVENT_PREFIX)
     );
     if !is_event || record.event_name != "INSERT" {
-        return Change::Other;
+        return Record::Other;
     }
     match record.change.new_image.get(DOC) {
         Some(serde_dynamo::AttributeValue::S(doc)) => match serde_json::from_str(doc) {
-            Ok(event) => Change::Event(event),
+            Ok(event) => Record::Event(event),
             // Not the error's message: serde quotes the values it could not
             // read, and events hold external user ids and reasons.
-            Err(e) => Change::Unreadable(format!(
+            Err(e) => Record::Unreadable(format!(
                 "the event item does not decode ({:?} error at line {} column {})",
                 e.classify(),
                 e.line(),
                 e.column()
             )),
         },
-        _ => Change::Unreadable(format!(
+        _ => Record::Unreadable(format!(
             "the event item has no `{DOC}` string (is the stream NEW_IMAGE?)"
         )),
     }
@@ -102,13 +102,13 @@ pub async fn publish_stream(bus: &dyn EventBus, stream: StreamEvent) -> DynamoDb
     let mut first_failure: Option<String> = None;
     for record in &stream.records {
         let sequence = record.change.sequence_number.clone().unwrap_or_default();
-        match change(record) {
-            Change::Event(event) => {
+        match classify(record) {
+            Record::Event(event) => {
                 positions.push((sequence, event.id.clone()));
                 events.push(event);
             }
-            Change::Other => {}
-            Change::Unreadable(reason) => {
+            Record::Other => {}
+            Record::Unreadable(reason) => {
                 tracing::error!(sequence = %sequence, reason, "unreadable outbox record");
                 first_failure = Some(sequence);
                 break;
@@ -225,13 +225,13 @@ mod tests {
         let record = stream
             .records
             .iter_mut()
-            .find(|r| matches!(change(r), Change::Event(_)))
+            .find(|r| matches!(classify(r), Record::Event(_)))
             .unwrap();
         let Some(serde_dynamo::AttributeValue::S(doc)) = record.change.new_image.get_mut(DOC) else {
             panic!("the fixture's event has a document");
         };
         *doc = doc.replace("\"version\":", "\"version\":\"Jane Marker\",\"was\":");
-        let Change::Unreadable(reason) = change(record) else {
+        let Record::Unreadable(reason) = classify(record) else {
             panic!("the altered event should not decode");
         };
         assert!(!reason.contains("Marker"), "{reason}");
@@ -248,7 +248,7 @@ mod tests {
         let completed = stream
             .records
             .iter()
-            .find(|r| matches!(change(r), Change::Event(e) if e.kind.name() == "session_completed"))
+            .find(|r| matches!(classify(r), Record::Event(e) if e.kind.name() == "session_completed"))
             .and_then(|r| r.change.sequence_number.clone())
             .unwrap();
         let response = publish_stream(&bus, stream).await;

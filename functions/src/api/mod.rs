@@ -38,7 +38,7 @@ pub(crate) async fn mutate<L, LFut, C>(app: &App, load: L, change: C) -> Result<
 where
     L: Fn() -> LFut,
     LFut: std::future::Future<Output = Result<Option<Session>, ApiError>>,
-    C: crate::evaluation::Change,
+    C: crate::evaluation::Mutation,
 {
     let (load, change) = (&load, &change);
     on_the_latest("session", || async move {
