@@ -5,11 +5,11 @@
 //! and what `cargo codegen` writes held up to date.
 
 mod crash;
-mod events;
 mod local_server;
 mod logs;
 mod metrics_emf;
 mod routes;
+mod sample_events;
 mod startup;
 mod support;
 mod template;
