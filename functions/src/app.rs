@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use korala_domain::ids::IdGenerator;
 use korala_domain::limits::{Rate, WEBHOOK_SENDS};
-use korala_domain::ports::{Clock, Queue, Store};
+use korala_domain::ports::{Clock, Queue};
 use korala_domain::webhooks::UrlPolicy;
 
 use crate::aws::Aws;
@@ -15,6 +15,7 @@ use crate::crypto::Sealer;
 use crate::http::admission::Refusals;
 use crate::http::auth::KeyCache;
 use crate::secrets::{MASTER_KEY_ENV, MASTER_KEY_SECRET_ENV};
+use crate::store::AppStore;
 use crate::store::dynamodb::DynamoStore;
 #[cfg(feature = "embedded")]
 use crate::store::sqlite::SqliteStore;
@@ -89,7 +90,7 @@ impl Default for Settings {
 
 #[derive(Clone)]
 pub struct App {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn AppStore>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
     pub sealer: Arc<Sealer>,
@@ -149,7 +150,7 @@ pub fn required_env(name: &'static str) -> Result<String, StartupError> {
 pub const DEFAULT_DB_PATH: &str = ".data/sessions.db";
 
 impl App {
-    pub fn new(store: Arc<dyn Store>, sealer: Sealer) -> Self {
+    pub fn new(store: Arc<dyn AppStore>, sealer: Sealer) -> Self {
         Self {
             store,
             clock: Arc::new(SystemClock),
@@ -276,12 +277,12 @@ pub fn table_name() -> Option<String> {
 /// DynamoDB when `SESSIONS_TABLE` names a table (endpoints and credentials
 /// from the standard AWS variables), otherwise the embedded store at
 /// `SESSIONS_DB_PATH` (an error in a build without it).
-pub async fn open_store() -> Result<Arc<dyn Store>, StartupError> {
+pub async fn open_store() -> Result<Arc<dyn AppStore>, StartupError> {
     open_store_with(&Aws::default()).await
 }
 
 /// [`open_store`], a DynamoDB client built from `aws`.
-pub async fn open_store_with(aws: &Aws) -> Result<Arc<dyn Store>, StartupError> {
+pub async fn open_store_with(aws: &Aws) -> Result<Arc<dyn AppStore>, StartupError> {
     Ok(match table_name() {
         Some(table) => Arc::new(DynamoStore::from_config(aws.config().await, &table)),
         #[cfg(feature = "embedded")]

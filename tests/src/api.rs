@@ -19,10 +19,10 @@ use functions::crypto::Sealer;
 use functions::http::auth::{sign, signing_payload};
 use functions::relay::Relay;
 use functions::routes::{PREFIX, Router};
+use functions::store::AppStore;
 use functions::store::sqlite::SqliteStore;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use korala_domain::limits::Rate;
-use korala_domain::ports::Store;
 use korala_domain::tenancy::Mode;
 use korala_domain::webhooks::UrlPolicy;
 use lambda_http::Body;
@@ -147,7 +147,7 @@ impl Api {
         }
     }
 
-    pub async fn with_store(store: Arc<dyn Store>) -> Self {
+    pub async fn with_store(store: Arc<dyn AppStore>) -> Self {
         let sealer = Sealer::from_base64(&Sealer::generate_key()).expect("a generated master key");
         let mut app = App::new(store, sealer);
         let clock = Arc::new(TestClock::new(Utc::now()));

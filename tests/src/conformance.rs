@@ -12,6 +12,8 @@ use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
 
+use functions::http::idempotency::{Answer, Creation, IdempotencyClaim, StoredResponse};
+use functions::store::AppStore;
 use korala_domain::Timestamp;
 use korala_domain::catalog::Catalog;
 use korala_domain::configuration::{Configuration, ConfigurationPatch};
@@ -19,10 +21,7 @@ use korala_domain::delivery::{AttemptOutcome, DeliveryState, WebhookDelivery};
 use korala_domain::events::Event;
 use korala_domain::ids::{SessionId, WebhookDeliveryId, WebhookEndpointId};
 use korala_domain::limits::{Admit, Bucket, Quota, Rate};
-use korala_domain::ports::{
-    Answer, Creation, DeliveryPage, DeliveryQuery, FirstUse, IdempotencyClaim, Position, SessionQuery, Store,
-    StoreError, StoredResponse,
-};
+use korala_domain::ports::{DeliveryPage, DeliveryQuery, FirstUse, Position, SessionQuery, Store, StoreError};
 use korala_domain::session::{Decision, Session, SessionStatus, SessionSummary};
 use korala_domain::tenancy::Tenant;
 use korala_domain::transition::Transition;
@@ -35,15 +34,16 @@ use crate::support::{
     reviewed_configuration, sandbox, seconds, start, stored_workflow, submit, t0, tenant, webhook_endpoint,
 };
 
-/// What a test needs from whatever set a store up: the store itself. A
+/// What a test needs from whatever set a store up: the store itself (the
+/// domain's ports and the idempotency records, as the functions hold it). A
 /// fixture may hold more (a temporary directory, a table to drop) and clean
 /// it up when dropped after the case.
 pub trait Fixture {
-    fn store(&self) -> Arc<dyn Store>;
+    fn store(&self) -> Arc<dyn AppStore>;
 }
 
-impl Fixture for Arc<dyn Store> {
-    fn store(&self) -> Arc<dyn Store> {
+impl Fixture for Arc<dyn AppStore> {
+    fn store(&self) -> Arc<dyn AppStore> {
         Arc::clone(self)
     }
 }
@@ -103,7 +103,7 @@ macro_rules! __conformance_cases {
 
 /// Generates one `#[tokio::test]` per conformance case. `$setup` is a
 /// closure returning a future of `Option` of a [`Fixture`] (an
-/// `Arc<dyn Store>` will do); it runs once per case, and `None` skips the
+/// `Arc<dyn AppStore>` will do); it runs once per case, and `None` skips the
 /// case (the setup says why: its engine is not here, see
 /// [`engines`](crate::engines)). Invoke it inside its own module per adapter
 /// so the test names do not clash.
@@ -130,7 +130,7 @@ macro_rules! store_conformance_tests {
 pub async fn run_all<F, Fut>(make_store: F)
 where
     F: Fn() -> Fut,
-    Fut: Future<Output = Arc<dyn Store>>,
+    Fut: Future<Output = Arc<dyn AppStore>>,
 {
     macro_rules! run_each {
         ($make:ident; $($case:ident),* $(,)?) => {
@@ -452,9 +452,9 @@ async fn versioned_updates_are_conditional<T: Versioned>(store: &dyn Store) {
 
 /// Runs `case` between two organisations, then between the two modes of a
 /// third one: test mode and live mode are as separate as two organisations.
-async fn between_tenants<'s, F, Fut>(store: &'s dyn Store, case: F)
+async fn between_tenants<'s, S: ?Sized, F, Fut>(store: &'s S, case: F)
 where
-    F: Fn(&'s dyn Store, Tenant, Tenant) -> Fut,
+    F: Fn(&'s S, Tenant, Tenant) -> Fut,
     Fut: Future<Output = ()>,
 {
     case(store, tenant("acme"), tenant("globex")).await;
@@ -1800,7 +1800,7 @@ fn response(status: u16, body: &str) -> StoredResponse {
     }
 }
 
-pub async fn idempotency_claim_complete_and_replay(store: Arc<dyn Store>) {
+pub async fn idempotency_claim_complete_and_replay(store: Arc<dyn AppStore>) {
     let acme = tenant("acme");
     let claim = |fingerprint: &'static str, at| {
         let store = Arc::clone(&store);
@@ -1853,7 +1853,7 @@ pub async fn idempotency_claim_complete_and_replay(store: Arc<dyn Store>) {
     );
 }
 
-pub async fn idempotency_release_lets_a_retry_run(store: Arc<dyn Store>) {
+pub async fn idempotency_release_lets_a_retry_run(store: Arc<dyn AppStore>) {
     let acme = tenant("acme");
     assert_eq!(
         store.claim_idempotency_key(&acme, "key-1", "fp-1", t0()).await,
@@ -1890,11 +1890,11 @@ pub async fn idempotency_release_lets_a_retry_run(store: Arc<dyn Store>) {
     );
 }
 
-pub async fn idempotency_keys_are_scoped_to_the_tenant(store: Arc<dyn Store>) {
+pub async fn idempotency_keys_are_scoped_to_the_tenant(store: Arc<dyn AppStore>) {
     between_tenants(&*store, idempotency_keys_are_scoped_between).await;
 }
 
-async fn idempotency_keys_are_scoped_between(store: &dyn Store, acme: Tenant, globex: Tenant) {
+async fn idempotency_keys_are_scoped_between(store: &dyn AppStore, acme: Tenant, globex: Tenant) {
     assert_eq!(
         store.claim_idempotency_key(&acme, "key-1", "fp-acme", t0()).await,
         Ok(IdempotencyClaim::Acquired)
@@ -1930,7 +1930,7 @@ async fn idempotency_keys_are_scoped_between(store: &dyn Store, acme: Tenant, gl
     );
 }
 
-pub async fn idempotency_abandoned_claims_can_be_taken_over(store: Arc<dyn Store>) {
+pub async fn idempotency_abandoned_claims_can_be_taken_over(store: Arc<dyn AppStore>) {
     let acme = tenant("acme");
     assert_eq!(
         store.claim_idempotency_key(&acme, "key-1", "fp-1", t0()).await,
@@ -1977,7 +1977,7 @@ pub async fn idempotency_abandoned_claims_can_be_taken_over(store: Arc<dyn Store
         store.claim_idempotency_key(&acme, "key-1", "fp-1", seconds(101)).await,
         Ok(IdempotencyClaim::Completed(done.clone()))
     );
-    let retention = korala_domain::ports::IDEMPOTENCY_RETENTION_HOURS * 3600;
+    let retention = functions::http::idempotency::RETENTION_HOURS * 3600;
     assert_eq!(
         store
             .claim_idempotency_key(&acme, "key-1", "fp-2", seconds(90 + retention - 1))
@@ -1994,7 +1994,7 @@ pub async fn idempotency_abandoned_claims_can_be_taken_over(store: Arc<dyn Store
     );
 }
 
-pub async fn keyed_creations_are_written_with_their_answer(store: Arc<dyn Store>) {
+pub async fn keyed_creations_are_written_with_their_answer(store: Arc<dyn AppStore>) {
     let ids = SequentialIds::new();
     let acme = tenant("acme");
     let config = configuration(&acme, "kyc");
@@ -2037,7 +2037,7 @@ pub async fn keyed_creations_are_written_with_their_answer(store: Arc<dyn Store>
     assert_eq!(history(&*store, &acme, &id).await, session.events);
 }
 
-pub async fn keyed_creations_that_fail_write_neither(store: Arc<dyn Store>) {
+pub async fn keyed_creations_that_fail_write_neither(store: Arc<dyn AppStore>) {
     let ids = SequentialIds::new();
     let acme = tenant("acme");
     let config = configuration(&acme, "kyc");
@@ -2337,7 +2337,7 @@ pub async fn api_keys_are_listed_by_organization_and_revoked(store: Arc<dyn Stor
 // ---------------------------------------------------------------------------
 // Quotas
 
-pub async fn creations_past_a_quota_are_refused_by_the_store(store: Arc<dyn Store>) {
+pub async fn creations_past_a_quota_are_refused_by_the_store(store: Arc<dyn AppStore>) {
     let ids = SequentialIds::new();
     let (acme, acme_test) = (tenant("acme"), sandbox("acme"));
     let max = Quota::WebhookEndpoints.max() as usize;

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use functions::store::AppStore;
 use functions::store::dynamodb::{DynamoStore, create_table, delete_table};
-use korala_domain::ports::Store;
 
 use crate::engines::Engine;
 
@@ -58,7 +58,7 @@ impl Table {
 }
 
 impl crate::conformance::Fixture for Table {
-    fn store(&self) -> Arc<dyn Store> {
+    fn store(&self) -> Arc<dyn AppStore> {
         Arc::new(self.store.clone())
     }
 }

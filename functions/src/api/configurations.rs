@@ -1,7 +1,7 @@
 //! `/session-configurations`: the organisation's session blueprints.
 
 use korala_domain::configuration::{ConfigurationDraft, ConfigurationPatch};
-use korala_domain::ports::{Creation, StoreError};
+use korala_domain::ports::StoreError;
 use lambda_http::Request;
 use serde_json::json;
 
@@ -10,6 +10,7 @@ use super::views::ConfigurationView;
 use super::{gone_is_not_found, on_the_latest};
 use crate::app::App;
 use crate::http::auth::Caller;
+use crate::http::idempotency::Creation;
 use crate::http::{ApiError, ApiResult, Reply, idempotency, json_body, path_param};
 
 pub async fn create(app: &App, caller: Caller, req: Request) -> ApiResult {

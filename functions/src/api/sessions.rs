@@ -3,7 +3,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use korala_domain::ids::SessionId;
-use korala_domain::ports::{Creation, Position, SessionQuery};
+use korala_domain::ports::{Position, SessionQuery};
 use korala_domain::session::{Decision, Origin, Session, SessionDraft, SessionStatus};
 use korala_domain::tenancy::Tenant;
 use korala_domain::transition::Transition;
@@ -17,6 +17,7 @@ use super::{catalog, mutate, read};
 use crate::app::App;
 use crate::evaluation::offloaded;
 use crate::http::auth::Caller;
+use crate::http::idempotency::Creation;
 use crate::http::{ApiError, ApiResult, Reply, idempotency, json_body, number_param, path_param, query};
 
 pub const MAX_LIMIT: u32 = 100;

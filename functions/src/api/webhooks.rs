@@ -3,7 +3,7 @@
 //! keeps it sealed.
 
 use korala_domain::ids::WebhookEndpointId;
-use korala_domain::ports::{Creation, StoreError};
+use korala_domain::ports::StoreError;
 use korala_domain::webhooks::{WebhookEndpoint, WebhookEndpointDraft, WebhookEndpointPatch};
 use lambda_http::Request;
 use serde_json::json;
@@ -12,6 +12,7 @@ use super::views::WebhookEndpointView;
 use super::{gone_is_not_found, on_the_latest};
 use crate::app::App;
 use crate::http::auth::Caller;
+use crate::http::idempotency::Creation;
 use crate::http::{ApiError, ApiResult, Reply, idempotency, json_body, path_param};
 use crate::webhooks::signature::SigningSecret;
 

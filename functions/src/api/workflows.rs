@@ -2,7 +2,7 @@
 //! (which may override a built-in by slug).
 
 use korala_domain::builtin;
-use korala_domain::ports::{Creation, StoreError};
+use korala_domain::ports::StoreError;
 use korala_domain::workflow::{StoredWorkflow, WorkflowDraft};
 use lambda_http::Request;
 use serde_json::json;
@@ -11,6 +11,7 @@ use super::on_the_latest;
 use super::views::WorkflowView;
 use crate::app::App;
 use crate::http::auth::Caller;
+use crate::http::idempotency::Creation;
 use crate::http::{ApiError, ApiResult, Reply, idempotency, json_body, path_param};
 
 pub async fn list(app: &App, caller: Caller, _req: Request) -> ApiResult {

@@ -25,8 +25,7 @@ use korala_domain::events::Event;
 use korala_domain::ids::{EventId, OrgId, SessionId, WebhookDeliveryId, WebhookEndpointId};
 use korala_domain::limits::{Admit, Bucket, Quota, Rate};
 use korala_domain::ports::{
-    Admission, Answer, Creation, DeliveryPage, DeliveryQuery, FirstUse, IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS,
-    IDEMPOTENCY_RETENTION_HOURS, IdempotencyClaim, Outbox, Position, SessionPage, SessionQuery, Store, StoreError,
+    Admission, DeliveryPage, DeliveryQuery, FirstUse, Outbox, Position, SessionPage, SessionQuery, Store, StoreError,
 };
 use korala_domain::session::{Session, SessionSummary};
 use korala_domain::tenancy::{ApiKey, Organization, Tenant};
@@ -37,6 +36,10 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, ffi, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+use crate::http::idempotency::{
+    Answer, CLAIM_TIMEOUT_SECONDS, Creation, IdempotencyClaim, IdempotencyRecords, RETENTION_HOURS,
+};
 
 /// How long a writer waits for another process's lock before giving up with
 /// `Unavailable`.
@@ -1042,7 +1045,7 @@ fn claim(
 ) -> Result<IdempotencyClaim, StoreError> {
     let tx = write(conn)?;
     // A record past its retention is forgotten: the key is new again.
-    let retained_after = text(&(now - chrono::Duration::hours(IDEMPOTENCY_RETENTION_HOURS)));
+    let retained_after = text(&(now - chrono::Duration::hours(RETENTION_HOURS)));
     tx.execute(
         "DELETE FROM idempotency WHERE org_id = ?1 AND mode = ?2 AND key = ?3 AND created_at < ?4",
         params![owner.org_id, owner.mode, key, retained_after],
@@ -1057,7 +1060,7 @@ fn claim(
         )
         .optional()
         .map_err(engine)?;
-    let abandoned_before = text(&(now - chrono::Duration::seconds(IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS)));
+    let abandoned_before = text(&(now - chrono::Duration::seconds(CLAIM_TIMEOUT_SECONDS)));
     let claim = match existing {
         None => {
             tx.execute(
@@ -1501,7 +1504,10 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl IdempotencyRecords for SqliteStore {
     async fn claim_idempotency_key(
         &self,
         tenant: &Tenant,

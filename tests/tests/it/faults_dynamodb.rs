@@ -24,7 +24,8 @@ use acceptance::dynamodb::Table;
 use acceptance::faults::{self, Fault, Faults, READS, Rule, WRITES};
 use acceptance::support::SequentialIds;
 use functions::expiry::SweepReport;
-use korala_domain::ports::{IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS, StoreError};
+use functions::http::idempotency::CLAIM_TIMEOUT_SECONDS;
+use korala_domain::ports::StoreError;
 use lambda_http::Body;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
@@ -694,7 +695,7 @@ async fn an_idempotent_create_whose_commit_is_not_answered_is_not_run_twice() {
     assert!(!run.faults().clear().is_empty(), "the commit's answers were lost");
     assert!(failed.0.is_server_error(), "{}", failed.1);
 
-    api.clock.advance_seconds(IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS + 1);
+    api.clock.advance_seconds(CLAIM_TIMEOUT_SECONDS + 1);
     let retried = dispatch(api, api.signed_anew(&create)).await;
     assert_eq!(retried.0, 201, "{}", retried.1);
     let listed = api.partner("GET", "/sessions?externalUserId=usr_a", None).await.1;

@@ -9,8 +9,9 @@
 use std::sync::Arc;
 
 use acceptance::dynamodb::Table;
+use functions::http::idempotency::{Answer, Creation, IdempotencyClaim, IdempotencyRecords, StoredResponse};
 use functions::store::dynamodb::{CallLog, keys};
-use korala_domain::ports::{Answer, Creation, IdempotencyClaim, Position, SessionQuery, Store, StoredResponse};
+use korala_domain::ports::{Position, SessionQuery, Store};
 use korala_domain::session::SessionSummary;
 
 mod dynamodb_local {

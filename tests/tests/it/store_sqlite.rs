@@ -6,17 +6,18 @@ use std::sync::Arc;
 
 use acceptance::conformance;
 use acceptance::support::TempDir;
+use functions::store::AppStore;
 use functions::store::sqlite::SqliteStore;
 use korala_domain::ports::Store;
 
-fn in_memory() -> Arc<dyn Store> {
+fn in_memory() -> Arc<dyn AppStore> {
     Arc::new(SqliteStore::in_memory().expect("an in-memory database"))
 }
 
 /// A store in a fresh file, removed with the directory after the case.
 struct OnDisk {
     _dir: TempDir,
-    store: Arc<dyn Store>,
+    store: Arc<dyn AppStore>,
 }
 
 impl OnDisk {
@@ -29,7 +30,7 @@ impl OnDisk {
 }
 
 impl conformance::Fixture for OnDisk {
-    fn store(&self) -> Arc<dyn Store> {
+    fn store(&self) -> Arc<dyn AppStore> {
         Arc::clone(&self.store)
     }
 }

@@ -53,9 +53,7 @@ use korala_domain::events::Event;
 use korala_domain::ids::{OrgId, SessionId, WebhookDeliveryId, WebhookEndpointId};
 use korala_domain::limits::{Admit, Bucket, Quota, Rate};
 use korala_domain::ports::{
-    Admission, Answer, Creation, DeliveryPage, DeliveryQuery, FirstUse, IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS,
-    IDEMPOTENCY_RETENTION_HOURS, IdempotencyClaim, Position, SessionPage, SessionQuery, Store, StoreError,
-    StoredResponse,
+    Admission, DeliveryPage, DeliveryQuery, FirstUse, Position, SessionPage, SessionQuery, Store, StoreError,
 };
 use korala_domain::session::Session;
 use korala_domain::tenancy::{ApiKey, Organization, Tenant};
@@ -71,6 +69,10 @@ pub use items::DOC as EVENT_DOCUMENT;
 use items::{DOC, Item, ORG, VERSION, WRITE_ID, decode, decode_all, encode, n, s, string};
 use table::{BY_ORG, BY_STATUS, BY_TOKEN, BY_USER, DUE, Index, SORT_KEY};
 pub use table::{cloudformation_yaml, create_table, delete_table};
+
+use crate::http::idempotency::{
+    Answer, CLAIM_TIMEOUT_SECONDS, Creation, IdempotencyClaim, IdempotencyRecords, RETENTION_HOURS, StoredResponse,
+};
 
 /// The environment variable the template sets to the table's name.
 pub const TABLE_ENV: &str = "SESSIONS_TABLE";
@@ -1093,7 +1095,10 @@ impl Store for DynamoStore {
         sessions.sort_by(|a, b| (a.expires_at, &a.id).cmp(&(b.expires_at, &b.id)));
         Ok(sessions)
     }
+}
 
+#[async_trait]
+impl IdempotencyRecords for DynamoStore {
     /// One conditional put takes the key when it is new, expired or
     /// abandoned; otherwise the record DynamoDB returns with the refusal
     /// says what the earlier request left.
@@ -1104,8 +1109,8 @@ impl Store for DynamoStore {
         fingerprint: &str,
         now: Timestamp,
     ) -> Result<IdempotencyClaim, StoreError> {
-        let expiration = now.timestamp() + IDEMPOTENCY_RETENTION_HOURS * 3600;
-        let abandoned_before = keys::text(&(now - chrono::Duration::seconds(IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS)));
+        let expiration = now.timestamp() + RETENTION_HOURS * 3600;
+        let abandoned_before = keys::text(&(now - chrono::Duration::seconds(CLAIM_TIMEOUT_SECONDS)));
         let mut item = items::key(keys::idempotency_pk(tenant, key), keys::IDEMPOTENCY_SK);
         item.insert(FINGERPRINT.to_owned(), s(fingerprint));
         item.insert(STATE.to_owned(), s(IN_PROGRESS));
