@@ -987,7 +987,8 @@ impl Seed {
         let endpoint = self
             .app
             .store
-            .get_webhook_endpoint(&key.tenant().ok_or("a key id without a mode")?, &id)
+            .endpoints()
+            .get(&key.tenant().ok_or("a key id without a mode")?, &id)
             .await?
             .ok_or("the seeded endpoint is gone")?;
         let now = self.app.clock.now();
@@ -997,7 +998,7 @@ impl Seed {
                 .record(AttemptOutcome::Responded { status_code: 200 }, 12, now)
                 .0;
         }
-        self.app.store.insert_webhook_delivery(&delivery).await?;
+        self.app.store.deliveries().insert(&delivery).await?;
         Ok(delivery.id.as_str().to_owned())
     }
 

@@ -45,7 +45,7 @@ pub async fn run(app: &App, budget: std::time::Duration) -> Result<SweepReport, 
 async fn sweep_batch(app: &App, limit: u32) -> Result<(usize, usize), StoreError> {
     let now = app.clock.now();
     let mut expired = 0;
-    let due = app.store.sessions_due(now, limit).await?;
+    let due = app.store.sessions().due(now, limit).await?;
     let found = due.len();
     for session in due {
         let transition = match session.expire(now, app.ids.as_ref()) {
@@ -56,7 +56,7 @@ async fn sweep_batch(app: &App, limit: u32) -> Result<(usize, usize), StoreError
                 continue;
             }
         };
-        match app.store.commit(&transition).await {
+        match app.store.sessions().commit(&transition).await {
             Ok(()) => expired += 1,
             Err(StoreError::Conflict) => {}
             Err(e) => return Err(e),

@@ -3,6 +3,8 @@
 //! `functions` crate; no storage or cloud type crosses these traits.
 
 use async_trait::async_trait;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::Timestamp;
 use crate::configuration::Configuration;
@@ -42,6 +44,159 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// Organisations and their API keys: above the tenants (an organisation has
+/// both modes, a key names its own).
+#[async_trait]
+pub trait Tenancy: Send + Sync {
+    async fn insert_organization(&self, org: &Organization) -> Result<(), StoreError>;
+    async fn get_organization(&self, id: &OrgId) -> Result<Option<Organization>, StoreError>;
+    /// Replaces an organisation's record (its name, its rate): `NotFound`
+    /// if there is none.
+    async fn update_organization(&self, org: &Organization) -> Result<(), StoreError>;
+    async fn insert_api_key(&self, key: &ApiKey) -> Result<(), StoreError>;
+    async fn get_api_key(&self, key_id: &str) -> Result<Option<ApiKey>, StoreError>;
+    /// The organisation's keys, revoked ones included, oldest first.
+    async fn list_api_keys(&self, org: &OrgId) -> Result<Vec<ApiKey>, StoreError>;
+    /// Replaces a key's record (its revocation): `NotFound` if there is none.
+    async fn update_api_key(&self, key: &ApiKey) -> Result<(), StoreError>;
+}
+
+// The documents, sessions and deliveries below belong to a tenant, an
+// organisation in one mode, and every method names it: another tenant's
+// record (another organisation's, or the same organisation's in the other
+// mode) reads as missing, cannot be changed or deleted, and is never
+// listed. Adapters keep the tenant in the key of every record, so no read
+// can find another tenant's.
+
+/// The kinds of [`Document`]: what an adapter keys its tables and prefixes
+/// by, and whose quota a creation counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DocumentKind {
+    Configuration,
+    Workflow,
+    WebhookEndpoint,
+}
+
+impl DocumentKind {
+    /// How many of this kind a tenant may have.
+    pub const fn quota(self) -> Quota {
+        match self {
+            DocumentKind::Configuration => Quota::Configurations,
+            DocumentKind::Workflow => Quota::Workflows,
+            DocumentKind::WebhookEndpoint => Quota::WebhookEndpoints,
+        }
+    }
+
+    /// What one is called (in the store's errors).
+    pub const fn noun(self) -> &'static str {
+        match self {
+            DocumentKind::Configuration => "configuration",
+            DocumentKind::Workflow => "workflow",
+            DocumentKind::WebhookEndpoint => "webhook endpoint",
+        }
+    }
+}
+
+/// What a partner configures: a tenant's record unique by its key (a slug,
+/// an id) and replaced version by version. Configurations, workflow
+/// definitions and webhook endpoints are kept alike, so one port,
+/// [`Documents`], stores all three, and each adapter implements it once.
+pub trait Document: Serialize + DeserializeOwned + Send + Sync + 'static {
+    const KIND: DocumentKind;
+    /// What the document is found by within its tenant.
+    type Key: std::fmt::Display + Sync + ?Sized;
+
+    fn tenant(&self) -> &Tenant;
+    fn key(&self) -> &Self::Key;
+    /// 1 when created, one more with every update (the store's write guard).
+    fn version(&self) -> u64;
+    fn updated_at(&self) -> Timestamp;
+}
+
+impl Document for Configuration {
+    const KIND: DocumentKind = DocumentKind::Configuration;
+    type Key = str;
+
+    fn tenant(&self) -> &Tenant {
+        &self.tenant
+    }
+
+    fn key(&self) -> &str {
+        &self.slug
+    }
+
+    fn version(&self) -> u64 {
+        self.version
+    }
+
+    fn updated_at(&self) -> Timestamp {
+        self.updated_at
+    }
+}
+
+impl Document for StoredWorkflow {
+    const KIND: DocumentKind = DocumentKind::Workflow;
+    type Key = str;
+
+    fn tenant(&self) -> &Tenant {
+        &self.tenant
+    }
+
+    fn key(&self) -> &str {
+        &self.definition.slug
+    }
+
+    fn version(&self) -> u64 {
+        self.version
+    }
+
+    fn updated_at(&self) -> Timestamp {
+        self.updated_at
+    }
+}
+
+impl Document for WebhookEndpoint {
+    const KIND: DocumentKind = DocumentKind::WebhookEndpoint;
+    type Key = WebhookEndpointId;
+
+    fn tenant(&self) -> &Tenant {
+        &self.tenant
+    }
+
+    fn key(&self) -> &WebhookEndpointId {
+        &self.id
+    }
+
+    fn version(&self) -> u64 {
+        self.version
+    }
+
+    fn updated_at(&self) -> Timestamp {
+        self.updated_at
+    }
+}
+
+/// A tenant's documents of one kind, unique by (tenant, key).
+#[async_trait]
+pub trait Documents<D: Document>: Send + Sync {
+    /// Stores a new document; `AlreadyExists` if the tenant has one under
+    /// its key, `LimitReached` if it has its quota of the kind (the store
+    /// counts them in the creating write).
+    async fn insert(&self, document: &D) -> Result<(), StoreError>;
+    /// Replaces the document if it is still at `document.version() - 1`:
+    /// `Conflict` if it holds another version, `NotFound` if the tenant has
+    /// none under its key; either way nothing is written.
+    async fn update(&self, document: &D) -> Result<(), StoreError>;
+    async fn get(&self, tenant: &Tenant, key: &D::Key) -> Result<Option<D>, StoreError>;
+    /// The tenant's documents of this kind in key order: for webhook
+    /// endpoints, whose ids are time-ordered (see
+    /// [`IdGenerator`](crate::ids::IdGenerator)), creation order.
+    async fn list(&self, tenant: &Tenant) -> Result<Vec<D>, StoreError>;
+    /// Deletes the document, which frees its place in the quota: `NotFound`
+    /// if the tenant has none under this key.
+    async fn delete(&self, tenant: &Tenant, key: &D::Key) -> Result<(), StoreError>;
+}
+
 /// Which sessions to list, newest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionQuery {
@@ -68,6 +223,36 @@ pub struct SessionPage {
     pub has_more: bool,
 }
 
+/// Sessions and their history, scoped to the tenant. Only the end user's
+/// token lookup and the expiry sweep span tenants, as they must.
+#[async_trait]
+pub trait Sessions: Send + Sync {
+    /// Writes the transition's session and events together: the session is
+    /// new (`expected_version() == None`), or still at the version the
+    /// transition started from — otherwise `Conflict` and nothing is written.
+    async fn commit(&self, transition: &Transition) -> Result<(), StoreError>;
+    async fn get(&self, tenant: &Tenant, id: &SessionId) -> Result<Option<Session>, StoreError>;
+    async fn find_by_token_hash(&self, token_hash: &str) -> Result<Option<Session>, StoreError>;
+    /// The tenant's sessions that match the query, newest first, as
+    /// summaries of their latest committed version (or, on an eventually
+    /// consistent store, of a recent one).
+    async fn list(&self, tenant: &Tenant, query: &SessionQuery) -> Result<SessionPage, StoreError>;
+    /// The session's history, oldest first.
+    async fn list_events(&self, tenant: &Tenant, id: &SessionId) -> Result<Vec<Event>, StoreError>;
+    /// The session and its history (oldest first) read together — one
+    /// request where the store keeps them side by side. `None` for a missing
+    /// session or another tenant's.
+    async fn get_with_events(
+        &self,
+        tenant: &Tenant,
+        id: &SessionId,
+    ) -> Result<Option<(Session, Vec<Event>)>, StoreError>;
+    /// Sessions of every organisation that wait for the end user past their
+    /// deadline, earliest deadline first (then by id), at most `limit`: whole
+    /// sessions, as the expiry sweep commits a transition of each.
+    async fn due(&self, now: Timestamp, limit: u32) -> Result<Vec<Session>, StoreError>;
+}
+
 /// Which of an endpoint's deliveries to list, newest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryQuery {
@@ -81,6 +266,27 @@ pub struct DeliveryPage {
     pub deliveries: Vec<WebhookDelivery>,
     /// Older deliveries follow this page.
     pub has_more: bool,
+}
+
+/// Webhook deliveries, scoped to the tenant like the endpoints.
+#[async_trait]
+pub trait Deliveries: Send + Sync {
+    /// Stores a new delivery; `AlreadyExists` if its id is taken (the same
+    /// event fanned out to the same endpoint before).
+    async fn insert(&self, delivery: &WebhookDelivery) -> Result<(), StoreError>;
+    /// Replaces the delivery if it is still at `delivery.version - 1`:
+    /// `Conflict` if it holds another version, `NotFound` if the
+    /// tenant has no delivery with this id.
+    async fn update(&self, delivery: &WebhookDelivery) -> Result<(), StoreError>;
+    async fn get(&self, tenant: &Tenant, id: &WebhookDeliveryId) -> Result<Option<WebhookDelivery>, StoreError>;
+    /// An endpoint's deliveries, newest (highest id) first. Deleting an
+    /// endpoint does not delete its deliveries.
+    async fn list(
+        &self,
+        tenant: &Tenant,
+        endpoint: &WebhookEndpointId,
+        query: &DeliveryQuery,
+    ) -> Result<DeliveryPage, StoreError>;
 }
 
 /// Whether a signature was new.
@@ -106,115 +312,61 @@ pub trait Admission: Send + Sync {
     async fn use_once(&self, signature: &str, until: Timestamp, now: Timestamp) -> Result<FirstUse, StoreError>;
 }
 
-/// The store of sessions and everything partners configure. Every store is
-/// also the admission adapter: the rate meters and the used signatures are
-/// state all instances share, and the store is where such state lives.
-#[async_trait]
-pub trait Store: Admission + Send + Sync {
-    // Tenancy.
-    async fn insert_organization(&self, org: &Organization) -> Result<(), StoreError>;
-    async fn get_organization(&self, id: &OrgId) -> Result<Option<Organization>, StoreError>;
-    /// Replaces an organisation's record (its name, its rate): `NotFound`
-    /// if there is none.
-    async fn update_organization(&self, org: &Organization) -> Result<(), StoreError>;
-    async fn insert_api_key(&self, key: &ApiKey) -> Result<(), StoreError>;
-    async fn get_api_key(&self, key_id: &str) -> Result<Option<ApiKey>, StoreError>;
-    /// The organisation's keys, revoked ones included, oldest first.
-    async fn list_api_keys(&self, org: &OrgId) -> Result<Vec<ApiKey>, StoreError>;
-    /// Replaces a key's record (its revocation): `NotFound` if there is none.
-    async fn update_api_key(&self, key: &ApiKey) -> Result<(), StoreError>;
+/// The store of sessions and everything partners configure: every port
+/// above, in one adapter. Every store is also the admission adapter: the
+/// rate meters and the used signatures are state all instances share, and
+/// the store is where such state lives.
+///
+/// Tenancy and admission are called on the store itself. The other records
+/// share their methods' names (`get`, `list`, …), so each is reached
+/// through the accessor named after it:
+/// `store.sessions().get(&tenant, &id)`, `store.configurations().list(&tenant)`.
+pub trait Store:
+    Tenancy
+    + Admission
+    + Sessions
+    + Deliveries
+    + Documents<Configuration>
+    + Documents<StoredWorkflow>
+    + Documents<WebhookEndpoint>
+{
+    fn sessions(&self) -> &dyn Sessions;
+    fn deliveries(&self) -> &dyn Deliveries;
+    fn configurations(&self) -> &dyn Documents<Configuration>;
+    fn workflows(&self) -> &dyn Documents<StoredWorkflow>;
+    fn endpoints(&self) -> &dyn Documents<WebhookEndpoint>;
+}
 
-    // Everything below belongs to a tenant, an organisation in one mode, and
-    // every method names it: another tenant's record (another organisation's,
-    // or the same organisation's in the other mode) reads as missing, cannot
-    // be changed or deleted, and is never listed. Adapters keep the tenant in
-    // the key of every record, so no read can find another tenant's.
+/// An adapter of every port is a store.
+impl<S> Store for S
+where
+    S: Tenancy
+        + Admission
+        + Sessions
+        + Deliveries
+        + Documents<Configuration>
+        + Documents<StoredWorkflow>
+        + Documents<WebhookEndpoint>,
+{
+    fn sessions(&self) -> &dyn Sessions {
+        self
+    }
 
-    // Configurations, unique by (tenant, slug).
-    async fn insert_configuration(&self, config: &Configuration) -> Result<(), StoreError>;
-    /// Replaces the configuration if it is still at `config.version - 1`.
-    async fn update_configuration(&self, config: &Configuration) -> Result<(), StoreError>;
-    async fn get_configuration(&self, tenant: &Tenant, slug: &str) -> Result<Option<Configuration>, StoreError>;
-    async fn list_configurations(&self, tenant: &Tenant) -> Result<Vec<Configuration>, StoreError>;
-    async fn delete_configuration(&self, tenant: &Tenant, slug: &str) -> Result<(), StoreError>;
+    fn deliveries(&self) -> &dyn Deliveries {
+        self
+    }
 
-    // A tenant's own workflow definitions, unique by (tenant, slug).
-    async fn insert_workflow(&self, workflow: &StoredWorkflow) -> Result<(), StoreError>;
-    /// Replaces the definition if it is still at `workflow.version - 1`.
-    async fn update_workflow(&self, workflow: &StoredWorkflow) -> Result<(), StoreError>;
-    async fn get_workflow(&self, tenant: &Tenant, slug: &str) -> Result<Option<StoredWorkflow>, StoreError>;
-    async fn list_workflows(&self, tenant: &Tenant) -> Result<Vec<StoredWorkflow>, StoreError>;
-    async fn delete_workflow(&self, tenant: &Tenant, slug: &str) -> Result<(), StoreError>;
+    fn configurations(&self) -> &dyn Documents<Configuration> {
+        self
+    }
 
-    // Webhook endpoints, unique by (tenant, id).
-    /// Stores a new endpoint; `AlreadyExists` if the tenant has one
-    /// with this id, `LimitReached` if it has its quota of them (as every
-    /// create of a configuration or workflow too: the store counts them in
-    /// the creating write).
-    async fn insert_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError>;
-    /// Replaces the endpoint if it is still at `endpoint.version - 1`:
-    /// `Conflict` if it holds another version, `NotFound` if the
-    /// tenant has no endpoint with this id; either way nothing is
-    /// written.
-    async fn update_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError>;
-    async fn get_webhook_endpoint(
-        &self,
-        tenant: &Tenant,
-        id: &WebhookEndpointId,
-    ) -> Result<Option<WebhookEndpoint>, StoreError>;
-    /// The tenant's endpoints in creation order, that is in id order
-    /// (ids are time-ordered, see [`IdGenerator`](crate::ids::IdGenerator)).
-    async fn list_webhook_endpoints(&self, tenant: &Tenant) -> Result<Vec<WebhookEndpoint>, StoreError>;
-    /// `NotFound` if the tenant has no endpoint with this id.
-    async fn delete_webhook_endpoint(&self, tenant: &Tenant, id: &WebhookEndpointId) -> Result<(), StoreError>;
+    fn workflows(&self) -> &dyn Documents<StoredWorkflow> {
+        self
+    }
 
-    // Webhook deliveries, scoped to the tenant like the endpoints.
-    /// Stores a new delivery; `AlreadyExists` if its id is taken (the same
-    /// event fanned out to the same endpoint before).
-    async fn insert_webhook_delivery(&self, delivery: &WebhookDelivery) -> Result<(), StoreError>;
-    /// Replaces the delivery if it is still at `delivery.version - 1`:
-    /// `Conflict` if it holds another version, `NotFound` if the
-    /// tenant has no delivery with this id.
-    async fn update_webhook_delivery(&self, delivery: &WebhookDelivery) -> Result<(), StoreError>;
-    async fn get_webhook_delivery(
-        &self,
-        tenant: &Tenant,
-        id: &WebhookDeliveryId,
-    ) -> Result<Option<WebhookDelivery>, StoreError>;
-    /// An endpoint's deliveries, newest (highest id) first. Deleting an
-    /// endpoint does not delete its deliveries.
-    async fn list_webhook_deliveries(
-        &self,
-        tenant: &Tenant,
-        endpoint: &WebhookEndpointId,
-        query: &DeliveryQuery,
-    ) -> Result<DeliveryPage, StoreError>;
-
-    // Sessions and their history.
-    /// Writes the transition's session and events together: the session is
-    /// new (`expected_version() == None`), or still at the version the
-    /// transition started from — otherwise `Conflict` and nothing is written.
-    async fn commit(&self, transition: &Transition) -> Result<(), StoreError>;
-    async fn get_session(&self, tenant: &Tenant, id: &SessionId) -> Result<Option<Session>, StoreError>;
-    async fn find_session_by_token_hash(&self, token_hash: &str) -> Result<Option<Session>, StoreError>;
-    /// The tenant's sessions that match the query, newest first, as
-    /// summaries of their latest committed version (or, on an eventually
-    /// consistent store, of a recent one).
-    async fn list_sessions(&self, tenant: &Tenant, query: &SessionQuery) -> Result<SessionPage, StoreError>;
-    /// The session's history, oldest first.
-    async fn list_events(&self, tenant: &Tenant, id: &SessionId) -> Result<Vec<Event>, StoreError>;
-    /// The session and its history (oldest first) read together — one
-    /// request where the store keeps them side by side. `None` for a missing
-    /// session or another tenant's.
-    async fn get_session_with_events(
-        &self,
-        tenant: &Tenant,
-        id: &SessionId,
-    ) -> Result<Option<(Session, Vec<Event>)>, StoreError>;
-    /// Sessions of every organisation that wait for the end user past their
-    /// deadline, earliest deadline first (then by id), at most `limit`: whole
-    /// sessions, as the expiry sweep commits a transition of each.
-    async fn sessions_due(&self, now: Timestamp, limit: u32) -> Result<Vec<Session>, StoreError>;
+    fn endpoints(&self) -> &dyn Documents<WebhookEndpoint> {
+        self
+    }
 }
 
 /// The embedded store's side of the transactional outbox: events committed

@@ -246,23 +246,23 @@ impl Versioned for Configuration {
     }
 
     async fn insert(store: &dyn Store, item: &Self) -> Result<(), StoreError> {
-        store.insert_configuration(item).await
+        store.configurations().insert(item).await
     }
 
     async fn update(store: &dyn Store, item: &Self) -> Result<(), StoreError> {
-        store.update_configuration(item).await
+        store.configurations().update(item).await
     }
 
     async fn get(store: &dyn Store, org: &Tenant, slug: &str) -> Result<Option<Self>, StoreError> {
-        store.get_configuration(org, slug).await
+        store.configurations().get(org, slug).await
     }
 
     async fn list(store: &dyn Store, org: &Tenant) -> Result<Vec<Self>, StoreError> {
-        store.list_configurations(org).await
+        store.configurations().list(org).await
     }
 
     async fn delete(store: &dyn Store, org: &Tenant, slug: &str) -> Result<(), StoreError> {
-        store.delete_configuration(org, slug).await
+        store.configurations().delete(org, slug).await
     }
 }
 
@@ -302,23 +302,23 @@ impl Versioned for StoredWorkflow {
     }
 
     async fn insert(store: &dyn Store, item: &Self) -> Result<(), StoreError> {
-        store.insert_workflow(item).await
+        store.workflows().insert(item).await
     }
 
     async fn update(store: &dyn Store, item: &Self) -> Result<(), StoreError> {
-        store.update_workflow(item).await
+        store.workflows().update(item).await
     }
 
     async fn get(store: &dyn Store, org: &Tenant, slug: &str) -> Result<Option<Self>, StoreError> {
-        store.get_workflow(org, slug).await
+        store.workflows().get(org, slug).await
     }
 
     async fn list(store: &dyn Store, org: &Tenant) -> Result<Vec<Self>, StoreError> {
-        store.list_workflows(org).await
+        store.workflows().list(org).await
     }
 
     async fn delete(store: &dyn Store, org: &Tenant, slug: &str) -> Result<(), StoreError> {
-        store.delete_workflow(org, slug).await
+        store.workflows().delete(org, slug).await
     }
 }
 
@@ -571,8 +571,8 @@ pub async fn webhook_endpoints_round_trip(store: Arc<dyn Store>) {
     // endpoints (DynamoDB does, in one partition).
     let config = configuration(&acme, "kyc");
     let workflow = stored_workflow(&acme, "kyc");
-    store.insert_configuration(&config).await.unwrap();
-    store.insert_workflow(&workflow).await.unwrap();
+    store.configurations().insert(&config).await.unwrap();
+    store.workflows().insert(&workflow).await.unwrap();
 
     let first = webhook_endpoint(&acme, "https://hooks.acme.example/a", t0(), &ids);
     // Every field set, none at its default.
@@ -594,42 +594,41 @@ pub async fn webhook_endpoints_round_trip(store: Arc<dyn Store>) {
         minutes(1),
     )
     .expect("a valid endpoint");
-    store.insert_webhook_endpoint(&first).await.unwrap();
-    store.insert_webhook_endpoint(&second).await.unwrap();
+    store.endpoints().insert(&first).await.unwrap();
+    store.endpoints().insert(&second).await.unwrap();
 
     assert_eq!(
-        store.get_webhook_endpoint(&acme, &first.id).await,
+        store.endpoints().get(&acme, &first.id).await,
         Ok(Some(first.clone())),
         "an endpoint reads back"
     );
     assert_eq!(
-        store.get_webhook_endpoint(&acme, &second.id).await,
+        store.endpoints().get(&acme, &second.id).await,
         Ok(Some(second.clone())),
         "every field reads back"
     );
     assert_eq!(
-        store
-            .get_webhook_endpoint(&acme, &WebhookEndpointId::generate(&ids))
-            .await,
+        store.endpoints().get(&acme, &WebhookEndpointId::generate(&ids)).await,
         Ok(None)
     );
     assert_eq!(
-        store.list_webhook_endpoints(&acme).await,
+        store.endpoints().list(&acme).await,
         Ok(vec![first.clone(), second.clone()]),
         "endpoints list, and only endpoints"
     );
-    assert_eq!(store.list_configurations(&acme).await, Ok(vec![config]));
-    assert_eq!(store.list_workflows(&acme).await, Ok(vec![workflow]));
+    assert_eq!(store.configurations().list(&acme).await, Ok(vec![config]));
+    assert_eq!(store.workflows().list(&acme).await, Ok(vec![workflow]));
 
     assert_eq!(
         store
-            .insert_webhook_endpoint(&at_version(&first, 1, "https://impostor.example/"))
+            .endpoints()
+            .insert(&at_version(&first, 1, "https://impostor.example/"))
             .await,
         Err(StoreError::AlreadyExists),
         "an endpoint id is taken once"
     );
     assert_eq!(
-        store.get_webhook_endpoint(&acme, &first.id).await,
+        store.endpoints().get(&acme, &first.id).await,
         Ok(Some(first)),
         "a refused insert leaves the endpoint as it was"
     );
@@ -640,67 +639,68 @@ pub async fn webhook_endpoint_updates_are_conditional(store: Arc<dyn Store>) {
     let acme = tenant("acme");
     let v1 = webhook_endpoint(&acme, "https://hooks.acme.example/v1", t0(), &ids);
     assert_eq!(v1.version, 1);
-    store.insert_webhook_endpoint(&v1).await.unwrap();
+    store.endpoints().insert(&v1).await.unwrap();
 
     let v2 = revised(&v1, "https://hooks.acme.example/v2");
     assert_eq!(v2.version, 2);
     assert_eq!(
-        store.update_webhook_endpoint(&v2).await,
+        store.endpoints().update(&v2).await,
         Ok(()),
         "updating from the version read"
     );
-    assert_eq!(store.get_webhook_endpoint(&acme, &v1.id).await, Ok(Some(v2.clone())));
+    assert_eq!(store.endpoints().get(&acme, &v1.id).await, Ok(Some(v2.clone())));
 
     assert_eq!(
-        store
-            .update_webhook_endpoint(&revised(&v1, "https://lost.example/"))
-            .await,
+        store.endpoints().update(&revised(&v1, "https://lost.example/")).await,
         Err(StoreError::Conflict),
         "a second update from version 1"
     );
     assert_eq!(
         store
-            .update_webhook_endpoint(&at_version(&v2, 4, "https://skips.example/"))
+            .endpoints()
+            .update(&at_version(&v2, 4, "https://skips.example/"))
             .await,
         Err(StoreError::Conflict),
         "an update that skips a version"
     );
     assert_eq!(
         store
-            .update_webhook_endpoint(&at_version(&v2, 2, "https://same.example/"))
+            .endpoints()
+            .update(&at_version(&v2, 2, "https://same.example/"))
             .await,
         Err(StoreError::Conflict),
         "an update that does not advance the version"
     );
     assert_eq!(
         store
-            .update_webhook_endpoint(&at_version(&v2, 0, "https://zero.example/"))
+            .endpoints()
+            .update(&at_version(&v2, 0, "https://zero.example/"))
             .await,
         Err(StoreError::Conflict),
         "version 0 follows no version"
     );
     assert_eq!(
-        store.get_webhook_endpoint(&acme, &v1.id).await,
+        store.endpoints().get(&acme, &v1.id).await,
         Ok(Some(v2.clone())),
         "refused updates leave the endpoint as it was"
     );
-    assert_eq!(store.list_webhook_endpoints(&acme).await, Ok(vec![v2.clone()]));
+    assert_eq!(store.endpoints().list(&acme).await, Ok(vec![v2.clone()]));
 
     let v3 = revised(&v2, "https://hooks.acme.example/v3");
-    assert_eq!(store.update_webhook_endpoint(&v3).await, Ok(()));
-    assert_eq!(store.get_webhook_endpoint(&acme, &v1.id).await, Ok(Some(v3)));
+    assert_eq!(store.endpoints().update(&v3).await, Ok(()));
+    assert_eq!(store.endpoints().get(&acme, &v1.id).await, Ok(Some(v3)));
 
     let ghost = revised(
         &webhook_endpoint(&acme, "https://ghost.example/", t0(), &ids),
         "https://ghost.example/2",
     );
     assert_eq!(
-        store.update_webhook_endpoint(&ghost).await,
+        store.endpoints().update(&ghost).await,
         Err(StoreError::NotFound),
         "updating an endpoint that was never stored"
     );
     assert_eq!(
-        store.get_webhook_endpoint(&acme, &ghost.id).await,
+        store.endpoints().get(&acme, &ghost.id).await,
         Ok(None),
         "a refused update creates nothing"
     );
@@ -719,47 +719,47 @@ async fn webhook_endpoints_are_isolated_between(store: &dyn Store, acme: Tenant,
     let also_ours = webhook_endpoint(&acme, "https://hooks.acme.example/2", t0(), ids);
     let theirs = webhook_endpoint(&globex, "https://hooks.globex.example/", t0(), ids);
     for endpoint in [&ours, &also_ours, &theirs] {
-        store.insert_webhook_endpoint(endpoint).await.unwrap();
+        store.endpoints().insert(endpoint).await.unwrap();
     }
 
     assert_eq!(
-        store.get_webhook_endpoint(&globex, &ours.id).await,
+        store.endpoints().get(&globex, &ours.id).await,
         Ok(None),
         "another tenant's endpoint is invisible"
     );
     assert_eq!(
-        store.list_webhook_endpoints(&acme).await,
+        store.endpoints().list(&acme).await,
         Ok(vec![ours.clone(), also_ours.clone()])
     );
-    assert_eq!(store.list_webhook_endpoints(&globex).await, Ok(vec![theirs.clone()]));
-    assert_eq!(store.list_webhook_endpoints(&tenant("initech")).await, Ok(vec![]));
-    assert_eq!(store.list_webhook_endpoints(&sandbox("initech")).await, Ok(vec![]));
+    assert_eq!(store.endpoints().list(&globex).await, Ok(vec![theirs.clone()]));
+    assert_eq!(store.endpoints().list(&tenant("initech")).await, Ok(vec![]));
+    assert_eq!(store.endpoints().list(&sandbox("initech")).await, Ok(vec![]));
 
     let hijacked = WebhookEndpoint {
         tenant: globex.clone(),
         ..revised(&ours, "https://attacker.example/")
     };
     assert_eq!(
-        store.update_webhook_endpoint(&hijacked).await,
+        store.endpoints().update(&hijacked).await,
         Err(StoreError::NotFound),
         "updating another tenant's endpoint"
     );
     assert_eq!(
-        store.delete_webhook_endpoint(&globex, &ours.id).await,
+        store.endpoints().delete(&globex, &ours.id).await,
         Err(StoreError::NotFound),
         "deleting another tenant's endpoint"
     );
     assert_eq!(
-        store.get_webhook_endpoint(&acme, &ours.id).await,
+        store.endpoints().get(&acme, &ours.id).await,
         Ok(Some(ours)),
         "the owner's endpoint is untouched"
     );
     assert_eq!(
-        store.get_webhook_endpoint(&globex, &theirs.id).await,
+        store.endpoints().get(&globex, &theirs.id).await,
         Ok(Some(theirs.clone()))
     );
     assert_eq!(
-        store.list_webhook_endpoints(&globex).await,
+        store.endpoints().list(&globex).await,
         Ok(vec![theirs]),
         "the refused writes added nothing to the other tenant"
     );
@@ -770,42 +770,44 @@ pub async fn deleted_webhook_endpoints_are_gone(store: Arc<dyn Store>) {
     let acme = tenant("acme");
     let doomed = webhook_endpoint(&acme, "https://hooks.acme.example/old", t0(), &ids);
     let kept = webhook_endpoint(&acme, "https://hooks.acme.example/new", t0(), &ids);
-    store.insert_webhook_endpoint(&doomed).await.unwrap();
-    store.insert_webhook_endpoint(&kept).await.unwrap();
+    store.endpoints().insert(&doomed).await.unwrap();
+    store.endpoints().insert(&kept).await.unwrap();
 
-    assert_eq!(store.delete_webhook_endpoint(&acme, &doomed.id).await, Ok(()));
+    assert_eq!(store.endpoints().delete(&acme, &doomed.id).await, Ok(()));
     assert_eq!(
-        store.get_webhook_endpoint(&acme, &doomed.id).await,
+        store.endpoints().get(&acme, &doomed.id).await,
         Ok(None),
         "a deleted endpoint is gone"
     );
-    assert_eq!(store.list_webhook_endpoints(&acme).await, Ok(vec![kept.clone()]));
+    assert_eq!(store.endpoints().list(&acme).await, Ok(vec![kept.clone()]));
     assert_eq!(
-        store.delete_webhook_endpoint(&acme, &doomed.id).await,
+        store.endpoints().delete(&acme, &doomed.id).await,
         Err(StoreError::NotFound),
         "deleting a deleted endpoint"
     );
     assert_eq!(
         store
-            .update_webhook_endpoint(&revised(&doomed, "https://hooks.acme.example/back"))
+            .endpoints()
+            .update(&revised(&doomed, "https://hooks.acme.example/back"))
             .await,
         Err(StoreError::NotFound),
         "updating a deleted endpoint"
     );
     assert_eq!(
-        store.get_webhook_endpoint(&acme, &doomed.id).await,
+        store.endpoints().get(&acme, &doomed.id).await,
         Ok(None),
         "a refused update does not bring it back"
     );
     assert_eq!(
         store
-            .delete_webhook_endpoint(&acme, &WebhookEndpointId::generate(&ids))
+            .endpoints()
+            .delete(&acme, &WebhookEndpointId::generate(&ids))
             .await,
         Err(StoreError::NotFound),
         "deleting an endpoint that was never stored"
     );
     assert_eq!(
-        store.get_webhook_endpoint(&acme, &kept.id).await,
+        store.endpoints().get(&acme, &kept.id).await,
         Ok(Some(kept)),
         "the other endpoint stays"
     );
@@ -823,23 +825,19 @@ pub async fn webhook_endpoints_list_in_creation_order(store: Arc<dyn Store>) {
         .collect();
     // Writes arrive in another order: the id decides.
     for i in [7, 0, 15, 3, 12, 1, 9, 4, 14, 2, 11, 5, 13, 6, 10, 8] {
-        store.insert_webhook_endpoint(&created[i]).await.unwrap();
+        store.endpoints().insert(&created[i]).await.unwrap();
     }
-    assert_eq!(
-        store.list_webhook_endpoints(&acme).await,
-        Ok(created.clone()),
-        "oldest first"
-    );
+    assert_eq!(store.endpoints().list(&acme).await, Ok(created.clone()), "oldest first");
 
     // An update keeps an endpoint in its place.
     let mut expected = created.clone();
     expected[0] = revised(&created[0], "https://hooks.acme.example/zzz");
-    store.update_webhook_endpoint(&expected[0]).await.unwrap();
-    assert_eq!(store.list_webhook_endpoints(&acme).await, Ok(expected.clone()));
+    store.endpoints().update(&expected[0]).await.unwrap();
+    assert_eq!(store.endpoints().list(&acme).await, Ok(expected.clone()));
 
-    store.delete_webhook_endpoint(&acme, &created[7].id).await.unwrap();
+    store.endpoints().delete(&acme, &created[7].id).await.unwrap();
     expected.remove(7);
-    assert_eq!(store.list_webhook_endpoints(&acme).await, Ok(expected));
+    assert_eq!(store.endpoints().list(&acme).await, Ok(expected));
 }
 
 // ---------------------------------------------------------------------------
@@ -901,7 +899,8 @@ async fn log(
     query: DeliveryQuery,
 ) -> (Vec<WebhookDeliveryId>, bool) {
     let DeliveryPage { deliveries, has_more } = store
-        .list_webhook_deliveries(org, endpoint, &query)
+        .deliveries()
+        .list(org, endpoint, &query)
         .await
         .expect("the delivery log reads");
     (deliveries.into_iter().map(|d| d.id).collect(), has_more)
@@ -916,7 +915,7 @@ pub async fn webhook_deliveries_round_trip(store: Arc<dyn Store>) {
     let ids = SequentialIds::new();
     let acme = tenant("acme");
     let endpoint = webhook_endpoint(&acme, "https://hooks.acme.example/a", t0(), &ids);
-    store.insert_webhook_endpoint(&endpoint).await.unwrap();
+    store.endpoints().insert(&endpoint).await.unwrap();
     // The organisation's session, whose events a store may keep near its
     // deliveries (DynamoDB lists both from one index).
     let [created, completed] = completed_session(&configuration(&acme, "kyc"), "user-1", t0(), &ids);
@@ -932,29 +931,25 @@ pub async fn webhook_deliveries_round_trip(store: Arc<dyn Store>) {
     let tried = attempted(&WebhookDelivery::test(&endpoint, &ids, minutes(3)), minutes(3));
     assert!(matches!(tried.state, DeliveryState::Failed { .. }));
     assert_eq!((tried.round, tried.attempts.len()), (2, 4));
-    store.insert_webhook_delivery(&fresh).await.unwrap();
-    store.insert_webhook_delivery(&tried).await.unwrap();
+    store.deliveries().insert(&fresh).await.unwrap();
+    store.deliveries().insert(&tried).await.unwrap();
 
     assert_eq!(
-        store.get_webhook_delivery(&acme, &fresh.id).await,
+        store.deliveries().get(&acme, &fresh.id).await,
         Ok(Some(fresh.clone())),
         "a delivery reads back"
     );
     assert_eq!(
-        store.get_webhook_delivery(&acme, &tried.id).await,
+        store.deliveries().get(&acme, &tried.id).await,
         Ok(Some(tried.clone())),
         "every field of its log reads back"
     );
     assert_eq!(
-        store
-            .get_webhook_delivery(&acme, &WebhookDeliveryId::generate(&ids))
-            .await,
+        store.deliveries().get(&acme, &WebhookDeliveryId::generate(&ids)).await,
         Ok(None)
     );
     assert_eq!(
-        store
-            .list_webhook_deliveries(&acme, &endpoint.id, &page(10, None))
-            .await,
+        store.deliveries().list(&acme, &endpoint.id, &page(10, None)).await,
         Ok(DeliveryPage {
             deliveries: vec![tried.clone(), fresh.clone()],
             has_more: false,
@@ -963,30 +958,31 @@ pub async fn webhook_deliveries_round_trip(store: Arc<dyn Store>) {
     );
     assert_eq!(
         store
-            .list_sessions(&acme, &query(10, Position::Page(1)))
+            .sessions()
+            .list(&acme, &query(10, Position::Page(1)))
             .await
             .map(|p| p.sessions),
         Ok(vec![SessionSummary::from(&completed.session)]),
         "sessions list, and no delivery"
     );
     assert_eq!(
-        store.list_webhook_endpoints(&acme).await,
+        store.endpoints().list(&acme).await,
         Ok(vec![endpoint.clone()]),
         "endpoints list, and no delivery"
     );
 
     assert_eq!(
-        store.insert_webhook_delivery(&fresh).await,
+        store.deliveries().insert(&fresh).await,
         Err(StoreError::AlreadyExists),
         "the same event fanned out to the same endpoint again"
     );
     assert_eq!(
-        store.insert_webhook_delivery(&retried(&fresh, minutes(4))).await,
+        store.deliveries().insert(&retried(&fresh, minutes(4))).await,
         Err(StoreError::AlreadyExists),
         "an insert never replaces a delivery, whatever its version"
     );
     assert_eq!(
-        store.get_webhook_delivery(&acme, &fresh.id).await,
+        store.deliveries().get(&acme, &fresh.id).await,
         Ok(Some(fresh)),
         "a refused insert leaves the delivery as it was"
     );
@@ -999,16 +995,16 @@ pub async fn webhook_delivery_updates_are_conditional(store: Arc<dyn Store>) {
     let endpoint = webhook_endpoint(&acme, "https://hooks.acme.example/", t0(), &ids);
     let v1 = WebhookDelivery::test(&endpoint, &ids, t0());
     assert_eq!(v1.version, 1);
-    store.insert_webhook_delivery(&v1).await.unwrap();
+    store.deliveries().insert(&v1).await.unwrap();
 
     let v2 = retried(&v1, seconds(1));
     assert_eq!(v2.version, 2);
     assert_eq!(
-        store.update_webhook_delivery(&v2).await,
+        store.deliveries().update(&v2).await,
         Ok(()),
         "updating from the version read"
     );
-    assert_eq!(store.get_webhook_delivery(&acme, &v1.id).await, Ok(Some(v2.clone())));
+    assert_eq!(store.deliveries().get(&acme, &v1.id).await, Ok(Some(v2.clone())));
 
     let lost = v1
         .record(
@@ -1020,7 +1016,7 @@ pub async fn webhook_delivery_updates_are_conditional(store: Arc<dyn Store>) {
         )
         .0;
     assert_eq!(
-        store.update_webhook_delivery(&lost).await,
+        store.deliveries().update(&lost).await,
         Err(StoreError::Conflict),
         "a second attempt recorded from version 1"
     );
@@ -1030,40 +1026,38 @@ pub async fn webhook_delivery_updates_are_conditional(store: Arc<dyn Store>) {
         (0, "version 0 follows no version"),
     ] {
         assert_eq!(
-            store.update_webhook_delivery(&delivery_at_version(&v2, version)).await,
+            store.deliveries().update(&delivery_at_version(&v2, version)).await,
             Err(StoreError::Conflict),
             "{what}"
         );
     }
     assert_eq!(
-        store.get_webhook_delivery(&acme, &v1.id).await,
+        store.deliveries().get(&acme, &v1.id).await,
         Ok(Some(v2.clone())),
         "refused updates leave the delivery as it was"
     );
 
     let (v3, _) = v2.record(AttemptOutcome::Responded { status_code: 200 }, 12, seconds(6));
-    assert_eq!(store.update_webhook_delivery(&v3).await, Ok(()));
+    assert_eq!(store.deliveries().update(&v3).await, Ok(()));
     let v4 = v3
         .redeliver(minutes(10))
         .expect("a delivered delivery can be redelivered");
-    assert_eq!(store.update_webhook_delivery(&v4).await, Ok(()), "a redelivery");
-    assert_eq!(store.get_webhook_delivery(&acme, &v1.id).await, Ok(Some(v4.clone())));
+    assert_eq!(store.deliveries().update(&v4).await, Ok(()), "a redelivery");
+    assert_eq!(store.deliveries().get(&acme, &v1.id).await, Ok(Some(v4.clone())));
 
     let ghost = WebhookDelivery::test(&endpoint, &ids, t0());
     assert_eq!(
-        store.update_webhook_delivery(&retried(&ghost, seconds(1))).await,
+        store.deliveries().update(&retried(&ghost, seconds(1))).await,
         Err(StoreError::NotFound),
         "updating a delivery that was never stored"
     );
     assert_eq!(
-        store.get_webhook_delivery(&acme, &ghost.id).await,
+        store.deliveries().get(&acme, &ghost.id).await,
         Ok(None),
         "a refused update creates nothing"
     );
     assert_eq!(
-        store
-            .list_webhook_deliveries(&acme, &endpoint.id, &page(10, None))
-            .await,
+        store.deliveries().list(&acme, &endpoint.id, &page(10, None)).await,
         Ok(DeliveryPage {
             deliveries: vec![v4],
             has_more: false,
@@ -1087,15 +1081,15 @@ async fn webhook_deliveries_are_isolated_between(store: &dyn Store, acme: Tenant
     let also_ours = WebhookDelivery::test(&ours_endpoint, ids, seconds(1));
     let theirs = WebhookDelivery::test(&theirs_endpoint, ids, seconds(2));
     for delivery in [&ours, &also_ours, &theirs] {
-        store.insert_webhook_delivery(delivery).await.unwrap();
+        store.deliveries().insert(delivery).await.unwrap();
     }
 
     assert_eq!(
-        store.get_webhook_delivery(&globex, &ours.id).await,
+        store.deliveries().get(&globex, &ours.id).await,
         Ok(None),
         "another tenant's delivery is invisible"
     );
-    assert_eq!(store.get_webhook_delivery(&acme, &theirs.id).await, Ok(None));
+    assert_eq!(store.deliveries().get(&acme, &theirs.id).await, Ok(None));
     assert_eq!(
         log(store, &acme, &ours_endpoint.id, page(10, None)).await,
         (delivery_ids(&[&also_ours, &ours]), false)
@@ -1115,16 +1109,16 @@ async fn webhook_deliveries_are_isolated_between(store: &dyn Store, acme: Tenant
         ..retried(&ours, seconds(5))
     };
     assert_eq!(
-        store.update_webhook_delivery(&hijacked).await,
+        store.deliveries().update(&hijacked).await,
         Err(StoreError::NotFound),
         "updating another tenant's delivery"
     );
     assert_eq!(
-        store.get_webhook_delivery(&acme, &ours.id).await,
+        store.deliveries().get(&acme, &ours.id).await,
         Ok(Some(ours.clone())),
         "the owner's delivery is untouched"
     );
-    assert_eq!(store.get_webhook_delivery(&globex, &ours.id).await, Ok(None));
+    assert_eq!(store.deliveries().get(&globex, &ours.id).await, Ok(None));
     assert_eq!(
         log(store, &globex, &ours_endpoint.id, page(10, None)).await,
         (vec![], false),
@@ -1142,8 +1136,8 @@ pub async fn webhook_deliveries_list_newest_first_in_pages(store: Arc<dyn Store>
     let acme = tenant("acme");
     let endpoint = webhook_endpoint(&acme, "https://hooks.acme.example/a", t0(), &ids);
     let other = webhook_endpoint(&acme, "https://hooks.acme.example/b", t0(), &ids);
-    store.insert_webhook_endpoint(&endpoint).await.unwrap();
-    store.insert_webhook_endpoint(&other).await.unwrap();
+    store.endpoints().insert(&endpoint).await.unwrap();
+    store.endpoints().insert(&other).await.unwrap();
     // Made in turns for the two endpoints, so their ids interleave.
     let (mut ours, mut others) = (Vec::new(), Vec::new());
     for i in 0..7 {
@@ -1152,8 +1146,8 @@ pub async fn webhook_deliveries_list_newest_first_in_pages(store: Arc<dyn Store>
     }
     // Writes arrive in another order: the id decides.
     for i in [4, 0, 6, 2, 5, 1, 3] {
-        store.insert_webhook_delivery(&ours[i]).await.unwrap();
-        store.insert_webhook_delivery(&others[6 - i]).await.unwrap();
+        store.deliveries().insert(&ours[i]).await.unwrap();
+        store.deliveries().insert(&others[6 - i]).await.unwrap();
     }
     let newest: Vec<&WebhookDelivery> = ours.iter().rev().collect();
     let expected = delivery_ids(&newest);
@@ -1208,24 +1202,20 @@ pub async fn webhook_deliveries_list_newest_first_in_pages(store: Arc<dyn Store>
 
     // An update keeps a delivery in its place.
     let updated = retried(&ours[2], minutes(5));
-    store.update_webhook_delivery(&updated).await.unwrap();
+    store.deliveries().update(&updated).await.unwrap();
     let mut whole: Vec<WebhookDelivery> = newest.into_iter().cloned().collect();
     whole[4] = updated;
     assert_eq!(
-        store
-            .list_webhook_deliveries(&acme, &endpoint.id, &page(10, None))
-            .await,
+        store.deliveries().list(&acme, &endpoint.id, &page(10, None)).await,
         Ok(DeliveryPage {
             deliveries: whole.clone(),
             has_more: false,
         })
     );
 
-    store.delete_webhook_endpoint(&acme, &endpoint.id).await.unwrap();
+    store.endpoints().delete(&acme, &endpoint.id).await.unwrap();
     assert_eq!(
-        store
-            .list_webhook_deliveries(&acme, &endpoint.id, &page(10, None))
-            .await,
+        store.deliveries().list(&acme, &endpoint.id, &page(10, None)).await,
         Ok(DeliveryPage {
             deliveries: whole,
             has_more: false,
@@ -1239,13 +1229,14 @@ pub async fn webhook_deliveries_list_newest_first_in_pages(store: Arc<dyn Store>
 
 async fn commit(store: &dyn Store, transition: &Transition) {
     store
+        .sessions()
         .commit(transition)
         .await
         .unwrap_or_else(|e| panic!("committing version {}: {e}", transition.session.version));
 }
 
 async fn history(store: &dyn Store, org: &Tenant, id: &SessionId) -> Vec<Event> {
-    store.list_events(org, id).await.expect("the history reads")
+    store.sessions().list_events(org, id).await.expect("the history reads")
 }
 
 fn events_of(transitions: &[&Transition]) -> Vec<Event> {
@@ -1262,14 +1253,20 @@ pub async fn session_commits_round_trip(store: Arc<dyn Store>) {
     assert_eq!(created.expected_version(), None);
     commit(store, &created).await;
     let id = created.session.id.clone();
-    assert_eq!(store.get_session(&acme, &id).await, Ok(Some(created.session.clone())));
+    assert_eq!(
+        store.sessions().get(&acme, &id).await,
+        Ok(Some(created.session.clone()))
+    );
     assert_eq!(history(store, &acme, &id).await, created.events);
     assert_eq!(
-        store.commit(&created).await,
+        store.sessions().commit(&created).await,
         Err(StoreError::AlreadyExists),
         "creating the same session twice"
     );
-    assert_eq!(store.get_session(&acme, &id).await, Ok(Some(created.session.clone())));
+    assert_eq!(
+        store.sessions().get(&acme, &id).await,
+        Ok(Some(created.session.clone()))
+    );
     assert_eq!(history(store, &acme, &id).await, created.events);
 
     let started = start(&created.session, minutes(1), &ids);
@@ -1278,20 +1275,25 @@ pub async fn session_commits_round_trip(store: Arc<dyn Store>) {
     assert_eq!(submitted.session.status, SessionStatus::Completed);
     commit(store, &submitted).await;
 
-    assert_eq!(store.get_session(&acme, &id).await, Ok(Some(submitted.session.clone())));
+    assert_eq!(
+        store.sessions().get(&acme, &id).await,
+        Ok(Some(submitted.session.clone()))
+    );
     assert_eq!(
         history(store, &acme, &id).await,
         events_of(&[&created, &started, &submitted])
     );
     assert_eq!(
         store
-            .find_session_by_token_hash(&created.session.access_token.hash)
+            .sessions()
+            .find_by_token_hash(&created.session.access_token.hash)
             .await,
         Ok(Some(submitted.session.clone())),
         "the access token finds the session's latest version"
     );
     let listed = store
-        .list_sessions(&acme, &query(10, Position::Page(1)))
+        .sessions()
+        .list(&acme, &query(10, Position::Page(1)))
         .await
         .expect("the sessions list");
     let summary = SessionSummary::from(&submitted.session);
@@ -1306,10 +1308,11 @@ pub async fn session_commits_round_trip(store: Arc<dyn Store>) {
         "a listing shows the summary of the session's latest version"
     );
     assert!(!listed.has_more);
-    assert_eq!(store.find_session_by_token_hash("hash-unknown").await, Ok(None));
+    assert_eq!(store.sessions().find_by_token_hash("hash-unknown").await, Ok(None));
     assert_eq!(
         store
-            .get_session(&acme, &SessionId::parse("ses_unknown").unwrap())
+            .sessions()
+            .get(&acme, &SessionId::parse("ses_unknown").unwrap())
             .await,
         Ok(None)
     );
@@ -1351,19 +1354,22 @@ pub async fn session_history_is_every_committed_event_oldest_first(store: Arc<dy
     sorted.sort();
     sorted.dedup();
     assert_eq!(order, sorted, "ordered by (version, sequence), each once");
-    assert_eq!(store.get_session(&acme, id).await, Ok(Some(resolved.session.clone())));
     assert_eq!(
-        store.get_session_with_events(&acme, id).await,
+        store.sessions().get(&acme, id).await,
+        Ok(Some(resolved.session.clone()))
+    );
+    assert_eq!(
+        store.sessions().get_with_events(&acme, id).await,
         Ok(Some((resolved.session.clone(), events))),
         "the session and its history, read together"
     );
     assert_eq!(
-        store.get_session_with_events(&tenant("globex"), id).await,
+        store.sessions().get_with_events(&tenant("globex"), id).await,
         Ok(None),
         "another organisation's session is not there"
     );
     let missing = korala_domain::ids::SessionId::generate(&ids);
-    assert_eq!(store.get_session_with_events(&acme, &missing).await, Ok(None));
+    assert_eq!(store.sessions().get_with_events(&acme, &missing).await, Ok(None));
 }
 
 pub async fn stale_commits_conflict_and_change_nothing(store: Arc<dyn Store>) {
@@ -1384,9 +1390,9 @@ pub async fn stale_commits_conflict_and_change_nothing(store: Arc<dyn Store>) {
         .resolve(Decision::Rejected, "Too late", partner(), minutes(2), &ids)
         .expect("the partner resolves");
     assert_eq!(stale.expected_version(), Some(1));
-    assert_eq!(store.commit(&stale).await, Err(StoreError::Conflict));
+    assert_eq!(store.sessions().commit(&stale).await, Err(StoreError::Conflict));
     assert_eq!(
-        store.get_session(&acme, &id).await,
+        store.sessions().get(&acme, &id).await,
         Ok(Some(started.session.clone())),
         "a conflicting commit leaves the session as it was"
     );
@@ -1402,9 +1408,9 @@ pub async fn stale_commits_conflict_and_change_nothing(store: Arc<dyn Store>) {
         .resolve(Decision::Rejected, "In time", partner(), minutes(3), &ids)
         .expect("the partner resolves");
     commit(store, &fresh).await;
-    assert_eq!(store.get_session(&acme, &id).await, Ok(Some(fresh.session.clone())));
+    assert_eq!(store.sessions().get(&acme, &id).await, Ok(Some(fresh.session.clone())));
     assert_eq!(
-        store.commit(&fresh).await,
+        store.sessions().commit(&fresh).await,
         Err(StoreError::Conflict),
         "the same transition cannot apply twice"
     );
@@ -1416,11 +1422,14 @@ pub async fn stale_commits_conflict_and_change_nothing(store: Arc<dyn Store>) {
     // A change to a session that was never stored has nothing to apply to.
     let ghost = create_session(&config, "user-2", t0(), 60, &ids);
     let ghost_started = start(&ghost.session, minutes(1), &ids);
-    assert_eq!(store.commit(&ghost_started).await, Err(StoreError::Conflict));
-    assert_eq!(store.get_session(&acme, &ghost.session.id).await, Ok(None));
+    assert_eq!(store.sessions().commit(&ghost_started).await, Err(StoreError::Conflict));
+    assert_eq!(store.sessions().get(&acme, &ghost.session.id).await, Ok(None));
     assert_eq!(history(store, &acme, &ghost.session.id).await, vec![]);
     assert_eq!(
-        store.find_session_by_token_hash(&ghost.session.access_token.hash).await,
+        store
+            .sessions()
+            .find_by_token_hash(&ghost.session.access_token.hash)
+            .await,
         Ok(None)
     );
 }
@@ -1440,10 +1449,10 @@ async fn sessions_are_isolated_between(store: &dyn Store, acme: Tenant, globex: 
     commit(store, &theirs).await;
 
     let id = &ours.session.id;
-    assert_eq!(store.get_session(&globex, id).await, Ok(None));
+    assert_eq!(store.sessions().get(&globex, id).await, Ok(None));
     assert_eq!(history(store, &globex, id).await, vec![]);
-    assert_eq!(store.get_session(&acme, id).await, Ok(Some(ours.session.clone())));
-    assert_eq!(store.get_session(&acme, &theirs.session.id).await, Ok(None));
+    assert_eq!(store.sessions().get(&acme, id).await, Ok(Some(ours.session.clone())));
+    assert_eq!(store.sessions().get(&acme, &theirs.session.id).await, Ok(None));
     // Every listing (all, by end user, by status) shows the tenant's own
     // sessions only, though both have the same end user.
     for (who, session) in [(&acme, &ours.session), (&globex, &theirs.session)] {
@@ -1459,7 +1468,7 @@ async fn sessions_are_isolated_between(store: &dyn Store, acme: Tenant, globex: 
             },
         ];
         for listing in listings {
-            let page = store.list_sessions(who, &listing).await.unwrap();
+            let page = store.sessions().list(who, &listing).await.unwrap();
             assert_eq!(ids_of(&page.sessions), vec![session.id.clone()], "{who} {listing:?}");
         }
     }
@@ -1467,7 +1476,8 @@ async fn sessions_are_isolated_between(store: &dyn Store, acme: Tenant, globex: 
     // whatever its tenant.
     assert_eq!(
         store
-            .find_session_by_token_hash(&theirs.session.access_token.hash)
+            .sessions()
+            .find_by_token_hash(&theirs.session.access_token.hash)
             .await,
         Ok(Some(theirs.session.clone()))
     );
@@ -1525,7 +1535,11 @@ pub async fn list_sessions_filters_newest_first(store: Arc<dyn Store>) {
         unreachable!("five sessions")
     };
 
-    let all = store.list_sessions(&acme, &query(50, Position::Page(1))).await.unwrap();
+    let all = store
+        .sessions()
+        .list(&acme, &query(50, Position::Page(1)))
+        .await
+        .unwrap();
     assert_eq!(
         all.sessions,
         newest_first(&[s1, s2, s3, s4, s5]),
@@ -1537,7 +1551,7 @@ pub async fn list_sessions_filters_newest_first(store: Arc<dyn Store>) {
         external_user_id: Some("user-a".into()),
         ..query(50, Position::Page(1))
     };
-    let page = store.list_sessions(&acme, &by_user).await.unwrap();
+    let page = store.sessions().list(&acme, &by_user).await.unwrap();
     assert_eq!(page.sessions, newest_first(&[s1, s3, s5]), "filtered by externalUserId");
     assert!(!page.has_more);
 
@@ -1545,7 +1559,7 @@ pub async fn list_sessions_filters_newest_first(store: Arc<dyn Store>) {
         status: Some(SessionStatus::InProgress),
         ..query(50, Position::Page(1))
     };
-    let page = store.list_sessions(&acme, &by_status).await.unwrap();
+    let page = store.sessions().list(&acme, &by_status).await.unwrap();
     assert_eq!(page.sessions, newest_first(&[s3, s4]), "filtered by status");
 
     let both = SessionQuery {
@@ -1553,14 +1567,14 @@ pub async fn list_sessions_filters_newest_first(store: Arc<dyn Store>) {
         status: Some(SessionStatus::Created),
         ..query(50, Position::Page(1))
     };
-    let page = store.list_sessions(&acme, &both).await.unwrap();
+    let page = store.sessions().list(&acme, &both).await.unwrap();
     assert_eq!(page.sessions, newest_first(&[s1, s5]), "filtered by user and status");
 
     let none = SessionQuery {
         status: Some(SessionStatus::Completed),
         ..query(50, Position::Page(1))
     };
-    let page = store.list_sessions(&acme, &none).await.unwrap();
+    let page = store.sessions().list(&acme, &none).await.unwrap();
     assert_eq!(page.sessions, vec![]);
     assert!(!page.has_more);
 
@@ -1569,18 +1583,20 @@ pub async fn list_sessions_filters_newest_first(store: Arc<dyn Store>) {
         ..query(50, Position::Page(1))
     };
     assert_eq!(
-        store.list_sessions(&acme, &unknown_user).await.unwrap().sessions,
+        store.sessions().list(&acme, &unknown_user).await.unwrap().sessions,
         vec![]
     );
 
     let theirs = store
-        .list_sessions(&globex, &query(50, Position::Page(1)))
+        .sessions()
+        .list(&globex, &query(50, Position::Page(1)))
         .await
         .unwrap();
     assert_eq!(theirs.sessions.len(), 5, "each organisation sees its own");
     assert!(theirs.sessions.iter().all(|s| s.tenant == globex));
     let nobody = store
-        .list_sessions(&tenant("initech"), &query(50, Position::Page(1)))
+        .sessions()
+        .list(&tenant("initech"), &query(50, Position::Page(1)))
         .await
         .unwrap();
     assert_eq!(nobody.sessions, vec![]);
@@ -1608,7 +1624,11 @@ pub async fn list_sessions_pages_by_number(store: Arc<dyn Store>) {
 
     let mut pages = Vec::new();
     for n in 1..=4 {
-        let page = store.list_sessions(&acme, &query(3, Position::Page(n))).await.unwrap();
+        let page = store
+            .sessions()
+            .list(&acme, &query(3, Position::Page(n)))
+            .await
+            .unwrap();
         pages.push((ids_of(&page.sessions), page.has_more));
     }
     assert_eq!(
@@ -1622,10 +1642,18 @@ pub async fn list_sessions_pages_by_number(store: Arc<dyn Store>) {
         "pages of three, newest first"
     );
 
-    let exact = store.list_sessions(&acme, &query(7, Position::Page(1))).await.unwrap();
+    let exact = store
+        .sessions()
+        .list(&acme, &query(7, Position::Page(1)))
+        .await
+        .unwrap();
     assert_eq!(ids_of(&exact.sessions), expected, "a page exactly the size of the list");
     assert!(!exact.has_more, "nothing follows a page that holds the last session");
-    let one_short = store.list_sessions(&acme, &query(6, Position::Page(1))).await.unwrap();
+    let one_short = store
+        .sessions()
+        .list(&acme, &query(6, Position::Page(1)))
+        .await
+        .unwrap();
     assert_eq!(ids_of(&one_short.sessions), expected[0..6].to_vec());
     assert!(one_short.has_more);
 
@@ -1633,7 +1661,7 @@ pub async fn list_sessions_pages_by_number(store: Arc<dyn Store>) {
         external_user_id: Some("even".into()),
         ..query(2, Position::Page(2))
     };
-    let page = store.list_sessions(&acme, &even).await.unwrap();
+    let page = store.sessions().list(&acme, &even).await.unwrap();
     // "even" holds sessions 0, 2, 4, 6: newest first 6, 4 | 2, 0.
     assert_eq!(ids_of(&page.sessions), vec![expected[4].clone(), expected[6].clone()]);
     assert!(!page.has_more);
@@ -1664,7 +1692,7 @@ pub async fn list_sessions_cursor_visits_every_session_once(store: Arc<dyn Store
         let mut pages = Vec::new();
         let mut q = first;
         loop {
-            let page = store.list_sessions(org, &q).await.unwrap();
+            let page = store.sessions().list(org, &q).await.unwrap();
             let has_more = page.has_more;
             let last = page.sessions.last().map(|s| s.id.clone());
             pages.push((ids_of(&page.sessions), has_more));
@@ -1707,7 +1735,7 @@ pub async fn list_sessions_cursor_visits_every_session_once(store: Arc<dyn Store
         position: Position::After(expected[0].clone()),
         ..query(50, Position::Page(1))
     };
-    let theirs = store.list_sessions(&globex, &from_acme).await.unwrap();
+    let theirs = store.sessions().list(&globex, &from_acme).await.unwrap();
     assert!(theirs.sessions.iter().all(|s| s.tenant == globex));
     assert_eq!(theirs.sessions.len(), 3);
 }
@@ -1763,7 +1791,7 @@ pub async fn sessions_due_are_the_overdue_sessions_waiting_for_the_end_user(stor
     commit(store, &h).await;
 
     let now = minutes(30);
-    let due = store.sessions_due(now, 100).await.unwrap();
+    let due = store.sessions().due(now, 100).await.unwrap();
     assert_eq!(
         due,
         vec![a.clone(), f.clone(), b.clone(), g.clone()],
@@ -1772,12 +1800,12 @@ pub async fn sessions_due_are_the_overdue_sessions_waiting_for_the_end_user(stor
     assert!(due.iter().all(|s| s.is_overdue(now)));
 
     assert_eq!(
-        store.sessions_due(now, 2).await.unwrap(),
+        store.sessions().due(now, 2).await.unwrap(),
         vec![a, f],
         "at most `limit`, the most overdue first"
     );
-    assert_eq!(store.sessions_due(minutes(9), 100).await.unwrap(), vec![]);
-    assert_eq!(store.sessions_due(t0(), 100).await.unwrap(), vec![]);
+    assert_eq!(store.sessions().due(minutes(9), 100).await.unwrap(), vec![]);
+    assert_eq!(store.sessions().due(t0(), 100).await.unwrap(), vec![]);
 }
 
 // ---------------------------------------------------------------------------
@@ -2026,14 +2054,14 @@ pub async fn keyed_creations_are_written_with_their_answer(store: Arc<dyn AppSto
             "the {key}'s key is completed by the same write"
         );
     }
-    assert_eq!(store.get_configuration(&acme, "kyc").await, Ok(Some(config)));
-    assert_eq!(store.get_workflow(&acme, "kyc").await, Ok(Some(workflow)));
-    assert_eq!(
-        store.get_webhook_endpoint(&acme, &endpoint.id).await,
-        Ok(Some(endpoint))
-    );
+    assert_eq!(store.configurations().get(&acme, "kyc").await, Ok(Some(config)));
+    assert_eq!(store.workflows().get(&acme, "kyc").await, Ok(Some(workflow)));
+    assert_eq!(store.endpoints().get(&acme, &endpoint.id).await, Ok(Some(endpoint)));
     let id = session.session.id.clone();
-    assert_eq!(store.get_session(&acme, &id).await, Ok(Some(session.session.clone())));
+    assert_eq!(
+        store.sessions().get(&acme, &id).await,
+        Ok(Some(session.session.clone()))
+    );
     assert_eq!(history(&*store, &acme, &id).await, session.events);
 }
 
@@ -2041,7 +2069,7 @@ pub async fn keyed_creations_that_fail_write_neither(store: Arc<dyn AppStore>) {
     let ids = SequentialIds::new();
     let acme = tenant("acme");
     let config = configuration(&acme, "kyc");
-    store.insert_configuration(&config).await.unwrap();
+    store.configurations().insert(&config).await.unwrap();
 
     // A taken slug: the configuration stays, the key stays claimed.
     store.claim_idempotency_key(&acme, "taken", "fp", t0()).await.unwrap();
@@ -2056,7 +2084,7 @@ pub async fn keyed_creations_that_fail_write_neither(store: Arc<dyn AppStore>) {
             .await,
         Err(StoreError::AlreadyExists)
     );
-    assert_eq!(store.get_configuration(&acme, "kyc").await, Ok(Some(config.clone())));
+    assert_eq!(store.configurations().get(&acme, "kyc").await, Ok(Some(config.clone())));
     assert_eq!(
         store.claim_idempotency_key(&acme, "taken", "fp", seconds(1)).await,
         Ok(IdempotencyClaim::InProgress),
@@ -2079,7 +2107,7 @@ pub async fn keyed_creations_that_fail_write_neither(store: Arc<dyn AppStore>) {
             .await,
         Err(StoreError::Conflict)
     );
-    assert_eq!(store.get_session(&acme, &id).await, Ok(None), "nothing written");
+    assert_eq!(store.sessions().get(&acme, &id).await, Ok(None), "nothing written");
     assert_eq!(history(&*store, &acme, &id).await, vec![]);
     let takeover = response(201, "takeover");
     assert_eq!(
@@ -2091,7 +2119,10 @@ pub async fn keyed_creations_that_fail_write_neither(store: Arc<dyn AppStore>) {
             .await,
         Ok(())
     );
-    assert_eq!(store.get_session(&acme, &id).await, Ok(Some(session.session.clone())));
+    assert_eq!(
+        store.sessions().get(&acme, &id).await,
+        Ok(Some(session.session.clone()))
+    );
     assert_eq!(
         store.claim_idempotency_key(&acme, "late", "fp", seconds(91)).await,
         Ok(IdempotencyClaim::Completed(takeover))
@@ -2117,7 +2148,8 @@ pub async fn concurrent_commits_from_one_version_let_exactly_one_win(store: Arc<
             let (acme, id) = (acme.clone(), id.clone());
             tokio::spawn(async move {
                 let session = store
-                    .get_session(&acme, &id)
+                    .sessions()
+                    .get(&acme, &id)
                     .await
                     .expect("the session reads")
                     .expect("the session exists");
@@ -2130,7 +2162,7 @@ pub async fn concurrent_commits_from_one_version_let_exactly_one_win(store: Arc<
                     .resolve(decision, &format!("Reviewer {i}"), partner(), minutes(1), &*ids)
                     .expect("the partner resolves");
                 barrier.wait().await;
-                let outcome = store.commit(&transition).await;
+                let outcome = store.sessions().commit(&transition).await;
                 (transition, outcome)
             })
         })
@@ -2149,7 +2181,7 @@ pub async fn concurrent_commits_from_one_version_let_exactly_one_win(store: Arc<
     assert_eq!(winners.len(), 1, "exactly one writer wins");
     assert_eq!(conflicts, WRITERS - 1);
     let winner = &winners[0];
-    assert_eq!(store.get_session(&acme, &id).await, Ok(Some(winner.session.clone())));
+    assert_eq!(store.sessions().get(&acme, &id).await, Ok(Some(winner.session.clone())));
     assert_eq!(
         history(&*store, &acme, &id).await,
         events_of(&[&created, winner]),
@@ -2344,32 +2376,32 @@ pub async fn creations_past_a_quota_are_refused_by_the_store(store: Arc<dyn AppS
     let mut endpoints = Vec::new();
     for i in 0..max {
         let endpoint = webhook_endpoint(&acme, &format!("https://hooks.acme.example/{i}"), t0(), &ids);
-        store.insert_webhook_endpoint(&endpoint).await.unwrap();
+        store.endpoints().insert(&endpoint).await.unwrap();
         endpoints.push(endpoint);
     }
     let one_more = webhook_endpoint(&acme, "https://hooks.acme.example/more", t0(), &ids);
     assert_eq!(
-        store.insert_webhook_endpoint(&one_more).await,
+        store.endpoints().insert(&one_more).await,
         Err(StoreError::LimitReached(Quota::WebhookEndpoints))
     );
     assert_eq!(
-        store.list_webhook_endpoints(&acme).await.map(|e| e.len()),
+        store.endpoints().list(&acme).await.map(|e| e.len()),
         Ok(max),
         "nothing written"
     );
     // A taken id is still `AlreadyExists`, at the quota or not.
     assert_eq!(
-        store.insert_webhook_endpoint(&endpoints[0]).await,
+        store.endpoints().insert(&endpoints[0]).await,
         Err(StoreError::AlreadyExists)
     );
     // The other mode counts on its own; a delete frees a place.
     let theirs = webhook_endpoint(&acme_test, "https://hooks.acme.example/test", t0(), &ids);
-    store.insert_webhook_endpoint(&theirs).await.unwrap();
-    store.delete_webhook_endpoint(&acme, &endpoints[0].id).await.unwrap();
-    store.insert_webhook_endpoint(&one_more).await.unwrap();
+    store.endpoints().insert(&theirs).await.unwrap();
+    store.endpoints().delete(&acme, &endpoints[0].id).await.unwrap();
+    store.endpoints().insert(&one_more).await.unwrap();
     let another = webhook_endpoint(&acme, "https://hooks.acme.example/another", t0(), &ids);
     assert_eq!(
-        store.insert_webhook_endpoint(&another).await,
+        store.endpoints().insert(&another).await,
         Err(StoreError::LimitReached(Quota::WebhookEndpoints))
     );
 
@@ -2377,7 +2409,8 @@ pub async fn creations_past_a_quota_are_refused_by_the_store(store: Arc<dyn AppS
     // completed, and writes nothing.
     for i in 0..Quota::Configurations.max() {
         store
-            .insert_configuration(&configuration(&acme, &format!("kyc-{i}")))
+            .configurations()
+            .insert(&configuration(&acme, &format!("kyc-{i}")))
             .await
             .unwrap();
     }
@@ -2394,14 +2427,14 @@ pub async fn creations_past_a_quota_are_refused_by_the_store(store: Arc<dyn AppS
             .await,
         Err(StoreError::LimitReached(Quota::Configurations))
     );
-    assert_eq!(store.get_configuration(&acme, "kyc-extra").await, Ok(None));
+    assert_eq!(store.configurations().get(&acme, "kyc-extra").await, Ok(None));
     assert_eq!(
         store.claim_idempotency_key(&acme, key, "fp", seconds(1)).await,
         Ok(IdempotencyClaim::InProgress),
         "the key was not completed"
     );
-    store.delete_configuration(&acme, "kyc-0").await.unwrap();
-    store.insert_configuration(&extra).await.unwrap();
+    store.configurations().delete(&acme, "kyc-0").await.unwrap();
+    store.configurations().insert(&extra).await.unwrap();
 }
 
 pub async fn creations_racing_for_the_last_place_let_one_in(store: Arc<dyn Store>) {
@@ -2410,7 +2443,7 @@ pub async fn creations_racing_for_the_last_place_let_one_in(store: Arc<dyn Store
     let acme = tenant("acme");
     for i in 0..Quota::WebhookEndpoints.max() - 1 {
         let endpoint = webhook_endpoint(&acme, &format!("https://hooks.acme.example/{i}"), t0(), &*ids);
-        store.insert_webhook_endpoint(&endpoint).await.unwrap();
+        store.endpoints().insert(&endpoint).await.unwrap();
     }
     let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
     let racers: Vec<_> = (0..RACERS)
@@ -2419,7 +2452,7 @@ pub async fn creations_racing_for_the_last_place_let_one_in(store: Arc<dyn Store
             let (store, barrier) = (Arc::clone(&store), Arc::clone(&barrier));
             tokio::spawn(async move {
                 barrier.wait().await;
-                store.insert_webhook_endpoint(&endpoint).await
+                store.endpoints().insert(&endpoint).await
             })
         })
         .collect();
@@ -2433,7 +2466,7 @@ pub async fn creations_racing_for_the_last_place_let_one_in(store: Arc<dyn Store
     }
     assert_eq!(admitted, 1);
     assert_eq!(
-        store.list_webhook_endpoints(&acme).await.map(|e| e.len()),
+        store.endpoints().list(&acme).await.map(|e| e.len()),
         Ok(Quota::WebhookEndpoints.max() as usize)
     );
 }

@@ -14,7 +14,7 @@ use crate::http::auth::EndUser;
 use crate::http::{ApiError, ApiResult, Reply, json_body, path_param};
 
 async fn load(app: &App, user: &EndUser) -> Result<Option<Session>, ApiError> {
-    Ok(app.store.find_session_by_token_hash(&user.token_hash).await?)
+    Ok(app.store.sessions().find_by_token_hash(&user.token_hash).await?)
 }
 
 pub async fn get(app: &App, user: EndUser, _req: Request) -> ApiResult {

@@ -30,7 +30,7 @@ pub async fn create(app: &App, caller: Caller, req: Request) -> ApiResult {
 }
 
 pub async fn list(app: &App, caller: Caller, _req: Request) -> ApiResult {
-    let configs = app.store.list_configurations(&caller.tenant).await?;
+    let configs = app.store.configurations().list(&caller.tenant).await?;
     let data: Vec<ConfigurationView> = configs.iter().map(ConfigurationView::from).collect();
     Reply::ok(&json!({ "data": data }))
 }
@@ -39,7 +39,8 @@ pub async fn get(app: &App, caller: Caller, req: Request) -> ApiResult {
     let slug = path_param(&req, "slug")?;
     let config = app
         .store
-        .get_configuration(&caller.tenant, &slug)
+        .configurations()
+        .get(&caller.tenant, &slug)
         .await?
         .ok_or(ApiError::NotFound("configuration"))?;
     Reply::ok(&ConfigurationView::from(&config))
@@ -53,12 +54,14 @@ pub async fn update(app: &App, caller: Caller, req: Request) -> ApiResult {
     let updated = on_the_latest("configuration", || async move {
         let current = app
             .store
-            .get_configuration(&caller.tenant, slug)
+            .configurations()
+            .get(&caller.tenant, slug)
             .await?
             .ok_or(ApiError::NotFound("configuration"))?;
         let updated = current.patch(patch.clone(), catalog, app.clock.now())?;
         app.store
-            .update_configuration(&updated)
+            .configurations()
+            .update(&updated)
             .await
             .map_err(gone_is_not_found("configuration"))?;
         Ok(updated)
@@ -69,7 +72,7 @@ pub async fn update(app: &App, caller: Caller, req: Request) -> ApiResult {
 
 pub async fn delete(app: &App, caller: Caller, req: Request) -> ApiResult {
     let slug = path_param(&req, "slug")?;
-    match app.store.delete_configuration(&caller.tenant, &slug).await {
+    match app.store.configurations().delete(&caller.tenant, &slug).await {
         Ok(()) => Ok(Reply::no_content()),
         Err(StoreError::NotFound) => Err(ApiError::NotFound("configuration")),
         Err(e) => Err(e.into()),

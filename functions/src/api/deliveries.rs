@@ -53,10 +53,7 @@ pub async fn list(app: &App, caller: Caller, req: Request) -> ApiResult {
     });
     let query = errors.finish(DeliveryQuery { limit, after })?;
     let endpoint = endpoint(app, &caller, &req).await?;
-    let page = app
-        .store
-        .list_webhook_deliveries(&caller.tenant, &endpoint, &query)
-        .await?;
+    let page = app.store.deliveries().list(&caller.tenant, &endpoint, &query).await?;
     let next_cursor = match (page.has_more, page.deliveries.last()) {
         (true, Some(last)) => Some(last.id.as_str()),
         _ => None,
@@ -68,7 +65,7 @@ pub async fn list(app: &App, caller: Caller, req: Request) -> ApiResult {
 /// The endpoint in the path, which must be the caller's.
 async fn endpoint(app: &App, caller: &Caller, req: &Request) -> Result<WebhookEndpointId, ApiError> {
     let id = WebhookEndpointId::parse(&path_param(req, "id")?).ok_or(ApiError::NotFound("webhook endpoint"))?;
-    match app.store.get_webhook_endpoint(&caller.tenant, &id).await? {
+    match app.store.endpoints().get(&caller.tenant, &id).await? {
         Some(endpoint) => Ok(endpoint.id),
         None => Err(ApiError::NotFound("webhook endpoint")),
     }
@@ -92,12 +89,14 @@ pub async fn redeliver(app: &App, caller: Caller, req: Request) -> ApiResult {
     let next = on_the_latest("delivery", || async move {
         let current = app
             .store
-            .get_webhook_delivery(&caller.tenant, id)
+            .deliveries()
+            .get(&caller.tenant, id)
             .await?
             .ok_or(ApiError::NotFound("webhook delivery"))?;
         let next = current.redeliver(app.clock.now())?;
         app.store
-            .update_webhook_delivery(&next)
+            .deliveries()
+            .update(&next)
             .await
             .map_err(gone_is_not_found("webhook delivery"))?;
         Ok(next)
@@ -116,11 +115,12 @@ pub async fn test(app: &App, caller: Caller, req: Request) -> ApiResult {
         let id = WebhookEndpointId::parse(&path_param(&req, "id")?).ok_or(ApiError::NotFound("webhook endpoint"))?;
         let endpoint = app
             .store
-            .get_webhook_endpoint(&caller.tenant, &id)
+            .endpoints()
+            .get(&caller.tenant, &id)
             .await?
             .ok_or(ApiError::NotFound("webhook endpoint"))?;
         let delivery = WebhookDelivery::test(&endpoint, app.ids.as_ref(), app.clock.now());
-        app.store.insert_webhook_delivery(&delivery).await?;
+        app.store.deliveries().insert(&delivery).await?;
         queued(app, &delivery).await
     })
     .await

@@ -24,7 +24,7 @@ const CONFLICT_RETRIES: usize = 3;
 
 /// The workflow definitions the tenant can use: the built-ins and its own.
 pub(crate) async fn catalog(app: &App, tenant: &Tenant) -> Result<Catalog, ApiError> {
-    let custom = app.store.list_workflows(tenant).await?;
+    let custom = app.store.workflows().list(tenant).await?;
     Ok(Catalog::new(custom.into_iter().map(|w| w.definition)))
 }
 
@@ -47,7 +47,7 @@ where
         let Some(transition) = change.apply(&session).await? else {
             return Ok(session);
         };
-        app.store.commit(&transition).await?;
+        app.store.sessions().commit(&transition).await?;
         Ok(transition.session)
     })
     .await
@@ -96,7 +96,7 @@ async fn expire_if_overdue(app: &App, session: Session) -> Result<Session, ApiEr
     match session.expire(app.clock.now(), app.ids.as_ref())? {
         None => Ok(session),
         Some(transition) => {
-            app.store.commit(&transition).await?;
+            app.store.sessions().commit(&transition).await?;
             Ok(transition.session)
         }
     }

@@ -28,7 +28,8 @@ pub async fn create(app: &App, caller: Caller, req: Request) -> ApiResult {
         let draft: SessionDraft = json_body(app, &req)?;
         let configuration = app
             .store
-            .get_configuration(&caller.tenant, &draft.configuration_slug)
+            .configurations()
+            .get(&caller.tenant, &draft.configuration_slug)
             .await?
             .ok_or_else(|| FieldErrors::single("configurationSlug", "no configuration with this slug exists"))?;
         let catalog = catalog(app, &caller.tenant).await?;
@@ -104,7 +105,7 @@ pub async fn list(app: &App, caller: Caller, req: Request) -> ApiResult {
         limit,
         position,
     })?;
-    let result = app.store.list_sessions(&caller.tenant, &query).await?;
+    let result = app.store.sessions().list(&caller.tenant, &query).await?;
     let now = app.clock.now();
     let next_cursor = match (result.has_more, result.sessions.last()) {
         (true, Some(last)) => Some(encode_cursor(&caller.tenant, &last.id)),
@@ -137,7 +138,7 @@ fn decode_cursor(tenant: &Tenant, cursor: &str) -> Option<SessionId> {
 
 async fn load(app: &App, caller: &Caller, id: &Option<SessionId>) -> Result<Option<Session>, ApiError> {
     match id {
-        Some(id) => Ok(app.store.get_session(&caller.tenant, id).await?),
+        Some(id) => Ok(app.store.sessions().get(&caller.tenant, id).await?),
         None => Ok(None),
     }
 }
@@ -156,14 +157,15 @@ pub async fn events(app: &App, caller: Caller, req: Request) -> ApiResult {
     let id = session_id(&req)?.ok_or(ApiError::NotFound("session"))?;
     let (session, mut history) = app
         .store
-        .get_session_with_events(&caller.tenant, &id)
+        .sessions()
+        .get_with_events(&caller.tenant, &id)
         .await?
         .ok_or(ApiError::NotFound("session"))?;
     // An overdue session expires on read; its history then gains the event.
     if session.is_overdue(app.clock.now()) {
         let id = Some(id);
         let session = read(app, || load(app, &caller, &id)).await?;
-        history = app.store.list_events(&caller.tenant, &session.id).await?;
+        history = app.store.sessions().list_events(&caller.tenant, &session.id).await?;
     }
     let data: Vec<serde_json::Value> = history.iter().map(event).collect();
     Reply::ok(&json!({ "data": data }))

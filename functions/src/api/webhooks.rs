@@ -40,7 +40,7 @@ pub async fn create(app: &App, caller: Caller, req: Request) -> ApiResult {
 }
 
 pub async fn list(app: &App, caller: Caller, _req: Request) -> ApiResult {
-    let endpoints = app.store.list_webhook_endpoints(&caller.tenant).await?;
+    let endpoints = app.store.endpoints().list(&caller.tenant).await?;
     let data: Vec<WebhookEndpointView> = endpoints.iter().map(WebhookEndpointView::new).collect();
     Reply::ok(&json!({ "data": data }))
 }
@@ -48,7 +48,8 @@ pub async fn list(app: &App, caller: Caller, _req: Request) -> ApiResult {
 async fn load(app: &App, caller: &Caller, req: &Request) -> Result<WebhookEndpoint, ApiError> {
     let id = WebhookEndpointId::parse(&path_param(req, "id")?).ok_or(ApiError::NotFound("webhook endpoint"))?;
     app.store
-        .get_webhook_endpoint(&caller.tenant, &id)
+        .endpoints()
+        .get(&caller.tenant, &id)
         .await?
         .ok_or(ApiError::NotFound("webhook endpoint"))
 }
@@ -65,7 +66,8 @@ pub async fn update(app: &App, caller: Caller, req: Request) -> ApiResult {
         let current = load(app, caller, req).await?;
         let updated = current.apply(patch.clone(), app.settings.webhook_urls, app.clock.now())?;
         app.store
-            .update_webhook_endpoint(&updated)
+            .endpoints()
+            .update(&updated)
             .await
             .map_err(gone_is_not_found("webhook endpoint"))?;
         Ok(updated)
@@ -76,7 +78,7 @@ pub async fn update(app: &App, caller: Caller, req: Request) -> ApiResult {
 
 pub async fn delete(app: &App, caller: Caller, req: Request) -> ApiResult {
     let endpoint = load(app, &caller, &req).await?;
-    match app.store.delete_webhook_endpoint(&caller.tenant, &endpoint.id).await {
+    match app.store.endpoints().delete(&caller.tenant, &endpoint.id).await {
         Ok(()) => Ok(Reply::no_content()),
         Err(StoreError::NotFound) => Err(ApiError::NotFound("webhook endpoint")),
         Err(e) => Err(e.into()),

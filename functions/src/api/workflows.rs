@@ -15,7 +15,7 @@ use crate::http::idempotency::Creation;
 use crate::http::{ApiError, ApiResult, Reply, idempotency, json_body, path_param};
 
 pub async fn list(app: &App, caller: Caller, _req: Request) -> ApiResult {
-    let own = app.store.list_workflows(&caller.tenant).await?;
+    let own = app.store.workflows().list(&caller.tenant).await?;
     let mut data: Vec<WorkflowView> = builtin::all()
         .iter()
         .filter(|b| !own.iter().any(|w| w.definition.slug == b.slug))
@@ -27,7 +27,7 @@ pub async fn list(app: &App, caller: Caller, _req: Request) -> ApiResult {
 
 pub async fn get(app: &App, caller: Caller, req: Request) -> ApiResult {
     let slug = path_param(&req, "slug")?;
-    if let Some(own) = app.store.get_workflow(&caller.tenant, &slug).await? {
+    if let Some(own) = app.store.workflows().get(&caller.tenant, &slug).await? {
         return Reply::ok(&WorkflowView::stored(&own));
     }
     let builtin = builtin::get(&slug).ok_or(ApiError::NotFound("workflow"))?;
@@ -66,7 +66,7 @@ pub async fn update(app: &App, caller: Caller, req: Request) -> ApiResult {
     let (caller, slug, definition) = (&caller, &slug, &definition);
     let stored = on_the_latest("workflow", || async move {
         let now = app.clock.now();
-        let result = match app.store.get_workflow(&caller.tenant, slug).await? {
+        let result = match app.store.workflows().get(&caller.tenant, slug).await? {
             Some(current) => {
                 let next = StoredWorkflow {
                     definition: definition.clone(),
@@ -74,7 +74,7 @@ pub async fn update(app: &App, caller: Caller, req: Request) -> ApiResult {
                     version: current.version + 1,
                     ..current
                 };
-                app.store.update_workflow(&next).await.map(|()| next)
+                app.store.workflows().update(&next).await.map(|()| next)
             }
             None if builtin::get(slug).is_some() => {
                 let next = StoredWorkflow {
@@ -84,7 +84,7 @@ pub async fn update(app: &App, caller: Caller, req: Request) -> ApiResult {
                     updated_at: now,
                     version: 1,
                 };
-                app.store.insert_workflow(&next).await.map(|()| next)
+                app.store.workflows().insert(&next).await.map(|()| next)
             }
             None => return Err(ApiError::NotFound("workflow")),
         };
@@ -104,7 +104,7 @@ pub async fn update(app: &App, caller: Caller, req: Request) -> ApiResult {
 /// configuration would have nothing to run.
 pub async fn delete(app: &App, caller: Caller, req: Request) -> ApiResult {
     let slug = path_param(&req, "slug")?;
-    if app.store.get_workflow(&caller.tenant, &slug).await?.is_none() {
+    if app.store.workflows().get(&caller.tenant, &slug).await?.is_none() {
         return Err(match builtin::get(&slug) {
             Some(_) => ApiError::BuiltinWorkflow(slug),
             None => ApiError::NotFound("workflow"),
@@ -113,7 +113,7 @@ pub async fn delete(app: &App, caller: Caller, req: Request) -> ApiResult {
     if builtin::get(&slug).is_none() {
         ensure_unused(app, &caller, &slug).await?;
     }
-    match app.store.delete_workflow(&caller.tenant, &slug).await {
+    match app.store.workflows().delete(&caller.tenant, &slug).await {
         Ok(()) => Ok(Reply::no_content()),
         Err(StoreError::NotFound) => Err(ApiError::NotFound("workflow")),
         Err(e) => Err(e.into()),
@@ -121,7 +121,7 @@ pub async fn delete(app: &App, caller: Caller, req: Request) -> ApiResult {
 }
 
 async fn ensure_unused(app: &App, caller: &Caller, slug: &str) -> Result<(), ApiError> {
-    let configs = app.store.list_configurations(&caller.tenant).await?;
+    let configs = app.store.configurations().list(&caller.tenant).await?;
     match configs
         .iter()
         .find(|c| c.bindings.iter().any(|b| b.workflow_slug == slug))

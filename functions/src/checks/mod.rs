@@ -74,7 +74,7 @@ impl ChecksWorker {
         let EventKind::SessionCheckRequested { check_id, .. } = &event.kind else {
             return Ok(Next::Done);
         };
-        let Some(session) = self.store.get_session(&event.tenant, &event.session_id).await? else {
+        let Some(session) = self.store.sessions().get(&event.tenant, &event.session_id).await? else {
             return Ok(Next::Done);
         };
         let Some(check) = session
@@ -183,9 +183,9 @@ impl ChecksWorker {
             else {
                 return Ok(());
             };
-            match self.store.commit(&transition).await {
+            match self.store.sessions().commit(&transition).await {
                 Ok(()) => return Ok(()),
-                Err(StoreError::Conflict) => current = self.store.get_session(&tenant, &id).await?,
+                Err(StoreError::Conflict) => current = self.store.sessions().get(&tenant, &id).await?,
                 Err(e) => return Err(e.into()),
             }
         }

@@ -60,10 +60,10 @@ impl Creation<'_> {
     /// Writes what an unkeyed request created, as the domain's ports write it.
     pub async fn write(self, store: &dyn Store) -> Result<(), StoreError> {
         match self {
-            Creation::Session(transition) => store.commit(transition).await,
-            Creation::Configuration(config) => store.insert_configuration(config).await,
-            Creation::Workflow(workflow) => store.insert_workflow(workflow).await,
-            Creation::WebhookEndpoint(endpoint) => store.insert_webhook_endpoint(endpoint).await,
+            Creation::Session(transition) => store.sessions().commit(transition).await,
+            Creation::Configuration(config) => store.configurations().insert(config).await,
+            Creation::Workflow(workflow) => store.workflows().insert(workflow).await,
+            Creation::WebhookEndpoint(endpoint) => store.endpoints().insert(endpoint).await,
         }
     }
 }

@@ -19,19 +19,17 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::SecondsFormat;
 use korala_domain::Timestamp;
-use korala_domain::configuration::Configuration;
 use korala_domain::delivery::WebhookDelivery;
 use korala_domain::events::Event;
 use korala_domain::ids::{EventId, OrgId, SessionId, WebhookDeliveryId, WebhookEndpointId};
 use korala_domain::limits::{Admit, Bucket, Quota, Rate};
 use korala_domain::ports::{
-    Admission, DeliveryPage, DeliveryQuery, FirstUse, Outbox, Position, SessionPage, SessionQuery, Store, StoreError,
+    Admission, Deliveries, DeliveryPage, DeliveryQuery, Document, DocumentKind, Documents, FirstUse, Outbox, Position,
+    SessionPage, SessionQuery, Sessions, StoreError, Tenancy,
 };
 use korala_domain::session::{Session, SessionSummary};
 use korala_domain::tenancy::{ApiKey, Organization, Tenant};
 use korala_domain::transition::Transition;
-use korala_domain::webhooks::WebhookEndpoint;
-use korala_domain::workflow::StoredWorkflow;
 use rusqlite::types::Value;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, ffi, params};
 use serde::Serialize;
@@ -558,6 +556,17 @@ const WEBHOOK_ENDPOINTS: Table = Table {
     key: "id",
     quota: Some(Quota::WebhookEndpoints),
 };
+impl Table {
+    /// Where each kind of document is kept.
+    const fn of(kind: DocumentKind) -> Self {
+        match kind {
+            DocumentKind::Configuration => CONFIGURATIONS,
+            DocumentKind::Workflow => WORKFLOWS,
+            DocumentKind::WebhookEndpoint => WEBHOOK_ENDPOINTS,
+        }
+    }
+}
+
 const WEBHOOK_DELIVERIES: Table = Table {
     name: "webhook_deliveries",
     key: "id",
@@ -593,36 +602,15 @@ struct Versioned {
 }
 
 impl Versioned {
-    fn of_configuration(config: &Configuration) -> Result<Self, StoreError> {
+    fn of<D: Document>(document: &D) -> Result<Self, StoreError> {
+        let what = D::KIND.noun();
         Ok(Self {
-            table: CONFIGURATIONS,
-            owner: Owner::of(&config.tenant),
-            key: config.slug.clone(),
-            version: integer("configuration version", config.version)?,
-            updated_at: text(&config.updated_at),
-            doc: encode("configuration", config)?,
-        })
-    }
-
-    fn of_workflow(workflow: &StoredWorkflow) -> Result<Self, StoreError> {
-        Ok(Self {
-            table: WORKFLOWS,
-            owner: Owner::of(&workflow.tenant),
-            key: workflow.definition.slug.clone(),
-            version: integer("workflow version", workflow.version)?,
-            updated_at: text(&workflow.updated_at),
-            doc: encode("workflow", workflow)?,
-        })
-    }
-
-    fn of_webhook_endpoint(endpoint: &WebhookEndpoint) -> Result<Self, StoreError> {
-        Ok(Self {
-            table: WEBHOOK_ENDPOINTS,
-            owner: Owner::of(&endpoint.tenant),
-            key: endpoint.id.to_string(),
-            version: integer("webhook endpoint version", endpoint.version)?,
-            updated_at: text(&endpoint.updated_at),
-            doc: encode("webhook endpoint", endpoint)?,
+            table: Table::of(D::KIND),
+            owner: Owner::of(document.tenant()),
+            key: document.key().to_string(),
+            version: integer(&format!("{what} version"), document.version())?,
+            updated_at: text(&document.updated_at()),
+            doc: encode(what, document)?,
         })
     }
 
@@ -983,9 +971,9 @@ impl Row {
     fn of(creation: Creation<'_>) -> Result<Self, StoreError> {
         Ok(match creation {
             Creation::Session(transition) => Self::Session(SessionRow::of(transition)?, event_rows(transition)?),
-            Creation::Configuration(config) => Self::Versioned(Versioned::of_configuration(config)?),
-            Creation::Workflow(workflow) => Self::Versioned(Versioned::of_workflow(workflow)?),
-            Creation::WebhookEndpoint(endpoint) => Self::Versioned(Versioned::of_webhook_endpoint(endpoint)?),
+            Creation::Configuration(config) => Self::Versioned(Versioned::of(config)?),
+            Creation::Workflow(workflow) => Self::Versioned(Versioned::of(workflow)?),
+            Creation::WebhookEndpoint(endpoint) => Self::Versioned(Versioned::of(endpoint)?),
         })
     }
 }
@@ -1180,7 +1168,7 @@ impl Admission for SqliteStore {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl Tenancy for SqliteStore {
     async fn insert_organization(&self, org: &Organization) -> Result<(), StoreError> {
         let (id, name, created_at, doc) = (
             org.id.to_string(),
@@ -1287,119 +1275,63 @@ impl Store for SqliteStore {
         self.read(move |conn| document(conn, "API key", "SELECT doc FROM api_keys WHERE id = ?1", params![id]))
             .await
     }
+}
 
-    async fn insert_configuration(&self, config: &Configuration) -> Result<(), StoreError> {
-        let row = Versioned::of_configuration(config)?;
+/// Configurations, workflow definitions and webhook endpoints, each kind
+/// in its own table.
+#[async_trait]
+impl<D: Document> Documents<D> for SqliteStore {
+    async fn insert(&self, document: &D) -> Result<(), StoreError> {
+        let row = Versioned::of(document)?;
         self.run(move |conn| row.create(conn)).await
     }
 
-    async fn update_configuration(&self, config: &Configuration) -> Result<(), StoreError> {
-        let row = Versioned::of_configuration(config)?;
+    async fn update(&self, document: &D) -> Result<(), StoreError> {
+        let row = Versioned::of(document)?;
         self.run(move |conn| row.update(conn)).await
     }
 
-    async fn get_configuration(&self, tenant: &Tenant, slug: &str) -> Result<Option<Configuration>, StoreError> {
-        let (owner, slug) = (Owner::of(tenant), slug.to_owned());
-        self.read(move |conn| get_versioned(conn, CONFIGURATIONS, "configuration", &owner, &slug))
+    async fn get(&self, tenant: &Tenant, key: &D::Key) -> Result<Option<D>, StoreError> {
+        let (owner, key) = (Owner::of(tenant), key.to_string());
+        self.read(move |conn| get_versioned(conn, Table::of(D::KIND), D::KIND.noun(), &owner, &key))
             .await
     }
 
-    async fn list_configurations(&self, tenant: &Tenant) -> Result<Vec<Configuration>, StoreError> {
+    async fn list(&self, tenant: &Tenant) -> Result<Vec<D>, StoreError> {
         let owner = Owner::of(tenant);
-        self.read(move |conn| list_versioned(conn, CONFIGURATIONS, "configuration", &owner))
+        self.read(move |conn| list_versioned(conn, Table::of(D::KIND), D::KIND.noun(), &owner))
             .await
     }
 
-    async fn delete_configuration(&self, tenant: &Tenant, slug: &str) -> Result<(), StoreError> {
-        let (owner, slug) = (Owner::of(tenant), slug.to_owned());
-        self.run(move |conn| delete_versioned(conn, CONFIGURATIONS, &owner, &slug))
+    async fn delete(&self, tenant: &Tenant, key: &D::Key) -> Result<(), StoreError> {
+        let (owner, key) = (Owner::of(tenant), key.to_string());
+        self.run(move |conn| delete_versioned(conn, Table::of(D::KIND), &owner, &key))
             .await
     }
+}
 
-    async fn insert_workflow(&self, workflow: &StoredWorkflow) -> Result<(), StoreError> {
-        let row = Versioned::of_workflow(workflow)?;
-        self.run(move |conn| row.create(conn)).await
-    }
-
-    async fn update_workflow(&self, workflow: &StoredWorkflow) -> Result<(), StoreError> {
-        let row = Versioned::of_workflow(workflow)?;
-        self.run(move |conn| row.update(conn)).await
-    }
-
-    async fn get_workflow(&self, tenant: &Tenant, slug: &str) -> Result<Option<StoredWorkflow>, StoreError> {
-        let (owner, slug) = (Owner::of(tenant), slug.to_owned());
-        self.read(move |conn| get_versioned(conn, WORKFLOWS, "workflow", &owner, &slug))
-            .await
-    }
-
-    async fn list_workflows(&self, tenant: &Tenant) -> Result<Vec<StoredWorkflow>, StoreError> {
-        let owner = Owner::of(tenant);
-        self.read(move |conn| list_versioned(conn, WORKFLOWS, "workflow", &owner))
-            .await
-    }
-
-    async fn delete_workflow(&self, tenant: &Tenant, slug: &str) -> Result<(), StoreError> {
-        let (owner, slug) = (Owner::of(tenant), slug.to_owned());
-        self.run(move |conn| delete_versioned(conn, WORKFLOWS, &owner, &slug))
-            .await
-    }
-
-    async fn insert_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError> {
-        let row = Versioned::of_webhook_endpoint(endpoint)?;
-        self.run(move |conn| row.create(conn)).await
-    }
-
-    async fn update_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError> {
-        let row = Versioned::of_webhook_endpoint(endpoint)?;
-        self.run(move |conn| row.update(conn)).await
-    }
-
-    async fn get_webhook_endpoint(
-        &self,
-        tenant: &Tenant,
-        id: &WebhookEndpointId,
-    ) -> Result<Option<WebhookEndpoint>, StoreError> {
-        let (owner, id) = (Owner::of(tenant), id.to_string());
-        self.read(move |conn| get_versioned(conn, WEBHOOK_ENDPOINTS, "webhook endpoint", &owner, &id))
-            .await
-    }
-
-    async fn list_webhook_endpoints(&self, tenant: &Tenant) -> Result<Vec<WebhookEndpoint>, StoreError> {
-        let owner = Owner::of(tenant);
-        self.read(move |conn| list_versioned(conn, WEBHOOK_ENDPOINTS, "webhook endpoint", &owner))
-            .await
-    }
-
-    async fn delete_webhook_endpoint(&self, tenant: &Tenant, id: &WebhookEndpointId) -> Result<(), StoreError> {
-        let (owner, id) = (Owner::of(tenant), id.to_string());
-        self.run(move |conn| delete_versioned(conn, WEBHOOK_ENDPOINTS, &owner, &id))
-            .await
-    }
-
-    async fn insert_webhook_delivery(&self, delivery: &WebhookDelivery) -> Result<(), StoreError> {
+#[async_trait]
+impl Deliveries for SqliteStore {
+    async fn insert(&self, delivery: &WebhookDelivery) -> Result<(), StoreError> {
         let row = Versioned::of_webhook_delivery(delivery)?;
         let endpoint_id = delivery.endpoint_id.to_string();
         self.run(move |conn| insert_delivery(conn, row, endpoint_id)).await
     }
 
-    async fn update_webhook_delivery(&self, delivery: &WebhookDelivery) -> Result<(), StoreError> {
+    async fn update(&self, delivery: &WebhookDelivery) -> Result<(), StoreError> {
         // The endpoint column is left as inserted: a delivery never moves to
         // another endpoint.
         let row = Versioned::of_webhook_delivery(delivery)?;
         self.run(move |conn| row.update(conn)).await
     }
 
-    async fn get_webhook_delivery(
-        &self,
-        tenant: &Tenant,
-        id: &WebhookDeliveryId,
-    ) -> Result<Option<WebhookDelivery>, StoreError> {
+    async fn get(&self, tenant: &Tenant, id: &WebhookDeliveryId) -> Result<Option<WebhookDelivery>, StoreError> {
         let (owner, id) = (Owner::of(tenant), id.to_string());
         self.read(move |conn| get_versioned(conn, WEBHOOK_DELIVERIES, "webhook delivery", &owner, &id))
             .await
     }
 
-    async fn list_webhook_deliveries(
+    async fn list(
         &self,
         tenant: &Tenant,
         endpoint: &WebhookEndpointId,
@@ -1409,14 +1341,17 @@ impl Store for SqliteStore {
         self.read(move |conn| list_deliveries(conn, owner, endpoint, query))
             .await
     }
+}
 
+#[async_trait]
+impl Sessions for SqliteStore {
     async fn commit(&self, transition: &Transition) -> Result<(), StoreError> {
         let session = SessionRow::of(transition)?;
         let events = event_rows(transition)?;
         self.run(move |conn| commit(conn, session, events)).await
     }
 
-    async fn get_session(&self, tenant: &Tenant, id: &SessionId) -> Result<Option<Session>, StoreError> {
+    async fn get(&self, tenant: &Tenant, id: &SessionId) -> Result<Option<Session>, StoreError> {
         let (owner, id) = (Owner::of(tenant), id.to_string());
         self.read(move |conn| {
             document(
@@ -1429,7 +1364,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn find_session_by_token_hash(&self, token_hash: &str) -> Result<Option<Session>, StoreError> {
+    async fn find_by_token_hash(&self, token_hash: &str) -> Result<Option<Session>, StoreError> {
         let hash = token_hash.to_owned();
         self.read(move |conn| {
             document(
@@ -1442,7 +1377,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn list_sessions(&self, tenant: &Tenant, query: &SessionQuery) -> Result<SessionPage, StoreError> {
+    async fn list(&self, tenant: &Tenant, query: &SessionQuery) -> Result<SessionPage, StoreError> {
         let (owner, query) = (Owner::of(tenant), query.clone());
         self.read(move |conn| list_sessions(conn, owner, query)).await
     }
@@ -1461,7 +1396,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn get_session_with_events(
+    async fn get_with_events(
         &self,
         tenant: &Tenant,
         id: &SessionId,
@@ -1491,7 +1426,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn sessions_due(&self, now: Timestamp, limit: u32) -> Result<Vec<Session>, StoreError> {
+    async fn due(&self, now: Timestamp, limit: u32) -> Result<Vec<Session>, StoreError> {
         let now = text(&now);
         self.read(move |conn| {
             documents(
@@ -1615,6 +1550,8 @@ fn mark_published(conn: &mut Connection, ids: &[String], at: &str) -> Result<(),
 
 #[cfg(test)]
 mod tests {
+    use korala_domain::ports::Store;
+
     use super::*;
 
     #[test]
@@ -1676,7 +1613,7 @@ mod tests {
         let store = SqliteStore::prepare(conn, None).unwrap();
         let org = korala_domain::ids::OrgId::parse("org_old").unwrap();
         let tenant = Tenant::new(org, korala_domain::tenancy::Mode::Live);
-        assert_eq!(store.list_webhook_endpoints(&tenant).await, Ok(vec![]));
+        assert_eq!(store.endpoints().list(&tenant).await, Ok(vec![]));
         let conn = store.conn.lock().unwrap();
         let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0)).unwrap();
         assert_eq!(version, MIGRATIONS.len() as i64);

@@ -64,7 +64,7 @@ impl Dispatcher {
     }
 
     pub async fn deliver(&self, tenant: &Tenant, id: &WebhookDeliveryId) -> Result<Next, DispatchError> {
-        let Some(delivery) = self.store.get_webhook_delivery(tenant, id).await? else {
+        let Some(delivery) = self.store.deliveries().get(tenant, id).await? else {
             tracing::warn!(delivery = %id, "a message names a delivery that does not exist");
             return Ok(Next::Done);
         };
@@ -74,7 +74,7 @@ impl Dispatcher {
         };
         // Claimed before sending: of two copies of this message handled at
         // once, the one whose claim loses sends nothing.
-        match self.store.update_webhook_delivery(&claimed).await {
+        match self.store.deliveries().update(&claimed).await {
             Ok(()) => {}
             Err(StoreError::Conflict) => return Ok(Next::RetryIn(ATTEMPT_LEASE_SECONDS)),
             Err(StoreError::NotFound) => return Ok(Next::Done),
@@ -82,7 +82,7 @@ impl Dispatcher {
         }
         let posted = self.attempt(&claimed).await?;
         let (recorded, next) = claimed.record(posted.outcome, posted.latency_ms, self.clock.now());
-        match self.store.update_webhook_delivery(&recorded).await {
+        match self.store.deliveries().update(&recorded).await {
             Ok(()) => {
                 log(&recorded, posted.detail.as_deref());
                 crate::metrics::delivery_attempt(&recorded);
@@ -92,7 +92,8 @@ impl Dispatcher {
             // claim that lapsed); the current record says what to do.
             Err(StoreError::Conflict) => Ok(self
                 .store
-                .get_webhook_delivery(tenant, id)
+                .deliveries()
+                .get(tenant, id)
                 .await?
                 .and_then(|current| current.due(self.clock.now()))
                 .unwrap_or(Next::RetryIn(1))),
@@ -114,7 +115,8 @@ impl Dispatcher {
         };
         let Some(endpoint) = self
             .store
-            .get_webhook_endpoint(&delivery.tenant, &delivery.endpoint_id)
+            .endpoints()
+            .get(&delivery.tenant, &delivery.endpoint_id)
             .await?
         else {
             return skipped("the webhook endpoint was deleted");

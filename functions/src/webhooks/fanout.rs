@@ -57,14 +57,14 @@ impl FanOut {
         };
         let now = self.clock.now();
         let mut messages = Vec::new();
-        for endpoint in self.store.list_webhook_endpoints(&event.tenant).await? {
+        for endpoint in self.store.endpoints().list(&event.tenant).await? {
             if !endpoint.subscribes_to(kind) {
                 continue;
             }
             let Some(delivery) = WebhookDelivery::for_event(event, &endpoint, now) else {
                 continue;
             };
-            match self.store.insert_webhook_delivery(&delivery).await {
+            match self.store.deliveries().insert(&delivery).await {
                 Ok(()) | Err(StoreError::AlreadyExists) => {}
                 Err(e) => return Err(e.into()),
             }

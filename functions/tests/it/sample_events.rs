@@ -128,7 +128,7 @@ async fn the_event_functions_handle_their_sample_events() {
         updated_at: now,
         version: 1,
     };
-    app.store.insert_webhook_endpoint(&endpoint).await.unwrap();
+    app.store.endpoints().insert(&endpoint).await.unwrap();
     let events = Arc::new(store.queue("webhook-events", app.clock.clone()));
     let deliveries = Arc::new(store.queue("webhook-deliveries", app.clock.clone()));
 
@@ -176,7 +176,7 @@ async fn the_event_functions_handle_their_sample_events() {
         "{:?}",
         response.batch_item_failures
     );
-    let delivery = app.store.get_webhook_delivery(&org, &id).await.unwrap().unwrap();
+    let delivery = app.store.deliveries().get(&org, &id).await.unwrap().unwrap();
     assert!(
         matches!(delivery.state, DeliveryState::Delivered { .. }),
         "{delivery:?}"

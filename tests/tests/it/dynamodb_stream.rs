@@ -20,7 +20,7 @@ use functions::outbox::publish_stream;
 use functions::stream::{StreamReader, streams_client};
 use korala_domain::events::Event;
 use korala_domain::ids::EventId;
-use korala_domain::ports::{EventBus, PublishError, Store};
+use korala_domain::ports::{EventBus, PublishError, Store, Tenancy};
 use korala_domain::transition::Transition;
 use serde_json::{Value, json};
 
@@ -32,7 +32,11 @@ async fn reader(table: &Table) -> StreamReader {
 
 async fn commit(store: &dyn Store, transitions: &[&Transition]) {
     for transition in transitions {
-        store.commit(transition).await.expect("the transition commits");
+        store
+            .sessions()
+            .commit(transition)
+            .await
+            .expect("the transition commits");
     }
 }
 
@@ -289,7 +293,8 @@ async fn the_outbox_publisher_fed_from_the_stream_publishes_exactly_the_committe
     let [created, started, submitted, other] = transitions(&ids);
     commit(store, &[&created, &started, &submitted, &other]).await;
     store
-        .insert_webhook_endpoint(&webhook_endpoint(&acme, "https://example.com/hook", t0(), &ids))
+        .endpoints()
+        .insert(&webhook_endpoint(&acme, "https://example.com/hook", t0(), &ids))
         .await
         .expect("the endpoint");
     let reader = reader(&table).await;
@@ -299,10 +304,17 @@ async fn the_outbox_publisher_fed_from_the_stream_publishes_exactly_the_committe
     let response = publish_stream(&bus, batch.clone()).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     let mut history = store
+        .sessions()
         .list_events(&acme, &created.session.id)
         .await
         .expect("the history");
-    history.extend(store.list_events(&acme, &other.session.id).await.expect("the history"));
+    history.extend(
+        store
+            .sessions()
+            .list_events(&acme, &other.session.id)
+            .await
+            .expect("the history"),
+    );
     assert_eq!(bus.take(), history, "every committed event once, in commit order");
     reader.commit(&batch, &response);
     let empty = reader.next_batch(1000).await.expect("a batch");
@@ -349,7 +361,11 @@ async fn the_outbox_publisher_fed_from_the_stream_publishes_exactly_the_committe
     expected_first.remove(refused_at);
     assert_eq!(event_ids(&first_try), event_ids(&expected_first));
     assert_eq!(event_ids(&second_try), event_ids(&new_events[refused_at..]));
-    let history = store.list_events(&acme, &other.session.id).await.expect("the history");
+    let history = store
+        .sessions()
+        .list_events(&acme, &other.session.id)
+        .await
+        .expect("the history");
     assert!(history.ends_with(&new_events), "the store's history holds them");
     drop(table);
 }

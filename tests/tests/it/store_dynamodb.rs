@@ -66,26 +66,27 @@ async fn hot_paths_are_one_request_each() {
         report.push(line);
     };
 
-    store.commit(&created).await.unwrap();
+    store.sessions().commit(&created).await.unwrap();
     measure(
-        &format!("commit (create, {} events)", created.events.len()),
+        &format!("sessions().commit (create, {} events)", created.events.len()),
         &[("TransactWriteItems", 1)],
     );
 
-    let read = store.get_session(&acme, &id).await.unwrap().expect("the session");
-    measure("get_session", &[("GetItem", 1)]);
+    let read = store.sessions().get(&acme, &id).await.unwrap().expect("the session");
+    measure("sessions().get", &[("GetItem", 1)]);
 
     let found = store
-        .find_session_by_token_hash(&created.session.access_token.hash)
+        .sessions()
+        .find_by_token_hash(&created.session.access_token.hash)
         .await
         .unwrap();
     assert_eq!(found.as_ref().map(|s| &s.id), Some(&id));
-    measure("find_session_by_token_hash", &[("Query", 1)]);
+    measure("sessions().find_by_token_hash", &[("Query", 1)]);
 
     let started = start(&read, minutes(1), &ids);
-    store.commit(&started).await.unwrap();
+    store.sessions().commit(&started).await.unwrap();
     measure(
-        &format!("commit (update, {} events)", started.events.len()),
+        &format!("sessions().commit (update, {} events)", started.events.len()),
         &[("TransactWriteItems", 1)],
     );
 
@@ -122,9 +123,9 @@ async fn hot_paths_are_one_request_each() {
         .unwrap();
     measure("create_answered (configuration)", &[("TransactWriteItems", 1)]);
 
-    let events = store.list_events(&acme, &id).await.unwrap();
+    let events = store.sessions().list_events(&acme, &id).await.unwrap();
     assert_eq!(events.len(), created.events.len() + started.events.len());
-    measure("list_events", &[("Query", 1)]);
+    measure("sessions().list_events", &[("Query", 1)]);
 
     // Not per-request paths, measured for the cost report.
     let first_page = SessionQuery {
@@ -133,31 +134,31 @@ async fn hot_paths_are_one_request_each() {
         limit: 20,
         position: Position::Page(1),
     };
-    let page = store.list_sessions(&acme, &first_page).await.unwrap();
+    let page = store.sessions().list(&acme, &first_page).await.unwrap();
     assert_eq!(page.sessions, vec![SessionSummary::from(&started.session)]);
-    measure("list_sessions (page of 1)", &[("Query", 1)]);
-    let due = store.sessions_due(minutes(120), 100).await.unwrap();
+    measure("sessions().list (page of 1)", &[("Query", 1)]);
+    let due = store.sessions().due(minutes(120), 100).await.unwrap();
     assert_eq!(due, vec![started.session.clone()], "the whole, latest session");
     measure(
-        "sessions_due (1 due)",
+        "sessions().due (1 due)",
         &[("Query", keys::DUE_SHARDS as usize), ("BatchGetItem", 1)],
     );
-    assert_eq!(store.sessions_due(minutes(30), 100).await.unwrap(), vec![]);
-    measure("sessions_due (none due)", &[("Query", keys::DUE_SHARDS as usize)]);
+    assert_eq!(store.sessions().due(minutes(30), 100).await.unwrap(), vec![]);
+    measure("sessions().due (none due)", &[("Query", keys::DUE_SHARDS as usize)]);
 
     // A full page, and a sweep that finds as many.
     for i in 2..=20 {
         let other = create_session(&configuration(&acme, "kyc"), &format!("user-{i}"), t0(), 60, &ids);
-        store.commit(&other).await.unwrap();
+        store.sessions().commit(&other).await.unwrap();
     }
     log.take();
-    let page = store.list_sessions(&acme, &first_page).await.unwrap();
+    let page = store.sessions().list(&acme, &first_page).await.unwrap();
     assert_eq!((page.sessions.len(), page.has_more), (20, false));
-    measure("list_sessions (page of 20)", &[("Query", 1)]);
-    let due = store.sessions_due(minutes(120), 100).await.unwrap();
+    measure("sessions().list (page of 20)", &[("Query", 1)]);
+    let due = store.sessions().due(minutes(120), 100).await.unwrap();
     assert_eq!(due.len(), 20);
     measure(
-        "sessions_due (20 due)",
+        "sessions().due (20 due)",
         &[("Query", keys::DUE_SHARDS as usize), ("BatchGetItem", 1)],
     );
 
@@ -182,11 +183,11 @@ async fn a_sweep_larger_than_a_batch_reads_every_due_session() {
         // Deadlines from t0 + 10 min to t0 + 139 min, in reverse creation order
         // so that deadline order is not id order.
         let t = create_session(&config, &format!("user-{i}"), t0(), 139 - i, &ids);
-        store.commit(&t).await.unwrap();
+        store.sessions().commit(&t).await.unwrap();
         created.push(t.session);
     }
     log.take();
-    let due = store.sessions_due(minutes(200), 120).await.unwrap();
+    let due = store.sessions().due(minutes(200), 120).await.unwrap();
     let mut expected = created.clone();
     expected.sort_by(|a, b| (a.expires_at, &a.id).cmp(&(b.expires_at, &b.id)));
     expected.truncate(120);

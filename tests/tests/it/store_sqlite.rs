@@ -60,15 +60,15 @@ async fn a_reopened_file_keeps_its_data() {
     let created = create_session(&configuration(&tenant("acme"), "kyc"), "user-1", t0(), 60, &ids);
     {
         let store = SqliteStore::open(&path).unwrap();
-        store.commit(&created).await.unwrap();
+        store.sessions().commit(&created).await.unwrap();
     }
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(
-        store.get_session(&tenant("acme"), &created.session.id).await,
+        store.sessions().get(&tenant("acme"), &created.session.id).await,
         Ok(Some(created.session.clone()))
     );
     assert_eq!(
-        store.list_events(&tenant("acme"), &created.session.id).await,
+        store.sessions().list_events(&tenant("acme"), &created.session.id).await,
         Ok(created.events)
     );
 }
@@ -106,7 +106,7 @@ mod outbox {
         let earlier = create_session(&config, "user-1", t0(), 60, &ids);
         let started = start(&earlier.session, minutes(1), &ids);
         for transition in [&later, &earlier, &started] {
-            store.commit(transition).await.unwrap();
+            store.sessions().commit(transition).await.unwrap();
         }
         let all = oldest_first(
             [&later, &earlier, &started]
@@ -148,7 +148,7 @@ mod outbox {
             .session
             .resolve(Decision::Approved, "Checked", partner(), minutes(5), &ids)
             .expect("the partner resolves");
-        store.commit(&resolved).await.unwrap();
+        store.sessions().commit(&resolved).await.unwrap();
         let mut waiting = all[3..].to_vec();
         waiting.extend(resolved.events.clone());
         assert_eq!(
@@ -165,20 +165,20 @@ mod outbox {
         let store = SqliteStore::in_memory().unwrap();
         let ids = SequentialIds::new();
         let created = create_session(&configuration(&tenant("acme"), "kyc"), "user-1", t0(), 60, &ids);
-        store.commit(&created).await.unwrap();
+        store.sessions().commit(&created).await.unwrap();
         let started = start(&created.session, minutes(1), &ids);
-        store.commit(&started).await.unwrap();
+        store.sessions().commit(&started).await.unwrap();
         store
             .mark_published(&ids_of(&created.events), minutes(1))
             .await
             .unwrap();
 
-        assert_eq!(store.commit(&created).await, Err(StoreError::AlreadyExists));
+        assert_eq!(store.sessions().commit(&created).await, Err(StoreError::AlreadyExists));
         let stale = created
             .session
             .resolve(Decision::Rejected, "Too late", partner(), minutes(2), &ids)
             .expect("the partner resolves");
-        assert_eq!(store.commit(&stale).await, Err(StoreError::Conflict));
+        assert_eq!(store.sessions().commit(&stale).await, Err(StoreError::Conflict));
         assert_eq!(
             store.unpublished_events(100).await,
             Ok(started.events.clone()),
@@ -196,7 +196,7 @@ mod outbox {
         let created = create_session(&configuration(&tenant("acme"), "kyc"), "user-1", t0(), 60, &ids);
         {
             let store = SqliteStore::open(&path).unwrap();
-            store.commit(&created).await.unwrap();
+            store.sessions().commit(&created).await.unwrap();
             store
                 .mark_published(&ids_of(&created.events[..1]), minutes(1))
                 .await
@@ -511,23 +511,27 @@ async fn a_read_answers_while_a_write_waits_for_the_lock() {
     let path = dir.path().join("store.db");
     let store = Arc::new(SqliteStore::open(&path).expect("a database file"));
     let acme = tenant("acme");
-    store.insert_configuration(&configuration(&acme, "kyc")).await.unwrap();
+    store
+        .configurations()
+        .insert(&configuration(&acme, "kyc"))
+        .await
+        .unwrap();
 
     let outside = rusqlite::Connection::open(&path).unwrap();
     outside.execute_batch("BEGIN IMMEDIATE").unwrap();
     let writer = {
         let store = Arc::clone(&store);
         let config = configuration(&acme, "kyb");
-        tokio::spawn(async move { store.insert_configuration(&config).await })
+        tokio::spawn(async move { store.configurations().insert(&config).await })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!writer.is_finished(), "the write waits for the lock");
-    let read = tokio::time::timeout(Duration::from_secs(2), store.get_configuration(&acme, "kyc")).await;
+    let read = tokio::time::timeout(Duration::from_secs(2), store.configurations().get(&acme, "kyc")).await;
     assert!(
         matches!(read, Ok(Ok(Some(_)))),
         "the read waited for the write: {read:?}"
     );
-    let listed = tokio::time::timeout(Duration::from_secs(2), store.list_configurations(&acme)).await;
+    let listed = tokio::time::timeout(Duration::from_secs(2), store.configurations().list(&acme)).await;
     assert_eq!(listed.map(|l| l.map(|l| l.len())), Ok(Ok(1)), "only what was committed");
 
     outside.execute_batch("COMMIT").unwrap();
@@ -535,5 +539,5 @@ async fn a_read_answers_while_a_write_waits_for_the_lock() {
         .await
         .unwrap()
         .expect("the write goes through once the lock is free");
-    assert_eq!(store.list_configurations(&acme).await.map(|l| l.len()), Ok(2));
+    assert_eq!(store.configurations().list(&acme).await.map(|l| l.len()), Ok(2));
 }

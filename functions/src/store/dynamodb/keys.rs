@@ -15,6 +15,7 @@ use chrono::SecondsFormat;
 use korala_domain::Timestamp;
 use korala_domain::ids::{OrgId, SessionId, WebhookDeliveryId, WebhookEndpointId};
 use korala_domain::limits::{Bucket, Quota};
+use korala_domain::ports::DocumentKind;
 use korala_domain::session::SessionStatus;
 use korala_domain::tenancy::Tenant;
 
@@ -63,18 +64,20 @@ pub fn key_pk(key_id: &str) -> String {
     format!("KEY#{key_id}")
 }
 
-pub fn config_sk(slug: &str) -> String {
-    format!("{CONFIG_PREFIX}{slug}")
+/// Where a tenant's documents of one kind begin in its partition.
+pub fn document_prefix(kind: DocumentKind) -> &'static str {
+    match kind {
+        DocumentKind::Configuration => CONFIG_PREFIX,
+        DocumentKind::Workflow => WORKFLOW_PREFIX,
+        DocumentKind::WebhookEndpoint => WEBHOOK_PREFIX,
+    }
 }
 
-pub fn workflow_sk(slug: &str) -> String {
-    format!("{WORKFLOW_PREFIX}{slug}")
-}
-
-/// Endpoint ids are time-ordered, so the organisation's partition reads its
+/// A document's sort key: its kind's prefix, then its key (a slug, an id).
+/// Endpoint ids are time-ordered, so the partition reads a tenant's
 /// endpoints in creation order.
-pub fn webhook_sk(id: &WebhookEndpointId) -> String {
-    format!("{WEBHOOK_PREFIX}{id}")
+pub fn document_sk(kind: DocumentKind, key: &(impl std::fmt::Display + ?Sized)) -> String {
+    format!("{}{key}", document_prefix(kind))
 }
 
 /// A session and its history share a partition, under its tenant: reading a
@@ -193,9 +196,9 @@ mod tests {
         let id = WebhookEndpointId::parse("whe_0192abcd").unwrap();
         let keys = [
             (ORG_SK.to_owned(), None),
-            (config_sk("kyc"), Some(CONFIG_PREFIX)),
-            (workflow_sk("kyc"), Some(WORKFLOW_PREFIX)),
-            (webhook_sk(&id), Some(WEBHOOK_PREFIX)),
+            (document_sk(DocumentKind::Configuration, "kyc"), Some(CONFIG_PREFIX)),
+            (document_sk(DocumentKind::Workflow, "kyc"), Some(WORKFLOW_PREFIX)),
+            (document_sk(DocumentKind::WebhookEndpoint, &id), Some(WEBHOOK_PREFIX)),
         ];
         for (key, own) in &keys {
             for prefix in [CONFIG_PREFIX, WORKFLOW_PREFIX, WEBHOOK_PREFIX] {
@@ -203,7 +206,7 @@ mod tests {
             }
         }
         assert_eq!(org_pk(&org), "ORG#org_1");
-        assert_eq!(webhook_sk(&id), "WEBHOOK#whe_0192abcd");
+        assert_eq!(document_sk(DocumentKind::WebhookEndpoint, &id), "WEBHOOK#whe_0192abcd");
     }
 
     fn tenants() -> [Tenant; 3] {

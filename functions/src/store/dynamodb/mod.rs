@@ -47,19 +47,17 @@ use aws_sdk_dynamodb::types::{
     ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use korala_domain::Timestamp;
-use korala_domain::configuration::Configuration;
 use korala_domain::delivery::WebhookDelivery;
 use korala_domain::events::Event;
 use korala_domain::ids::{OrgId, SessionId, WebhookDeliveryId, WebhookEndpointId};
 use korala_domain::limits::{Admit, Bucket, Quota, Rate};
 use korala_domain::ports::{
-    Admission, DeliveryPage, DeliveryQuery, FirstUse, Position, SessionPage, SessionQuery, Store, StoreError,
+    Admission, Deliveries, DeliveryPage, DeliveryQuery, Document, Documents, FirstUse, Position, SessionPage,
+    SessionQuery, Sessions, StoreError, Tenancy,
 };
 use korala_domain::session::Session;
 use korala_domain::tenancy::{ApiKey, Organization, Tenant};
 use korala_domain::transition::Transition;
-use korala_domain::webhooks::WebhookEndpoint;
-use korala_domain::workflow::StoredWorkflow;
 use serde::de::DeserializeOwned;
 
 pub use calls::{Call, CallLog};
@@ -188,7 +186,7 @@ impl DynamoStore {
         result
     }
 
-    async fn get(&self, key: Item) -> Result<Option<Item>, StoreError> {
+    async fn get_item(&self, key: Item) -> Result<Option<Item>, StoreError> {
         let request = self
             .client
             .get_item()
@@ -353,7 +351,8 @@ impl DynamoStore {
         }
     }
 
-    async fn insert(&self, item: Item) -> Result<(), StoreError> {
+    /// A conditional put of a new item: `AlreadyExists` if its key is taken.
+    async fn insert_item(&self, item: Item) -> Result<(), StoreError> {
         match self.put(item, ABSENT, &[], vec![]).await? {
             Written::Yes => Ok(()),
             Written::Refused(_) => Err(StoreError::AlreadyExists),
@@ -391,7 +390,7 @@ impl DynamoStore {
         tenant: &Tenant,
         sort_key: String,
     ) -> Result<Option<T>, StoreError> {
-        self.get(items::key(keys::tenant_pk(tenant), sort_key))
+        self.get_item(items::key(keys::tenant_pk(tenant), sort_key))
             .await?
             .map(|item| decode(what, &item))
             .transpose()
@@ -631,33 +630,20 @@ fn api_key_item(key: &ApiKey) -> Result<Item, StoreError> {
     Ok(item)
 }
 
-fn versioned_item(tenant: &Tenant, sort_key: String, version: u64, doc: String) -> Item {
-    let mut item = items::key(keys::tenant_pk(tenant), sort_key);
-    item.insert(VERSION.to_owned(), n(version));
-    item.insert(DOC.to_owned(), s(doc));
-    item
+/// A document under its tenant's partition, its kind's prefix before its key.
+fn document_item<D: Document>(document: &D) -> Result<Item, StoreError> {
+    let mut item = items::key(
+        keys::tenant_pk(document.tenant()),
+        keys::document_sk(D::KIND, document.key()),
+    );
+    item.insert(VERSION.to_owned(), n(document.version()));
+    item.insert(DOC.to_owned(), s(encode(D::KIND.noun(), document)?));
+    Ok(item)
 }
 
-fn configuration_item(config: &Configuration) -> Result<Item, StoreError> {
-    let doc = encode("configuration", config)?;
-    Ok(versioned_item(
-        &config.tenant,
-        keys::config_sk(&config.slug),
-        config.version,
-        doc,
-    ))
-}
-
-fn workflow_item(workflow: &StoredWorkflow) -> Result<Item, StoreError> {
-    let doc = encode("workflow", workflow)?;
-    let sort_key = keys::workflow_sk(&workflow.definition.slug);
-    Ok(versioned_item(&workflow.tenant, sort_key, workflow.version, doc))
-}
-
-fn endpoint_item(endpoint: &WebhookEndpoint) -> Result<Item, StoreError> {
-    let doc = encode("webhook endpoint", endpoint)?;
-    let sort_key = keys::webhook_sk(&endpoint.id);
-    Ok(versioned_item(&endpoint.tenant, sort_key, endpoint.version, doc))
+/// A document to create, with what its creation is counted against.
+fn counted<D: Document>(document: &D) -> Result<(Item, &Tenant, Quota), StoreError> {
+    Ok((document_item(document)?, document.tenant(), D::KIND.quota()))
 }
 
 /// How a transaction ended: written, or cancelled with each item's reason
@@ -759,15 +745,15 @@ impl Admission for DynamoStore {
 }
 
 #[async_trait]
-impl Store for DynamoStore {
+impl Tenancy for DynamoStore {
     async fn insert_organization(&self, org: &Organization) -> Result<(), StoreError> {
         let mut item = items::key(keys::org_pk(&org.id), keys::ORG_SK);
         item.insert(DOC.to_owned(), s(encode("organization", org)?));
-        self.insert(item).await
+        self.insert_item(item).await
     }
 
     async fn get_organization(&self, id: &OrgId) -> Result<Option<Organization>, StoreError> {
-        self.get(items::key(keys::org_pk(id), keys::ORG_SK))
+        self.get_item(items::key(keys::org_pk(id), keys::ORG_SK))
             .await?
             .map(|item| decode("organization", &item))
             .transpose()
@@ -783,7 +769,7 @@ impl Store for DynamoStore {
     }
 
     async fn insert_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
-        self.insert(api_key_item(key)?).await
+        self.insert_item(api_key_item(key)?).await
     }
 
     /// One query on the organisation's keys in `by_org` (keys only there:
@@ -812,112 +798,64 @@ impl Store for DynamoStore {
     }
 
     async fn get_api_key(&self, key_id: &str) -> Result<Option<ApiKey>, StoreError> {
-        self.get(items::key(keys::key_pk(key_id), keys::KEY_SK))
+        self.get_item(items::key(keys::key_pk(key_id), keys::KEY_SK))
             .await?
             .map(|item| decode("API key", &item))
             .transpose()
     }
+}
 
-    async fn insert_configuration(&self, config: &Configuration) -> Result<(), StoreError> {
-        self.insert_counted(configuration_item(config)?, &config.tenant, Quota::Configurations, None)
+/// One implementation for every kind of document: the kind gives the sort
+/// key's prefix and the counter of the quota.
+#[async_trait]
+impl<D: Document> Documents<D> for DynamoStore {
+    async fn insert(&self, document: &D) -> Result<(), StoreError> {
+        let quota = D::KIND.quota();
+        self.insert_counted(document_item(document)?, document.tenant(), quota, None)
             .await
     }
 
-    async fn update_configuration(&self, config: &Configuration) -> Result<(), StoreError> {
-        self.update_versioned(configuration_item(config)?, config.version).await
-    }
-
-    async fn get_configuration(&self, tenant: &Tenant, slug: &str) -> Result<Option<Configuration>, StoreError> {
-        self.get_versioned("configuration", tenant, keys::config_sk(slug)).await
-    }
-
-    async fn list_configurations(&self, tenant: &Tenant) -> Result<Vec<Configuration>, StoreError> {
-        self.list_versioned("configuration", tenant, keys::CONFIG_PREFIX).await
-    }
-
-    async fn delete_configuration(&self, tenant: &Tenant, slug: &str) -> Result<(), StoreError> {
-        self.delete_versioned(tenant, keys::config_sk(slug), Quota::Configurations)
+    async fn update(&self, document: &D) -> Result<(), StoreError> {
+        self.update_versioned(document_item(document)?, document.version())
             .await
     }
 
-    async fn insert_workflow(&self, workflow: &StoredWorkflow) -> Result<(), StoreError> {
-        self.insert_counted(workflow_item(workflow)?, &workflow.tenant, Quota::Workflows, None)
+    async fn get(&self, tenant: &Tenant, key: &D::Key) -> Result<Option<D>, StoreError> {
+        self.get_versioned(D::KIND.noun(), tenant, keys::document_sk(D::KIND, key))
             .await
     }
 
-    async fn update_workflow(&self, workflow: &StoredWorkflow) -> Result<(), StoreError> {
-        self.update_versioned(workflow_item(workflow)?, workflow.version).await
-    }
-
-    async fn get_workflow(&self, tenant: &Tenant, slug: &str) -> Result<Option<StoredWorkflow>, StoreError> {
-        self.get_versioned("workflow", tenant, keys::workflow_sk(slug)).await
-    }
-
-    async fn list_workflows(&self, tenant: &Tenant) -> Result<Vec<StoredWorkflow>, StoreError> {
-        self.list_versioned("workflow", tenant, keys::WORKFLOW_PREFIX).await
-    }
-
-    async fn delete_workflow(&self, tenant: &Tenant, slug: &str) -> Result<(), StoreError> {
-        self.delete_versioned(tenant, keys::workflow_sk(slug), Quota::Workflows)
+    /// The sort keys are the documents' keys after their kind's prefix, so
+    /// the query's order is key order.
+    async fn list(&self, tenant: &Tenant) -> Result<Vec<D>, StoreError> {
+        self.list_versioned(D::KIND.noun(), tenant, keys::document_prefix(D::KIND))
             .await
     }
 
-    async fn insert_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError> {
-        self.insert_counted(
-            endpoint_item(endpoint)?,
-            &endpoint.tenant,
-            Quota::WebhookEndpoints,
-            None,
-        )
-        .await
-    }
-
-    async fn update_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError> {
-        self.update_versioned(endpoint_item(endpoint)?, endpoint.version).await
-    }
-
-    async fn get_webhook_endpoint(
-        &self,
-        tenant: &Tenant,
-        id: &WebhookEndpointId,
-    ) -> Result<Option<WebhookEndpoint>, StoreError> {
-        self.get_versioned("webhook endpoint", tenant, keys::webhook_sk(id))
+    async fn delete(&self, tenant: &Tenant, key: &D::Key) -> Result<(), StoreError> {
+        self.delete_versioned(tenant, keys::document_sk(D::KIND, key), D::KIND.quota())
             .await
     }
+}
 
-    /// The sort keys are the time-ordered ids, so the query's order is
-    /// creation order.
-    async fn list_webhook_endpoints(&self, tenant: &Tenant) -> Result<Vec<WebhookEndpoint>, StoreError> {
-        self.list_versioned("webhook endpoint", tenant, keys::WEBHOOK_PREFIX)
-            .await
-    }
-
-    async fn delete_webhook_endpoint(&self, tenant: &Tenant, id: &WebhookEndpointId) -> Result<(), StoreError> {
-        self.delete_versioned(tenant, keys::webhook_sk(id), Quota::WebhookEndpoints)
-            .await
-    }
-
-    // Webhook deliveries: `DELIVERY#{org}#{mode}#{id}` / `DELIVERY`, with the
-    // document in `summary` and a place in its endpoint's log in `by_org`.
-
-    async fn insert_webhook_delivery(&self, delivery: &WebhookDelivery) -> Result<(), StoreError> {
-        self.insert(items::delivery(delivery)?).await
+// Webhook deliveries: `DELIVERY#{org}#{mode}#{id}` / `DELIVERY`, with the
+// document in `summary` and a place in its endpoint's log in `by_org`.
+#[async_trait]
+impl Deliveries for DynamoStore {
+    async fn insert(&self, delivery: &WebhookDelivery) -> Result<(), StoreError> {
+        self.insert_item(items::delivery(delivery)?).await
     }
 
     /// One conditional put on the version, under the tenant's key; the
     /// refused item tells a lost race (`Conflict`) from a missing delivery
     /// (`NotFound`: another tenant's is under another key).
-    async fn update_webhook_delivery(&self, delivery: &WebhookDelivery) -> Result<(), StoreError> {
+    async fn update(&self, delivery: &WebhookDelivery) -> Result<(), StoreError> {
         self.update_versioned(items::delivery(delivery)?, delivery.version)
             .await
     }
 
-    async fn get_webhook_delivery(
-        &self,
-        tenant: &Tenant,
-        id: &WebhookDeliveryId,
-    ) -> Result<Option<WebhookDelivery>, StoreError> {
-        self.get(items::key(keys::delivery_pk(tenant, id), keys::DELIVERY_SK))
+    async fn get(&self, tenant: &Tenant, id: &WebhookDeliveryId) -> Result<Option<WebhookDelivery>, StoreError> {
+        self.get_item(items::key(keys::delivery_pk(tenant, id), keys::DELIVERY_SK))
             .await?
             .map(|item| items::decode_delivery(&item))
             .transpose()
@@ -926,7 +864,7 @@ impl Store for DynamoStore {
     /// One query on the endpoint's log in `by_org`, newest first, one
     /// delivery more than the page to tell whether another follows; the
     /// index keeps the whole delivery, so nothing else is read.
-    async fn list_webhook_deliveries(
+    async fn list(
         &self,
         tenant: &Tenant,
         endpoint: &WebhookEndpointId,
@@ -952,7 +890,10 @@ impl Store for DynamoStore {
             has_more,
         })
     }
+}
 
+#[async_trait]
+impl Sessions for DynamoStore {
     /// One `TransactWriteItems`: the session, conditional on being new or on
     /// its version, and every event, each refusing to overwrite one.
     async fn commit(&self, transition: &Transition) -> Result<(), StoreError> {
@@ -963,15 +904,15 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn get_session(&self, tenant: &Tenant, id: &SessionId) -> Result<Option<Session>, StoreError> {
+    async fn get(&self, tenant: &Tenant, id: &SessionId) -> Result<Option<Session>, StoreError> {
         // The key names the tenant: another tenant's session is not there.
-        self.get(items::key(keys::session_pk(tenant, id), keys::SESSION_SK))
+        self.get_item(items::key(keys::session_pk(tenant, id), keys::SESSION_SK))
             .await?
             .map(|item| decode("session", &item))
             .transpose()
     }
 
-    async fn find_session_by_token_hash(&self, token_hash: &str) -> Result<Option<Session>, StoreError> {
+    async fn find_by_token_hash(&self, token_hash: &str) -> Result<Option<Session>, StoreError> {
         let request = self
             .query_on(Some(BY_TOKEN))
             .key_condition_expression("#pk = :pk")
@@ -991,7 +932,7 @@ impl Store for DynamoStore {
     /// Newest first from the index that matches the filters. A page number
     /// reads and drops every session of the pages before it; the cursor
     /// (`After`) starts right after its session, whatever the depth.
-    async fn list_sessions(&self, tenant: &Tenant, query: &SessionQuery) -> Result<SessionPage, StoreError> {
+    async fn list(&self, tenant: &Tenant, query: &SessionQuery) -> Result<SessionPage, StoreError> {
         let (index, partition) = match (&query.external_user_id, query.status) {
             (Some(user), _) => (BY_USER, keys::user_pk(tenant, user)),
             (None, Some(status)) => (BY_STATUS, keys::status_pk(tenant, status)),
@@ -1041,7 +982,7 @@ impl Store for DynamoStore {
 
     /// The session's partition holds the session and its history side by
     /// side: one consistent Query reads both (events sort before `SESSION`).
-    async fn get_session_with_events(
+    async fn get_with_events(
         &self,
         tenant: &Tenant,
         id: &SessionId,
@@ -1067,7 +1008,7 @@ impl Store for DynamoStore {
     /// with the number of due sessions rather than with the table. A session
     /// that the index still lists but that has left the due set meanwhile
     /// (completed, expired) is dropped.
-    async fn sessions_due(&self, now: Timestamp, limit: u32) -> Result<Vec<Session>, StoreError> {
+    async fn due(&self, now: Timestamp, limit: u32) -> Result<Vec<Session>, StoreError> {
         let limit = limit as usize;
         if limit == 0 {
             return Ok(Vec::new());
@@ -1172,11 +1113,9 @@ impl IdempotencyRecords for DynamoStore {
                     Transacted::Cancelled(reasons) => Err(session_refusal(transition, &reasons, true)),
                 };
             }
-            Creation::Configuration(config) => (configuration_item(config)?, &config.tenant, Quota::Configurations),
-            Creation::Workflow(workflow) => (workflow_item(workflow)?, &workflow.tenant, Quota::Workflows),
-            Creation::WebhookEndpoint(endpoint) => {
-                (endpoint_item(endpoint)?, &endpoint.tenant, Quota::WebhookEndpoints)
-            }
+            Creation::Configuration(config) => counted(config)?,
+            Creation::Workflow(workflow) => counted(workflow)?,
+            Creation::WebhookEndpoint(endpoint) => counted(endpoint)?,
         };
         self.insert_counted(item, tenant, quota, Some(answered)).await
     }

@@ -562,7 +562,8 @@ async fn a_deleted_endpoint_gets_nothing_more() {
         .api
         .app
         .store
-        .get_webhook_delivery(
+        .deliveries()
+        .get(
             &w.api.key.tenant().unwrap(),
             &korala_domain::ids::WebhookDeliveryId::parse(&id).unwrap(),
         )
@@ -594,6 +595,7 @@ async fn events_published_twice_are_delivered_once() {
         .api
         .app
         .store
+        .sessions()
         .list_events(&org, &korala_domain::ids::SessionId::parse(&session).unwrap())
         .await
         .unwrap();
