@@ -8,15 +8,13 @@
 //! started, submitted, resolved), so what is stored is exactly what the
 //! handlers will store.
 
-use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
 
 use functions::http::idempotency::{Answer, Creation, IdempotencyClaim, StoredResponse};
 use functions::store::AppStore;
 use korala_domain::Timestamp;
-use korala_domain::catalog::Catalog;
-use korala_domain::configuration::{Configuration, ConfigurationPatch};
+use korala_domain::configuration::Configuration;
 use korala_domain::delivery::{AttemptOutcome, DeliveryState, WebhookDelivery};
 use korala_domain::events::Event;
 use korala_domain::ids::{SessionId, WebhookDeliveryId, WebhookEndpointId};
@@ -25,9 +23,6 @@ use korala_domain::ports::{DeliveryPage, DeliveryQuery, FirstUse, Position, Sess
 use korala_domain::session::{Decision, Session, SessionStatus, SessionSummary};
 use korala_domain::tenancy::Tenant;
 use korala_domain::transition::Transition;
-use korala_domain::webhooks::WebhookEvent;
-use korala_domain::webhooks::{UrlPolicy, WebhookEndpoint, WebhookEndpointDraft, WebhookEndpointPatch};
-use korala_domain::workflow::StoredWorkflow;
 
 use crate::support::{
     SequentialIds, api_key, completed_session, configuration, create_session, minutes, org, organization, partner,
@@ -48,78 +43,113 @@ impl Fixture for Arc<dyn AppStore> {
     }
 }
 
-/// Calls `$callback! { $args ; case, case, … }` with the name of every case:
-/// the one list both [`run_all`] and the per-case test generator read.
+pub mod documents;
+
+/// Calls `$callback! { $args; cases: […]; documents: […]; document_cases: […]; }`
+/// with the name of every case, every kind of document, and every case of
+/// [`documents`], which runs for each kind: the one list both [`run_all`]
+/// and the per-case test generator read.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conformance_cases {
     ([$($callback:tt)+] [$($args:tt)*]) => {
         $($callback)+! {
             $($args)*;
-            tenancy_round_trip,
-            configurations_round_trip,
-            configuration_slugs_are_unique_per_organization,
-            configuration_updates_are_conditional,
-            configurations_are_isolated_by_tenant,
-            workflows_round_trip,
-            workflow_slugs_are_unique_per_organization,
-            workflow_updates_are_conditional,
-            workflows_are_isolated_by_tenant,
-            webhook_endpoints_round_trip,
-            webhook_endpoint_updates_are_conditional,
-            webhook_endpoints_are_isolated_by_tenant,
-            deleted_webhook_endpoints_are_gone,
-            webhook_endpoints_list_in_creation_order,
-            webhook_deliveries_round_trip,
-            webhook_delivery_updates_are_conditional,
-            webhook_deliveries_are_isolated_by_tenant,
-            webhook_deliveries_list_newest_first_in_pages,
-            session_commits_round_trip,
-            session_history_is_every_committed_event_oldest_first,
-            stale_commits_conflict_and_change_nothing,
-            sessions_are_isolated_by_tenant,
-            list_sessions_filters_newest_first,
-            list_sessions_pages_by_number,
-            list_sessions_cursor_visits_every_session_once,
-            sessions_due_are_the_overdue_sessions_waiting_for_the_end_user,
-            idempotency_claim_complete_and_replay,
-            idempotency_release_lets_a_retry_run,
-            idempotency_keys_are_scoped_to_the_tenant,
-            idempotency_abandoned_claims_can_be_taken_over,
-            keyed_creations_are_written_with_their_answer,
-            keyed_creations_that_fail_write_neither,
-            concurrent_commits_from_one_version_let_exactly_one_win,
-            rates_admit_a_burst_then_the_rate,
-            concurrent_requests_never_pass_more_than_the_burst,
-            a_signature_is_used_once_until_it_expires,
-            concurrent_uses_of_one_signature_let_exactly_one_through,
-            organizations_round_trip,
-            api_keys_are_listed_by_organization_and_revoked,
-            creations_past_a_quota_are_refused_by_the_store,
-            creations_racing_for_the_last_place_let_one_in,
+            cases: [
+                tenancy_round_trip,
+                webhook_deliveries_round_trip,
+                webhook_delivery_updates_are_conditional,
+                webhook_deliveries_are_isolated_by_tenant,
+                webhook_deliveries_list_newest_first_in_pages,
+                session_commits_round_trip,
+                session_history_is_every_committed_event_oldest_first,
+                stale_commits_conflict_and_change_nothing,
+                sessions_are_isolated_by_tenant,
+                list_sessions_filters_newest_first,
+                list_sessions_pages_by_number,
+                list_sessions_cursor_visits_every_session_once,
+                sessions_due_are_the_overdue_sessions_waiting_for_the_end_user,
+                idempotency_claim_complete_and_replay,
+                idempotency_release_lets_a_retry_run,
+                idempotency_keys_are_scoped_to_the_tenant,
+                idempotency_abandoned_claims_can_be_taken_over,
+                keyed_creations_are_written_with_their_answer,
+                keyed_creations_that_fail_write_neither,
+                keyed_creations_past_the_quota_write_neither,
+                concurrent_commits_from_one_version_let_exactly_one_win,
+                rates_admit_a_burst_then_the_rate,
+                concurrent_requests_never_pass_more_than_the_burst,
+                a_signature_is_used_once_until_it_expires,
+                concurrent_uses_of_one_signature_let_exactly_one_through,
+                organizations_round_trip,
+                api_keys_are_listed_by_organization_and_revoked,
+            ];
+            documents: [
+                configurations: ::korala_domain::configuration::Configuration,
+                workflows: ::korala_domain::workflow::StoredWorkflow,
+                webhook_endpoints: ::korala_domain::webhooks::WebhookEndpoint,
+            ];
+            document_cases: [
+                round_trip,
+                keys_are_unique_per_tenant,
+                updates_are_conditional,
+                are_isolated_by_tenant,
+                list_in_key_order,
+                creations_past_the_quota_are_refused,
+                creations_racing_for_the_last_place_let_one_in,
+            ];
         }
     };
 }
 
-/// Generates one `#[tokio::test]` per conformance case. `$setup` is a
-/// closure returning a future of `Option` of a [`Fixture`] (an
-/// `Arc<dyn AppStore>` will do); it runs once per case, and `None` skips the
-/// case (the setup says why: its engine is not here, see
-/// [`engines`](crate::engines)). Invoke it inside its own module per adapter
-/// so the test names do not clash.
+/// Generates one `#[tokio::test]` per conformance case, and a module per
+/// kind of document with a test per case of [`documents`]
+/// (`configurations::round_trip`, …). `$setup` is a closure returning a
+/// future of `Option` of a [`Fixture`] (an `Arc<dyn AppStore>` will do); it
+/// runs once per case, and `None` skips the case (the setup says why: its
+/// engine is not here, see [`engines`](crate::engines)). Invoke it inside
+/// its own module per adapter so the test names do not clash.
 #[macro_export]
 macro_rules! store_conformance_tests {
     ($setup:expr) => {
-        $crate::__conformance_cases!([$crate::store_conformance_tests] [@generate ($setup)]);
+        /// The adapter's setup, named so that the modules of document
+        /// cases reach it from below (`super::…` in `$setup` means this
+        /// module).
+        async fn conformance_fixture() -> Option<impl $crate::conformance::Fixture> {
+            ($setup)().await
+        }
+        $crate::__conformance_cases!([$crate::store_conformance_tests] [@generate]);
     };
-    (@generate $setup:expr; $($case:ident),* $(,)?) => {
+    (@generate;
+        cases: [$($case:ident),* $(,)?];
+        documents: [$($kind:ident: $document:ty),* $(,)?];
+        document_cases: $document_cases:tt;
+    ) => {
         $(
             #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $case() {
-                let Some(fixture) = ($setup)().await else {
+                let Some(fixture) = conformance_fixture().await else {
                     return;
                 };
                 $crate::conformance::$case($crate::conformance::Fixture::store(&fixture)).await;
+                drop(fixture);
+            }
+        )*
+        $(
+            mod $kind {
+                $crate::store_conformance_tests!(@documents $document; $document_cases);
+            }
+        )*
+    };
+    (@documents $document:ty; [$($case:ident),* $(,)?]) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let Some(fixture) = super::conformance_fixture().await else {
+                    return;
+                };
+                let store = $crate::conformance::Fixture::store(&fixture);
+                $crate::conformance::documents::$case::<$document>(store).await;
                 drop(fixture);
             }
         )*
@@ -133,8 +163,16 @@ where
     Fut: Future<Output = Arc<dyn AppStore>>,
 {
     macro_rules! run_each {
-        ($make:ident; $($case:ident),* $(,)?) => {
+        ($make:ident;
+            cases: [$($case:ident),* $(,)?];
+            documents: [$($kind:ident: $document:ty),* $(,)?];
+            document_cases: $document_cases:tt;
+        ) => {
             $( $case($make().await).await; )*
+            $( run_each!(@documents $make $document; $document_cases); )*
+        };
+        (@documents $make:ident $document:ty; [$($case:ident),* $(,)?]) => {
+            $( documents::$case::<$document>($make().await).await; )*
         };
     }
     crate::__conformance_cases!([run_each][make_store]);
@@ -182,273 +220,8 @@ pub async fn tenancy_round_trip(store: Arc<dyn Store>) {
 }
 
 // ---------------------------------------------------------------------------
-// Configurations and workflow definitions: the same contract, run for both.
-
-/// An org-scoped document unique by slug and replaced version by version.
-trait Versioned: Clone + PartialEq + Debug + Send + Sync {
-    const NAME: &'static str;
-    fn make(org: &Tenant, slug: &str) -> Self;
-    fn slug(&self) -> &str;
-    fn version(&self) -> u64;
-    /// The next version, renamed, as the API would produce it.
-    fn revised(&self, name: &str) -> Self;
-    /// The same document claiming another version (a stale or skipping write).
-    fn at_version(&self, version: u64, name: &str) -> Self;
-    fn in_tenant(&self, tenant: &Tenant) -> Self;
-    async fn insert(store: &dyn Store, item: &Self) -> Result<(), StoreError>;
-    async fn update(store: &dyn Store, item: &Self) -> Result<(), StoreError>;
-    async fn get(store: &dyn Store, org: &Tenant, slug: &str) -> Result<Option<Self>, StoreError>;
-    async fn list(store: &dyn Store, org: &Tenant) -> Result<Vec<Self>, StoreError>;
-    async fn delete(store: &dyn Store, org: &Tenant, slug: &str) -> Result<(), StoreError>;
-}
-
-impl Versioned for Configuration {
-    const NAME: &'static str = "configuration";
-
-    fn make(org: &Tenant, slug: &str) -> Self {
-        configuration(org, slug)
-    }
-
-    fn slug(&self) -> &str {
-        &self.slug
-    }
-
-    fn version(&self) -> u64 {
-        self.version
-    }
-
-    fn revised(&self, name: &str) -> Self {
-        let patch = ConfigurationPatch {
-            name: Some(name.to_owned()),
-            ..ConfigurationPatch::default()
-        };
-        self.patch(
-            patch,
-            &Catalog::builtins(),
-            self.updated_at + chrono::Duration::minutes(1),
-        )
-        .expect("a valid patch")
-    }
-
-    fn at_version(&self, version: u64, name: &str) -> Self {
-        Self {
-            name: name.to_owned(),
-            version,
-            ..self.clone()
-        }
-    }
-
-    fn in_tenant(&self, tenant: &Tenant) -> Self {
-        Self {
-            tenant: tenant.clone(),
-            ..self.clone()
-        }
-    }
-
-    async fn insert(store: &dyn Store, item: &Self) -> Result<(), StoreError> {
-        store.configurations().insert(item).await
-    }
-
-    async fn update(store: &dyn Store, item: &Self) -> Result<(), StoreError> {
-        store.configurations().update(item).await
-    }
-
-    async fn get(store: &dyn Store, org: &Tenant, slug: &str) -> Result<Option<Self>, StoreError> {
-        store.configurations().get(org, slug).await
-    }
-
-    async fn list(store: &dyn Store, org: &Tenant) -> Result<Vec<Self>, StoreError> {
-        store.configurations().list(org).await
-    }
-
-    async fn delete(store: &dyn Store, org: &Tenant, slug: &str) -> Result<(), StoreError> {
-        store.configurations().delete(org, slug).await
-    }
-}
-
-impl Versioned for StoredWorkflow {
-    const NAME: &'static str = "workflow";
-
-    fn make(org: &Tenant, slug: &str) -> Self {
-        stored_workflow(org, slug)
-    }
-
-    fn slug(&self) -> &str {
-        &self.definition.slug
-    }
-
-    fn version(&self) -> u64 {
-        self.version
-    }
-
-    fn revised(&self, name: &str) -> Self {
-        let mut next = self.at_version(self.version + 1, name);
-        next.updated_at = self.updated_at + chrono::Duration::minutes(1);
-        next
-    }
-
-    fn at_version(&self, version: u64, name: &str) -> Self {
-        let mut other = self.clone();
-        other.definition.name = name.to_owned();
-        other.version = version;
-        other
-    }
-
-    fn in_tenant(&self, tenant: &Tenant) -> Self {
-        Self {
-            tenant: tenant.clone(),
-            ..self.clone()
-        }
-    }
-
-    async fn insert(store: &dyn Store, item: &Self) -> Result<(), StoreError> {
-        store.workflows().insert(item).await
-    }
-
-    async fn update(store: &dyn Store, item: &Self) -> Result<(), StoreError> {
-        store.workflows().update(item).await
-    }
-
-    async fn get(store: &dyn Store, org: &Tenant, slug: &str) -> Result<Option<Self>, StoreError> {
-        store.workflows().get(org, slug).await
-    }
-
-    async fn list(store: &dyn Store, org: &Tenant) -> Result<Vec<Self>, StoreError> {
-        store.workflows().list(org).await
-    }
-
-    async fn delete(store: &dyn Store, org: &Tenant, slug: &str) -> Result<(), StoreError> {
-        store.workflows().delete(org, slug).await
-    }
-}
-
-/// The port promises no order for lists of configurations or workflows.
-fn by_slug<T: Versioned>(mut items: Vec<T>) -> Vec<T> {
-    items.sort_by(|a, b| a.slug().cmp(b.slug()));
-    items
-}
-
-async fn versioned_round_trip<T: Versioned>(store: &dyn Store) {
-    let name = T::NAME;
-    let acme = tenant("acme");
-    let kyc = T::make(&acme, "kyc");
-    let kyb = T::make(&acme, "kyb");
-    T::insert(store, &kyc).await.unwrap();
-    T::insert(store, &kyb).await.unwrap();
-    assert_eq!(
-        T::get(store, &acme, "kyc").await,
-        Ok(Some(kyc.clone())),
-        "{name} reads back"
-    );
-    assert_eq!(T::get(store, &acme, "missing").await, Ok(None));
-    assert_eq!(
-        T::list(store, &acme).await.map(by_slug),
-        Ok(vec![kyb.clone(), kyc.clone()]),
-        "{name}s list"
-    );
-
-    assert_eq!(T::delete(store, &acme, "kyc").await, Ok(()));
-    assert_eq!(T::get(store, &acme, "kyc").await, Ok(None), "a deleted {name} is gone");
-    assert_eq!(T::list(store, &acme).await, Ok(vec![kyb.clone()]));
-    assert_eq!(
-        T::delete(store, &acme, "kyc").await,
-        Err(StoreError::NotFound),
-        "deleting a deleted {name}"
-    );
-    assert_eq!(
-        T::update(store, &kyc.revised("Renamed")).await,
-        Err(StoreError::NotFound),
-        "updating a deleted {name}"
-    );
-    assert_eq!(
-        T::get(store, &acme, "kyc").await,
-        Ok(None),
-        "a refused update creates nothing"
-    );
-
-    T::insert(store, &kyc).await.unwrap();
-    assert_eq!(
-        T::get(store, &acme, "kyc").await,
-        Ok(Some(kyc)),
-        "a deleted {name}'s slug can be used again"
-    );
-}
-
-async fn versioned_slugs_are_unique<T: Versioned>(store: &dyn Store) {
-    let name = T::NAME;
-    let acme = tenant("acme");
-    let globex = tenant("globex");
-    let original = T::make(&acme, "kyc");
-    T::insert(store, &original).await.unwrap();
-    assert_eq!(
-        T::insert(store, &original.at_version(1, "Impostor")).await,
-        Err(StoreError::AlreadyExists),
-        "a second {name} with the same slug in the same organisation"
-    );
-    assert_eq!(
-        T::get(store, &acme, "kyc").await,
-        Ok(Some(original.clone())),
-        "a refused insert leaves the {name} as it was"
-    );
-
-    let theirs = T::make(&globex, "kyc").at_version(1, "Globex's own");
-    assert_eq!(
-        T::insert(store, &theirs).await,
-        Ok(()),
-        "another organisation may use the same {name} slug"
-    );
-    assert_eq!(T::get(store, &globex, "kyc").await, Ok(Some(theirs)));
-    assert_eq!(T::get(store, &acme, "kyc").await, Ok(Some(original)));
-}
-
-async fn versioned_updates_are_conditional<T: Versioned>(store: &dyn Store) {
-    let name = T::NAME;
-    let acme = tenant("acme");
-    let v1 = T::make(&acme, "kyc");
-    assert_eq!(v1.version(), 1);
-    T::insert(store, &v1).await.unwrap();
-
-    let v2 = v1.revised("Second");
-    assert_eq!(v2.version(), 2);
-    assert_eq!(
-        T::update(store, &v2).await,
-        Ok(()),
-        "updating the {name} from the version read"
-    );
-    assert_eq!(T::get(store, &acme, "kyc").await, Ok(Some(v2.clone())));
-
-    let lost_race = v1.revised("Lost the race");
-    assert_eq!(
-        T::update(store, &lost_race).await,
-        Err(StoreError::Conflict),
-        "a second update from version 1 of the {name}"
-    );
-    assert_eq!(
-        T::update(store, &v2.at_version(4, "Skips a version")).await,
-        Err(StoreError::Conflict),
-        "an update that skips a version of the {name}"
-    );
-    assert_eq!(
-        T::update(store, &v2.at_version(2, "Same version")).await,
-        Err(StoreError::Conflict),
-        "an update that does not advance the {name}'s version"
-    );
-    assert_eq!(
-        T::get(store, &acme, "kyc").await,
-        Ok(Some(v2.clone())),
-        "refused updates leave the {name} as it was"
-    );
-
-    let v3 = v2.revised("Third");
-    assert_eq!(T::update(store, &v3).await, Ok(()));
-    assert_eq!(T::get(store, &acme, "kyc").await, Ok(Some(v3)));
-
-    assert_eq!(
-        T::update(store, &T::make(&acme, "never-stored").revised("Ghost")).await,
-        Err(StoreError::NotFound),
-        "updating a {name} that was never stored"
-    );
-}
+// Configurations, workflow definitions and webhook endpoints: one contract,
+// run for each kind (see `documents`).
 
 /// Runs `case` between two organisations, then between the two modes of a
 /// third one: test mode and live mode are as separate as two organisations.
@@ -459,385 +232,6 @@ where
 {
     case(store, tenant("acme"), tenant("globex")).await;
     case(store, tenant("umbrella"), sandbox("umbrella")).await;
-}
-
-async fn versioned_isolation<T: Versioned>(store: &dyn Store) {
-    between_tenants(store, versioned_isolation_between::<T>).await;
-}
-
-async fn versioned_isolation_between<T: Versioned>(store: &dyn Store, acme: Tenant, globex: Tenant) {
-    let name = T::NAME;
-    let ours = T::make(&acme, "kyc");
-    let also_ours = T::make(&acme, "kyb");
-    let theirs = T::make(&globex, "pep");
-    for item in [&ours, &also_ours, &theirs] {
-        T::insert(store, item).await.unwrap();
-    }
-
-    assert_eq!(
-        T::get(store, &globex, "kyc").await,
-        Ok(None),
-        "another organisation's {name} is invisible"
-    );
-    assert_eq!(
-        T::list(store, &acme).await.map(by_slug),
-        Ok(vec![also_ours, ours.clone()])
-    );
-    assert_eq!(T::list(store, &globex).await, Ok(vec![theirs]));
-    assert_eq!(T::list(store, &tenant("initech")).await, Ok(vec![]));
-    assert_eq!(T::list(store, &sandbox("initech")).await, Ok(vec![]));
-
-    assert_eq!(
-        T::update(store, &ours.revised("Hijacked").in_tenant(&globex)).await,
-        Err(StoreError::NotFound),
-        "updating another organisation's {name}"
-    );
-    assert_eq!(
-        T::delete(store, &globex, "kyc").await,
-        Err(StoreError::NotFound),
-        "deleting another organisation's {name}"
-    );
-    assert_eq!(
-        T::get(store, &acme, "kyc").await,
-        Ok(Some(ours)),
-        "the owner's {name} is untouched"
-    );
-}
-
-pub async fn configurations_round_trip(store: Arc<dyn Store>) {
-    versioned_round_trip::<Configuration>(&*store).await;
-}
-
-pub async fn configuration_slugs_are_unique_per_organization(store: Arc<dyn Store>) {
-    versioned_slugs_are_unique::<Configuration>(&*store).await;
-}
-
-pub async fn configuration_updates_are_conditional(store: Arc<dyn Store>) {
-    versioned_updates_are_conditional::<Configuration>(&*store).await;
-}
-
-pub async fn configurations_are_isolated_by_tenant(store: Arc<dyn Store>) {
-    versioned_isolation::<Configuration>(&*store).await;
-}
-
-pub async fn workflows_round_trip(store: Arc<dyn Store>) {
-    versioned_round_trip::<StoredWorkflow>(&*store).await;
-}
-
-pub async fn workflow_slugs_are_unique_per_organization(store: Arc<dyn Store>) {
-    versioned_slugs_are_unique::<StoredWorkflow>(&*store).await;
-}
-
-pub async fn workflow_updates_are_conditional(store: Arc<dyn Store>) {
-    versioned_updates_are_conditional::<StoredWorkflow>(&*store).await;
-}
-
-pub async fn workflows_are_isolated_by_tenant(store: Arc<dyn Store>) {
-    versioned_isolation::<StoredWorkflow>(&*store).await;
-}
-
-// ---------------------------------------------------------------------------
-// Webhook endpoints: org-scoped documents keyed by a time-ordered id,
-// replaced version by version, listed in creation (id) order.
-
-/// The endpoint's next version with another URL, as `PATCH` makes it.
-fn revised(endpoint: &WebhookEndpoint, url: &str) -> WebhookEndpoint {
-    let patch = WebhookEndpointPatch {
-        url: Some(url.to_owned()),
-        ..WebhookEndpointPatch::default()
-    };
-    endpoint
-        .apply(
-            patch,
-            UrlPolicy::Production,
-            endpoint.updated_at + chrono::Duration::minutes(1),
-        )
-        .expect("a valid patch")
-}
-
-/// The same endpoint claiming another version (a stale or skipping write).
-fn at_version(endpoint: &WebhookEndpoint, version: u64, url: &str) -> WebhookEndpoint {
-    WebhookEndpoint {
-        version,
-        url: url.to_owned(),
-        ..endpoint.clone()
-    }
-}
-
-pub async fn webhook_endpoints_round_trip(store: Arc<dyn Store>) {
-    let ids = SequentialIds::new();
-    let acme = tenant("acme");
-    // An organisation's other documents, which a store may keep beside its
-    // endpoints (DynamoDB does, in one partition).
-    let config = configuration(&acme, "kyc");
-    let workflow = stored_workflow(&acme, "kyc");
-    store.configurations().insert(&config).await.unwrap();
-    store.workflows().insert(&workflow).await.unwrap();
-
-    let first = webhook_endpoint(&acme, "https://hooks.acme.example/a", t0(), &ids);
-    // Every field set, none at its default.
-    let second = WebhookEndpointDraft {
-        url: "https://hooks.acme.example/b?tenant=1".into(),
-        events: vec![
-            WebhookEvent::SessionWorkflowFailed,
-            WebhookEvent::SessionResolved,
-            WebhookEvent::SessionExpired,
-        ],
-        enabled: false,
-        description: Some("Back office, «ünïcode» included".into()),
-    }
-    .validate(
-        WebhookEndpointId::generate(&ids),
-        acme.clone(),
-        "sealed:whsec_second".into(),
-        UrlPolicy::Production,
-        minutes(1),
-    )
-    .expect("a valid endpoint");
-    store.endpoints().insert(&first).await.unwrap();
-    store.endpoints().insert(&second).await.unwrap();
-
-    assert_eq!(
-        store.endpoints().get(&acme, &first.id).await,
-        Ok(Some(first.clone())),
-        "an endpoint reads back"
-    );
-    assert_eq!(
-        store.endpoints().get(&acme, &second.id).await,
-        Ok(Some(second.clone())),
-        "every field reads back"
-    );
-    assert_eq!(
-        store.endpoints().get(&acme, &WebhookEndpointId::generate(&ids)).await,
-        Ok(None)
-    );
-    assert_eq!(
-        store.endpoints().list(&acme).await,
-        Ok(vec![first.clone(), second.clone()]),
-        "endpoints list, and only endpoints"
-    );
-    assert_eq!(store.configurations().list(&acme).await, Ok(vec![config]));
-    assert_eq!(store.workflows().list(&acme).await, Ok(vec![workflow]));
-
-    assert_eq!(
-        store
-            .endpoints()
-            .insert(&at_version(&first, 1, "https://impostor.example/"))
-            .await,
-        Err(StoreError::AlreadyExists),
-        "an endpoint id is taken once"
-    );
-    assert_eq!(
-        store.endpoints().get(&acme, &first.id).await,
-        Ok(Some(first)),
-        "a refused insert leaves the endpoint as it was"
-    );
-}
-
-pub async fn webhook_endpoint_updates_are_conditional(store: Arc<dyn Store>) {
-    let ids = SequentialIds::new();
-    let acme = tenant("acme");
-    let v1 = webhook_endpoint(&acme, "https://hooks.acme.example/v1", t0(), &ids);
-    assert_eq!(v1.version, 1);
-    store.endpoints().insert(&v1).await.unwrap();
-
-    let v2 = revised(&v1, "https://hooks.acme.example/v2");
-    assert_eq!(v2.version, 2);
-    assert_eq!(
-        store.endpoints().update(&v2).await,
-        Ok(()),
-        "updating from the version read"
-    );
-    assert_eq!(store.endpoints().get(&acme, &v1.id).await, Ok(Some(v2.clone())));
-
-    assert_eq!(
-        store.endpoints().update(&revised(&v1, "https://lost.example/")).await,
-        Err(StoreError::Conflict),
-        "a second update from version 1"
-    );
-    assert_eq!(
-        store
-            .endpoints()
-            .update(&at_version(&v2, 4, "https://skips.example/"))
-            .await,
-        Err(StoreError::Conflict),
-        "an update that skips a version"
-    );
-    assert_eq!(
-        store
-            .endpoints()
-            .update(&at_version(&v2, 2, "https://same.example/"))
-            .await,
-        Err(StoreError::Conflict),
-        "an update that does not advance the version"
-    );
-    assert_eq!(
-        store
-            .endpoints()
-            .update(&at_version(&v2, 0, "https://zero.example/"))
-            .await,
-        Err(StoreError::Conflict),
-        "version 0 follows no version"
-    );
-    assert_eq!(
-        store.endpoints().get(&acme, &v1.id).await,
-        Ok(Some(v2.clone())),
-        "refused updates leave the endpoint as it was"
-    );
-    assert_eq!(store.endpoints().list(&acme).await, Ok(vec![v2.clone()]));
-
-    let v3 = revised(&v2, "https://hooks.acme.example/v3");
-    assert_eq!(store.endpoints().update(&v3).await, Ok(()));
-    assert_eq!(store.endpoints().get(&acme, &v1.id).await, Ok(Some(v3)));
-
-    let ghost = revised(
-        &webhook_endpoint(&acme, "https://ghost.example/", t0(), &ids),
-        "https://ghost.example/2",
-    );
-    assert_eq!(
-        store.endpoints().update(&ghost).await,
-        Err(StoreError::NotFound),
-        "updating an endpoint that was never stored"
-    );
-    assert_eq!(
-        store.endpoints().get(&acme, &ghost.id).await,
-        Ok(None),
-        "a refused update creates nothing"
-    );
-}
-
-pub async fn webhook_endpoints_are_isolated_by_tenant(store: Arc<dyn Store>) {
-    let ids = SequentialIds::new();
-    between_tenants(&*store, |store, acme, globex| {
-        webhook_endpoints_are_isolated_between(store, acme, globex, &ids)
-    })
-    .await;
-}
-
-async fn webhook_endpoints_are_isolated_between(store: &dyn Store, acme: Tenant, globex: Tenant, ids: &SequentialIds) {
-    let ours = webhook_endpoint(&acme, "https://hooks.acme.example/1", t0(), ids);
-    let also_ours = webhook_endpoint(&acme, "https://hooks.acme.example/2", t0(), ids);
-    let theirs = webhook_endpoint(&globex, "https://hooks.globex.example/", t0(), ids);
-    for endpoint in [&ours, &also_ours, &theirs] {
-        store.endpoints().insert(endpoint).await.unwrap();
-    }
-
-    assert_eq!(
-        store.endpoints().get(&globex, &ours.id).await,
-        Ok(None),
-        "another tenant's endpoint is invisible"
-    );
-    assert_eq!(
-        store.endpoints().list(&acme).await,
-        Ok(vec![ours.clone(), also_ours.clone()])
-    );
-    assert_eq!(store.endpoints().list(&globex).await, Ok(vec![theirs.clone()]));
-    assert_eq!(store.endpoints().list(&tenant("initech")).await, Ok(vec![]));
-    assert_eq!(store.endpoints().list(&sandbox("initech")).await, Ok(vec![]));
-
-    let hijacked = WebhookEndpoint {
-        tenant: globex.clone(),
-        ..revised(&ours, "https://attacker.example/")
-    };
-    assert_eq!(
-        store.endpoints().update(&hijacked).await,
-        Err(StoreError::NotFound),
-        "updating another tenant's endpoint"
-    );
-    assert_eq!(
-        store.endpoints().delete(&globex, &ours.id).await,
-        Err(StoreError::NotFound),
-        "deleting another tenant's endpoint"
-    );
-    assert_eq!(
-        store.endpoints().get(&acme, &ours.id).await,
-        Ok(Some(ours)),
-        "the owner's endpoint is untouched"
-    );
-    assert_eq!(
-        store.endpoints().get(&globex, &theirs.id).await,
-        Ok(Some(theirs.clone()))
-    );
-    assert_eq!(
-        store.endpoints().list(&globex).await,
-        Ok(vec![theirs]),
-        "the refused writes added nothing to the other tenant"
-    );
-}
-
-pub async fn deleted_webhook_endpoints_are_gone(store: Arc<dyn Store>) {
-    let ids = SequentialIds::new();
-    let acme = tenant("acme");
-    let doomed = webhook_endpoint(&acme, "https://hooks.acme.example/old", t0(), &ids);
-    let kept = webhook_endpoint(&acme, "https://hooks.acme.example/new", t0(), &ids);
-    store.endpoints().insert(&doomed).await.unwrap();
-    store.endpoints().insert(&kept).await.unwrap();
-
-    assert_eq!(store.endpoints().delete(&acme, &doomed.id).await, Ok(()));
-    assert_eq!(
-        store.endpoints().get(&acme, &doomed.id).await,
-        Ok(None),
-        "a deleted endpoint is gone"
-    );
-    assert_eq!(store.endpoints().list(&acme).await, Ok(vec![kept.clone()]));
-    assert_eq!(
-        store.endpoints().delete(&acme, &doomed.id).await,
-        Err(StoreError::NotFound),
-        "deleting a deleted endpoint"
-    );
-    assert_eq!(
-        store
-            .endpoints()
-            .update(&revised(&doomed, "https://hooks.acme.example/back"))
-            .await,
-        Err(StoreError::NotFound),
-        "updating a deleted endpoint"
-    );
-    assert_eq!(
-        store.endpoints().get(&acme, &doomed.id).await,
-        Ok(None),
-        "a refused update does not bring it back"
-    );
-    assert_eq!(
-        store
-            .endpoints()
-            .delete(&acme, &WebhookEndpointId::generate(&ids))
-            .await,
-        Err(StoreError::NotFound),
-        "deleting an endpoint that was never stored"
-    );
-    assert_eq!(
-        store.endpoints().get(&acme, &kept.id).await,
-        Ok(Some(kept)),
-        "the other endpoint stays"
-    );
-}
-
-pub async fn webhook_endpoints_list_in_creation_order(store: Arc<dyn Store>) {
-    let ids = SequentialIds::new();
-    let acme = tenant("acme");
-    // Created one a second apart, with URLs in the opposite order.
-    let created: Vec<WebhookEndpoint> = (0..16)
-        .map(|i| {
-            let url = format!("https://hooks.acme.example/{}", 100 - i);
-            webhook_endpoint(&acme, &url, seconds(i), &ids)
-        })
-        .collect();
-    // Writes arrive in another order: the id decides.
-    for i in [7, 0, 15, 3, 12, 1, 9, 4, 14, 2, 11, 5, 13, 6, 10, 8] {
-        store.endpoints().insert(&created[i]).await.unwrap();
-    }
-    assert_eq!(store.endpoints().list(&acme).await, Ok(created.clone()), "oldest first");
-
-    // An update keeps an endpoint in its place.
-    let mut expected = created.clone();
-    expected[0] = revised(&created[0], "https://hooks.acme.example/zzz");
-    store.endpoints().update(&expected[0]).await.unwrap();
-    assert_eq!(store.endpoints().list(&acme).await, Ok(expected.clone()));
-
-    store.endpoints().delete(&acme, &created[7].id).await.unwrap();
-    expected.remove(7);
-    assert_eq!(store.endpoints().list(&acme).await, Ok(expected));
 }
 
 // ---------------------------------------------------------------------------
@@ -2129,6 +1523,40 @@ pub async fn keyed_creations_that_fail_write_neither(store: Arc<dyn AppStore>) {
     );
 }
 
+/// A keyed creation past its tenant's quota: refused as the plain insert
+/// is, leaving the key claimed, not completed, and writing nothing.
+pub async fn keyed_creations_past_the_quota_write_neither(store: Arc<dyn AppStore>) {
+    let acme = tenant("acme");
+    for i in 0..Quota::Configurations.max() {
+        store
+            .configurations()
+            .insert(&configuration(&acme, &format!("kyc-{i}")))
+            .await
+            .unwrap();
+    }
+    let key = "create-past-the-quota";
+    assert_eq!(
+        store.claim_idempotency_key(&acme, key, "fp", t0()).await,
+        Ok(IdempotencyClaim::Acquired)
+    );
+    let extra = configuration(&acme, "kyc-extra");
+    let answer_body = response(201, "extra");
+    assert_eq!(
+        store
+            .create_answered(Creation::Configuration(&extra), &answer(&acme, key, t0(), &answer_body))
+            .await,
+        Err(StoreError::LimitReached(Quota::Configurations))
+    );
+    assert_eq!(store.configurations().get(&acme, "kyc-extra").await, Ok(None));
+    assert_eq!(
+        store.claim_idempotency_key(&acme, key, "fp", seconds(1)).await,
+        Ok(IdempotencyClaim::InProgress),
+        "the key was not completed"
+    );
+    store.configurations().delete(&acme, "kyc-0").await.unwrap();
+    store.configurations().insert(&extra).await.unwrap();
+}
+
 // ---------------------------------------------------------------------------
 // Concurrency
 
@@ -2363,110 +1791,5 @@ pub async fn api_keys_are_listed_by_organization_and_revoked(store: Arc<dyn Stor
         store.get_api_key("ak_test_missing").await,
         Ok(None),
         "nothing was written"
-    );
-}
-
-// ---------------------------------------------------------------------------
-// Quotas
-
-pub async fn creations_past_a_quota_are_refused_by_the_store(store: Arc<dyn AppStore>) {
-    let ids = SequentialIds::new();
-    let (acme, acme_test) = (tenant("acme"), sandbox("acme"));
-    let max = Quota::WebhookEndpoints.max() as usize;
-    let mut endpoints = Vec::new();
-    for i in 0..max {
-        let endpoint = webhook_endpoint(&acme, &format!("https://hooks.acme.example/{i}"), t0(), &ids);
-        store.endpoints().insert(&endpoint).await.unwrap();
-        endpoints.push(endpoint);
-    }
-    let one_more = webhook_endpoint(&acme, "https://hooks.acme.example/more", t0(), &ids);
-    assert_eq!(
-        store.endpoints().insert(&one_more).await,
-        Err(StoreError::LimitReached(Quota::WebhookEndpoints))
-    );
-    assert_eq!(
-        store.endpoints().list(&acme).await.map(|e| e.len()),
-        Ok(max),
-        "nothing written"
-    );
-    // A taken id is still `AlreadyExists`, at the quota or not.
-    assert_eq!(
-        store.endpoints().insert(&endpoints[0]).await,
-        Err(StoreError::AlreadyExists)
-    );
-    // The other mode counts on its own; a delete frees a place.
-    let theirs = webhook_endpoint(&acme_test, "https://hooks.acme.example/test", t0(), &ids);
-    store.endpoints().insert(&theirs).await.unwrap();
-    store.endpoints().delete(&acme, &endpoints[0].id).await.unwrap();
-    store.endpoints().insert(&one_more).await.unwrap();
-    let another = webhook_endpoint(&acme, "https://hooks.acme.example/another", t0(), &ids);
-    assert_eq!(
-        store.endpoints().insert(&another).await,
-        Err(StoreError::LimitReached(Quota::WebhookEndpoints))
-    );
-
-    // Configurations, keyed: the refused create leaves the key claimed, not
-    // completed, and writes nothing.
-    for i in 0..Quota::Configurations.max() {
-        store
-            .configurations()
-            .insert(&configuration(&acme, &format!("kyc-{i}")))
-            .await
-            .unwrap();
-    }
-    let key = "create-past-the-quota";
-    assert_eq!(
-        store.claim_idempotency_key(&acme, key, "fp", t0()).await,
-        Ok(IdempotencyClaim::Acquired)
-    );
-    let extra = configuration(&acme, "kyc-extra");
-    let answer_body = response(201, "extra");
-    assert_eq!(
-        store
-            .create_answered(Creation::Configuration(&extra), &answer(&acme, key, t0(), &answer_body))
-            .await,
-        Err(StoreError::LimitReached(Quota::Configurations))
-    );
-    assert_eq!(store.configurations().get(&acme, "kyc-extra").await, Ok(None));
-    assert_eq!(
-        store.claim_idempotency_key(&acme, key, "fp", seconds(1)).await,
-        Ok(IdempotencyClaim::InProgress),
-        "the key was not completed"
-    );
-    store.configurations().delete(&acme, "kyc-0").await.unwrap();
-    store.configurations().insert(&extra).await.unwrap();
-}
-
-pub async fn creations_racing_for_the_last_place_let_one_in(store: Arc<dyn Store>) {
-    const RACERS: usize = 8;
-    let ids = Arc::new(SequentialIds::new());
-    let acme = tenant("acme");
-    for i in 0..Quota::WebhookEndpoints.max() - 1 {
-        let endpoint = webhook_endpoint(&acme, &format!("https://hooks.acme.example/{i}"), t0(), &*ids);
-        store.endpoints().insert(&endpoint).await.unwrap();
-    }
-    let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
-    let racers: Vec<_> = (0..RACERS)
-        .map(|i| {
-            let endpoint = webhook_endpoint(&acme, &format!("https://hooks.acme.example/racer-{i}"), t0(), &*ids);
-            let (store, barrier) = (Arc::clone(&store), Arc::clone(&barrier));
-            tokio::spawn(async move {
-                barrier.wait().await;
-                store.endpoints().insert(&endpoint).await
-            })
-        })
-        .collect();
-    let mut admitted = 0;
-    for racer in racers {
-        match racer.await.expect("the racer finishes") {
-            Ok(()) => admitted += 1,
-            Err(StoreError::LimitReached(Quota::WebhookEndpoints)) => {}
-            other => panic!("a racer answered {other:?}"),
-        }
-    }
-    assert_eq!(admitted, 1);
-    assert_eq!(
-        store.endpoints().list(&acme).await.map(|e| e.len()),
-        Ok(Quota::WebhookEndpoints.max() as usize)
     );
 }
