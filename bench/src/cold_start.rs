@@ -29,11 +29,11 @@ use aws_config::SdkConfig;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::Credentials as AwsCredentials;
 use chrono::Utc;
+use functions::adapters::crypto::Sealer;
+use functions::adapters::store::dynamodb::{DynamoStore, create_table};
 use functions::admin::{self, Credentials};
+use functions::api::routes::{self, PREFIX, Route, Router};
 use functions::app::App;
-use functions::crypto::Sealer;
-use functions::routes::{self, PREFIX, Route, Router};
-use functions::store::dynamodb::{DynamoStore, create_table};
 use http::Method;
 use hyper::body::Bytes;
 use korala_domain::delivery::{AttemptOutcome, WebhookDelivery};
@@ -307,7 +307,7 @@ impl Bench {
         let dynamodb_endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").map_err(|_| {
             "AWS_ENDPOINT_URL_DYNAMODB is not set: start DynamoDB Local first (eval \"$(scripts/dynamodb-local start)\")"
         })?;
-        let config = functions::aws::sdk_config().await;
+        let config = functions::adapters::aws::sdk_config().await;
         // The baseline's database is DynamoDB Local's for its access key and
         // region: the same region as the mirror client's.
         let region = config
@@ -511,8 +511,8 @@ impl Bench {
         Ok((app, recorder))
     }
 
-    async fn queue(&self, url: &str) -> functions::queue::sqs::SqsQueue {
-        functions::queue::sqs::SqsQueue::new(functions::aws::Aws::default().sqs().await, url)
+    async fn queue(&self, url: &str) -> functions::adapters::queue::sqs::SqsQueue {
+        functions::adapters::queue::sqs::SqsQueue::new(functions::adapters::aws::Aws::default().sqs().await, url)
     }
 
     /// Runs the request in-process through the function's handler, as its
@@ -539,13 +539,13 @@ impl Bench {
     /// Handles the function's sample event in-process, as its binary does;
     /// returns the DynamoDB requests it sent.
     async fn record_event(&self, function: EventFunction) -> Result<Vec<Call>> {
-        use functions::workers::{Consumer, sqs_batch};
+        use functions::consumers::{Consumer, sqs_batch};
         let deliveries = self.queue_url(|m| &m.deliveries, "deliveries");
         let (app, recorder) = self.recording_app(Some(&deliveries)).await?;
         let batch = || serde_json::from_str(function.sample());
         let consumer: Arc<dyn Consumer> = match function {
             EventFunction::ExpirySweeper => {
-                let report = functions::expiry::run(&app, Duration::from_secs(20)).await?;
+                let report = functions::consumers::expiry::run(&app, Duration::from_secs(20)).await?;
                 if report.expired == 0 {
                     return Err("the in-process sweep expired nothing: the overdue session was not seeded".into());
                 }
@@ -554,15 +554,18 @@ impl Bench {
             // Its work is a PutEvents, not DynamoDB: nothing to record.
             EventFunction::OutboxPublisher => return Ok(Vec::new()),
             EventFunction::ChecksWorker => {
-                let providers = functions::checks::provider::Providers::from_env()?;
-                Arc::new(functions::checks::ChecksWorker::new(&app, Arc::new(providers)))
+                let providers = functions::adapters::providers::Providers::from_env()?;
+                Arc::new(functions::consumers::checks_worker::ChecksWorker::new(
+                    &app,
+                    Arc::new(providers),
+                ))
             }
-            EventFunction::WebhookFanout => Arc::new(functions::webhooks::fanout::FanOut::new(
+            EventFunction::WebhookFanout => Arc::new(functions::consumers::fanout::FanOut::new(
                 app.store.clone(),
                 app.clock.clone(),
                 Arc::new(self.queue(&deliveries).await),
             )),
-            EventFunction::WebhookDispatcher => Arc::new(functions::webhooks::dispatch::Dispatcher::new(&app)?),
+            EventFunction::WebhookDispatcher => Arc::new(functions::consumers::dispatcher::Dispatcher::new(&app)?),
         };
         let queue = self.queue(&self.queue_url(|m| &m.events, "events")).await;
         let response = sqs_batch(consumer, &queue, batch()?).await;
@@ -1347,8 +1350,8 @@ impl Moto {
         ) else {
             return Ok(None);
         };
-        let (sqs, eventbridge) = functions::topology::clients().await;
-        let provisioned = functions::topology::provision(&sqs, &eventbridge, prefix).await?;
+        let (sqs, eventbridge) = functions::adapters::topology::clients().await;
+        let provisioned = functions::adapters::topology::provision(&sqs, &eventbridge, prefix).await?;
         Ok(Some(Self {
             sqs_endpoint,
             eventbridge_endpoint,
@@ -1591,7 +1594,7 @@ fn notes(bench: &Bench, rows: &[Row]) -> String {
             "- `expiry-sweeper` gets its sample (scheduled) event and expires a session seeded overdue for it: \
              {} due-index queries in parallel, a read of the session and its expiry. The raw-SDK baseline sends \
              the same requests one after the other.",
-            functions::store::dynamodb::keys::DUE_SHARDS
+            functions::adapters::store::dynamodb::keys::DUE_SHARDS
         );
     }
     let consumers: Vec<&str> = ["checks-worker", "webhook-fanout", "webhook-dispatcher"]
@@ -1642,7 +1645,7 @@ fn misses(targets: &[Target], raw_sdk_init_ratio: f64) -> String {
         let _ = writeln!(
             out,
             "- **Init** over {INIT_LIMIT}× hello-world ({}): the functions build their clients on the first \
-             invocation (`functions::lambda::LazyApp`), so init loads neither `aws-config` nor the root \
+             invocation (`functions::runtime::lambda::LazyApp`), so init loads neither `aws-config` nor the root \
              certificates (the raw-SDK baseline, which does, is {raw_sdk_init_ratio:.1}× hello-world). What \
              remains over hello-world grows with the binary: the loader maps it and applies its relocations \
              (every pointer in `.data.rel.ro`), and the code init runs (the runtime, telemetry, reading the \
@@ -1686,7 +1689,7 @@ fn code_list(names: &[&str]) -> String {
 mod tests {
     use lambda_http::RequestExt;
 
-    use functions::http::auth::{sign, signing_payload};
+    use functions::web::auth::{sign, signing_payload};
 
     use super::*;
 

@@ -12,10 +12,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use acceptance::api::key_signature_headers;
+use functions::adapters::crypto::Sealer;
+use functions::adapters::store::sqlite::SqliteStore;
 use functions::admin;
 use functions::app::App;
-use functions::crypto::Sealer;
-use functions::store::sqlite::SqliteStore;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::Client as LegacyClient;

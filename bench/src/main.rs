@@ -70,14 +70,15 @@ async fn main() -> Result<()> {
     let args = Args::parse();
     // The handlers log as on Lambda (JSON), into a sink: formatting the
     // lines is part of what a request costs.
-    let config = functions::telemetry::Config {
-        format: functions::telemetry::Format::Json,
+    let config = functions::runtime::telemetry::Config {
+        format: functions::runtime::telemetry::Format::Json,
         filter: "info".to_owned(),
         lambda: true,
     };
     {
         use tracing_subscriber::layer::SubscriberExt;
-        let subscriber = tracing_subscriber::registry().with(functions::telemetry::layer(&config, std::io::sink));
+        let subscriber =
+            tracing_subscriber::registry().with(functions::runtime::telemetry::layer(&config, std::io::sink));
         tracing::subscriber::set_global_default(subscriber)?;
     }
     let started = Instant::now();

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use acceptance::api::{Api, Raw, full_path, str_of, workflow_ids};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::Credentials;
-use functions::store::dynamodb::{CallLog, DynamoStore, create_table, delete_table};
+use functions::adapters::store::dynamodb::{CallLog, DynamoStore, create_table, delete_table};
 use serde_json::{Value, json};
 
 use crate::replay::{Recorder, replay_all};
@@ -85,7 +85,7 @@ const TABLE: &str = "korala-bench-operations";
 
 impl Bench {
     async fn new() -> Result<Self> {
-        let config = functions::aws::sdk_config().await;
+        let config = functions::adapters::aws::sdk_config().await;
         let plain = Client::new(&config);
         let mirror = Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&config)
@@ -113,7 +113,7 @@ impl Bench {
         let mut api = Api::with_store(Arc::new(store)).await;
         // Test events and redeliveries are queued for the dispatcher; the
         // queue is not what is measured here.
-        let queues = functions::store::sqlite::SqliteStore::in_memory()?;
+        let queues = functions::adapters::store::sqlite::SqliteStore::in_memory()?;
         api.app.deliveries = Some(Arc::new(queues.queue("webhook-deliveries", api.app.clock.clone())));
         let bench = Self {
             api,

@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContex
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, TransactWriteItem, WriteRequest};
-use functions::store::dynamodb::{CallLog, DynamoStore, create_table};
+use functions::adapters::store::dynamodb::{CallLog, DynamoStore, create_table};
 use regex::Regex;
 use serde_json::{Value, json};
 
@@ -190,7 +190,7 @@ async fn write_all(client: &Client, writes: Vec<WriteRequest>) -> std::result::R
 
 impl Scale {
     async fn new(engine: &Engine) -> Result<Self> {
-        let base = aws_sdk_dynamodb::config::Builder::from(&functions::aws::sdk_config().await)
+        let base = aws_sdk_dynamodb::config::Builder::from(&functions::adapters::aws::sdk_config().await)
             .endpoint_url(&engine.endpoint)
             .build();
         // Seeding sends full batches to a busy DynamoDB Local: more time
@@ -382,7 +382,7 @@ impl Scale {
         self.api.clock.advance(2);
         self.calls.take();
         let started = Instant::now();
-        let report = functions::expiry::run(&self.measured, Duration::from_secs(600)).await?;
+        let report = functions::consumers::expiry::run(&self.measured, Duration::from_secs(600)).await?;
         let took = started.elapsed().as_secs_f64() * 1e3;
         let calls = self.calls.take();
         if report.expired != due {

@@ -8,8 +8,8 @@ use korala_domain::limits::Rate;
 use korala_domain::ports::StoreError;
 use korala_domain::tenancy::{ApiKey, Mode, Organization, Tenant};
 
+use crate::adapters::crypto::new_api_secret;
 use crate::app::App;
-use crate::crypto::new_api_secret;
 
 /// A key as its owner sees it once: the secret is sealed in the store.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -129,7 +129,7 @@ pub async fn list_keys(app: &App, org: &OrgId) -> Result<Vec<KeySummary>, AdminE
 }
 
 /// Revokes a key (a revoked one stays as it was revoked). Every instance
-/// stops accepting it within [`KEY_CACHE_TTL`](crate::http::auth::KEY_CACHE_TTL).
+/// stops accepting it within [`KEY_CACHE_TTL`](crate::web::auth::KEY_CACHE_TTL).
 pub async fn revoke_key(app: &App, key_id: &str) -> Result<KeySummary, AdminError> {
     let mut key = app
         .store

@@ -10,16 +10,16 @@ use korala_domain::limits::{Rate, WEBHOOK_SENDS};
 use korala_domain::ports::{Clock, Queue};
 use korala_domain::webhooks::UrlPolicy;
 
-use crate::aws::Aws;
-use crate::crypto::Sealer;
-use crate::http::admission::Refusals;
-use crate::http::auth::KeyCache;
-use crate::secrets::{MASTER_KEY_ENV, MASTER_KEY_SECRET_ENV};
-use crate::store::AppStore;
-use crate::store::dynamodb::DynamoStore;
+use crate::adapters::aws::Aws;
+use crate::adapters::crypto::Sealer;
+use crate::adapters::secrets::{MASTER_KEY_ENV, MASTER_KEY_SECRET_ENV};
+use crate::adapters::store::AppStore;
+use crate::adapters::store::dynamodb::DynamoStore;
 #[cfg(feature = "embedded")]
-use crate::store::sqlite::SqliteStore;
-use crate::system::{SystemClock, UuidV7Ids};
+use crate::adapters::store::sqlite::SqliteStore;
+use crate::adapters::system::{SystemClock, UuidV7Ids};
+use crate::web::admission::Refusals;
+use crate::web::auth::KeyCache;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -113,9 +113,9 @@ pub enum StartupError {
     #[error("both KORALA_MASTER_KEY and KORALA_MASTER_KEY_SECRET are set: give the master key one way")]
     TwoMasterKeys,
     #[error("the master key: {0}")]
-    Secret(#[from] crate::secrets::SecretError),
+    Secret(#[from] crate::adapters::secrets::SecretError),
     #[error(transparent)]
-    Crypto(#[from] crate::crypto::CryptoError),
+    Crypto(#[from] crate::adapters::crypto::CryptoError),
     #[error("cannot open the store: {0}")]
     Store(#[from] korala_domain::ports::StoreError),
     #[error("{0} is not set: the deployment must name the resource this function uses")]
@@ -251,7 +251,10 @@ impl Environment {
     pub async fn connect_with_deliveries(&self, aws: &Aws) -> Result<App, StartupError> {
         let mut app = self.connect(aws).await?;
         if let Some(url) = &self.deliveries_queue {
-            app.deliveries = Some(Arc::new(crate::queue::sqs::SqsQueue::new(aws.sqs().await, url.clone())));
+            app.deliveries = Some(Arc::new(crate::adapters::queue::sqs::SqsQueue::new(
+                aws.sqs().await,
+                url.clone(),
+            )));
         }
         Ok(app)
     }
@@ -259,7 +262,7 @@ impl Environment {
 
 /// The sealer whose master key the Secrets Manager secret `secret` holds.
 pub async fn stored_sealer(aws: &Aws, secret: &str) -> Result<Sealer, StartupError> {
-    let key = crate::secrets::fetch(aws, secret).await?;
+    let key = crate::adapters::secrets::fetch(aws, secret).await?;
     Ok(Sealer::from_base64(&key)?)
 }
 
@@ -312,12 +315,12 @@ pub fn local_sealer() -> Result<Sealer, StartupError> {
     let key = match std::fs::read_to_string(&path) {
         Ok(key) => {
             // Written readable by every user before the local files were private.
-            crate::private::restrict(&path)?;
+            crate::runtime::private::restrict(&path)?;
             key
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                crate::private::create_dir_all(dir)?;
+                crate::runtime::private::create_dir_all(dir)?;
             }
             let key = Sealer::generate_key();
             write_private(&path, &key)?;

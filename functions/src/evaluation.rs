@@ -17,14 +17,12 @@ use std::time::Duration;
 
 use korala_domain::checks::CheckOutcome;
 use korala_domain::ids::{CheckId, IdGenerator};
-use korala_domain::ports::StoreError;
 use korala_domain::session::Session;
 use korala_domain::transition::Transition;
 use korala_domain::{DomainError, Timestamp};
 
 use crate::app::App;
-use crate::checks::CheckError;
-use crate::http::ApiError;
+use crate::web::ApiError;
 
 /// How long a domain call that evaluates rules may take. The budget keeps
 /// one to about 20 ms of one core; a Lambda function of 256 MB has a sixth
@@ -74,14 +72,6 @@ impl From<EvaluationError> for ApiError {
             EvaluationError::DeadlineExceeded(_) => ApiError::Overloaded(error.to_string()),
             EvaluationError::Stopped(_) => ApiError::Internal(error.to_string()),
         }
-    }
-}
-
-/// The checks worker asks again later (the message comes back after its
-/// visibility timeout), as after any transient failure.
-impl From<EvaluationError> for CheckError {
-    fn from(error: EvaluationError) -> Self {
-        CheckError::Store(StoreError::Unavailable(error.to_string()))
     }
 }
 
@@ -179,7 +169,5 @@ mod tests {
     async fn a_call_that_panics_is_an_error() {
         let answer = run_rules(|| -> u32 { panic!("a bug") }).await;
         assert!(matches!(answer, Err(EvaluationError::Stopped(_))));
-        let check: CheckError = answer.unwrap_err().into();
-        assert!(matches!(check, CheckError::Store(StoreError::Unavailable(_))));
     }
 }

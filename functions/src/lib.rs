@@ -1,37 +1,29 @@
-//! The service around the domain crate: HTTP handlers shared by the Lambda
-//! binaries and the local server, request signing, the store adapters and
-//! the system adapters (clock, ids, encryption).
+//! The service around the domain crate, by role:
+//!
+//! - [`api`]: the endpoints (the route table, the handlers, their views and
+//!   the OpenAPI document) and [`web`], the HTTP layer under them (request
+//!   signing and the end user's token, problem documents, admission,
+//!   idempotency records);
+//! - [`adapters`]: the domain's ports and the outside world (the SQLite and
+//!   DynamoDB stores, SQS and SQLite queues, EventBridge, DynamoDB Streams,
+//!   encryption, secrets, outbound requests, Standard Webhooks, check
+//!   providers, the messaging topology);
+//! - [`consumers`]: the work behind the API, each with its own entry (the
+//!   outbox publisher, the webhook fan-out and dispatcher, the checks worker,
+//!   the expiry sweeper);
+//! - [`runtime`]: what runs them (Lambda, the local server and its relay,
+//!   logs and metrics);
+//!
+//! and the application they share ([`app`]), the operators' commands
+//! ([`admin`]), rule evaluation off the async threads ([`evaluation`]) and
+//! what `cargo codegen` writes from the route table ([`codegen`]).
 
+pub mod adapters;
 pub mod admin;
 pub mod api;
 pub mod app;
-pub mod aws;
-pub mod bus;
-pub mod checks;
 pub mod codegen;
-pub mod crypto;
+pub mod consumers;
 pub mod evaluation;
-pub mod expiry;
-pub mod http;
-pub mod lambda;
-#[cfg(feature = "embedded")]
-pub mod listener;
-#[cfg(feature = "embedded")]
-pub mod local;
-pub mod metrics;
-pub mod outbox;
-#[cfg(feature = "embedded")]
-pub mod private;
-pub mod queue;
-// The local server's (and the tests'): no Lambda function relays in process.
-#[cfg(feature = "embedded")]
-pub mod relay;
-pub mod routes;
-pub mod secrets;
-pub mod store;
-pub mod stream;
-pub mod system;
-pub mod telemetry;
-pub mod topology;
-pub mod webhooks;
-pub mod workers;
+pub mod runtime;
+pub mod web;

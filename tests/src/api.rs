@@ -13,14 +13,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{Datelike, NaiveDate, Utc};
+use functions::adapters::crypto::Sealer;
+use functions::adapters::store::AppStore;
+use functions::adapters::store::sqlite::SqliteStore;
 use functions::admin::{self, Credentials};
+use functions::api::routes::{PREFIX, Router};
 use functions::app::{App, Settings};
-use functions::crypto::Sealer;
-use functions::http::auth::{sign, signing_payload};
-use functions::relay::Relay;
-use functions::routes::{PREFIX, Router};
-use functions::store::AppStore;
-use functions::store::sqlite::SqliteStore;
+use functions::runtime::relay::Relay;
+use functions::web::auth::{sign, signing_payload};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use korala_domain::limits::Rate;
 use korala_domain::tenancy::Mode;
@@ -194,7 +194,7 @@ impl Api {
     }
 
     /// [`Api::relay`] with these check providers in the checks worker.
-    pub async fn relay_with(&mut self, providers: Arc<functions::checks::provider::Providers>) -> Relay {
+    pub async fn relay_with(&mut self, providers: Arc<functions::adapters::providers::Providers>) -> Relay {
         let mut settings = (*self.app.settings).clone();
         settings.webhook_urls = UrlPolicy::Development;
         self.app.settings = Arc::new(settings);
@@ -343,7 +343,7 @@ impl Api {
 
     /// Serves this application on a free loopback port.
     pub async fn spawn_server(&self) -> (SocketAddr, tokio::task::JoinHandle<()>) {
-        functions::local::spawn(self.app.clone(), SocketAddr::from(([127, 0, 0, 1], 0)))
+        functions::runtime::local::spawn(self.app.clone(), SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
             .expect("the local server binds")
     }
@@ -688,11 +688,11 @@ fn dechunk(mut rest: &[u8]) -> Vec<u8> {
 
 /// The checks' providers of the tests: the built-in screening over the
 /// domain crate's sample list.
-pub fn providers() -> Arc<functions::checks::provider::Providers> {
+pub fn providers() -> Arc<functions::adapters::providers::Providers> {
     let list = korala_domain::screening::ScreeningList::parse(korala_domain::screening::SAMPLE_LIST)
         .expect("the sample list parses");
-    let screening = functions::checks::provider::ScreeningProvider::new(list);
-    Arc::new(functions::checks::provider::Providers::new(Arc::new(screening)))
+    let screening = functions::adapters::providers::ScreeningProvider::new(list);
+    Arc::new(functions::adapters::providers::Providers::new(Arc::new(screening)))
 }
 
 /// The headers that sign a request with the key `key_id` and its secret at

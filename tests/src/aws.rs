@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
+use functions::adapters::providers::Providers;
 use functions::app::App;
-use functions::checks::provider::Providers;
-use functions::relay::Relay;
+use functions::runtime::relay::Relay;
 
 use crate::dynamodb::Table;
 

@@ -11,8 +11,8 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use functions::http::idempotency::{Answer, Creation, IdempotencyClaim, StoredResponse};
-use functions::store::AppStore;
+use functions::adapters::store::AppStore;
+use functions::web::idempotency::records::{Answer, Creation, IdempotencyClaim, StoredResponse};
 use korala_domain::Timestamp;
 use korala_domain::configuration::Configuration;
 use korala_domain::delivery::{AttemptOutcome, DeliveryState, WebhookDelivery};
@@ -1399,7 +1399,7 @@ pub async fn idempotency_abandoned_claims_can_be_taken_over(store: Arc<dyn AppSt
         store.claim_idempotency_key(&acme, "key-1", "fp-1", seconds(101)).await,
         Ok(IdempotencyClaim::Completed(done.clone()))
     );
-    let retention = functions::http::idempotency::RETENTION_HOURS * 3600;
+    let retention = functions::web::idempotency::records::RETENTION_HOURS * 3600;
     assert_eq!(
         store
             .claim_idempotency_key(&acme, "key-1", "fp-2", seconds(90 + retention - 1))

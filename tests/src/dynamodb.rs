@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use functions::store::AppStore;
-use functions::store::dynamodb::{DynamoStore, create_table, delete_table};
+use functions::adapters::store::AppStore;
+use functions::adapters::store::dynamodb::{DynamoStore, create_table, delete_table};
 
 use crate::engines::Engine;
 

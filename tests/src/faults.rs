@@ -26,7 +26,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use functions::store::dynamodb::DynamoStore;
+use functions::adapters::store::dynamodb::DynamoStore;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -391,10 +391,10 @@ fn dechunk(mut rest: &[u8]) -> Vec<u8> {
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// A store on `table` whose requests go through `faults`: production's three
-/// attempts (see `functions::aws`), with attempts of [`ATTEMPT_TIMEOUT`],
+/// attempts (see `functions::adapters::aws`), with attempts of [`ATTEMPT_TIMEOUT`],
 /// 3 s for a whole operation, and millisecond backoffs.
 pub async fn store(table: &Table, faults: &Faults) -> DynamoStore {
-    let base = functions::aws::sdk_config().await;
+    let base = functions::adapters::aws::sdk_config().await;
     let retries = base
         .retry_config()
         .cloned()

@@ -10,8 +10,8 @@ use super::views::AccessView;
 use super::{mutate, read};
 use crate::app::App;
 use crate::evaluation::offloaded;
-use crate::http::auth::EndUser;
-use crate::http::{ApiError, ApiResult, Reply, json_body, path_param};
+use crate::web::auth::EndUser;
+use crate::web::{ApiError, ApiResult, Reply, json_body, path_param};
 
 async fn load(app: &App, user: &EndUser) -> Result<Option<Session>, ApiError> {
     Ok(app.store.sessions().find_by_token_hash(&user.token_hash).await?)

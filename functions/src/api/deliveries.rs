@@ -18,9 +18,9 @@ use serde_json::json;
 use super::views::WebhookDeliveryView;
 use super::{gone_is_not_found, on_the_latest};
 use crate::app::App;
-use crate::http::auth::Caller;
-use crate::http::{ApiError, ApiResult, Reply, admission, idempotency, number_param, path_param, query};
-use crate::webhooks::DeliveryMessage;
+use crate::consumers::deliveries::DeliveryMessage;
+use crate::web::auth::Caller;
+use crate::web::{ApiError, ApiResult, Reply, admission, idempotency, number_param, path_param, query};
 
 const DEFAULT_LIMIT: u32 = 20;
 const MAX_LIMIT: u32 = 100;

@@ -5,6 +5,7 @@ pub mod access;
 pub mod configurations;
 pub mod deliveries;
 pub mod openapi;
+pub mod routes;
 pub mod sessions;
 pub mod views;
 pub mod webhooks;
@@ -16,7 +17,7 @@ use korala_domain::session::Session;
 use korala_domain::tenancy::Tenant;
 
 use crate::app::App;
-use crate::http::ApiError;
+use crate::web::ApiError;
 
 /// How often a mutation re-reads and re-applies after losing a race before
 /// answering `409 conflict`.

@@ -6,7 +6,7 @@
 use http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Response};
 
-use crate::http::{ApiError, respond};
+use crate::web::{ApiError, respond};
 
 /// The document, compiled in so the binary serves the one it was built with.
 pub const DOCUMENT: &str = include_str!("../../../docs/openapi.json");
@@ -42,7 +42,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::routes::{self, Auth, PREFIX, Route};
+    use crate::api::routes::{self, Auth, PREFIX, Route};
 
     const METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 

@@ -16,9 +16,9 @@ use super::views::{SessionView, event, session_summary};
 use super::{catalog, mutate, read};
 use crate::app::App;
 use crate::evaluation::offloaded;
-use crate::http::auth::Caller;
-use crate::http::idempotency::Creation;
-use crate::http::{ApiError, ApiResult, Reply, idempotency, json_body, number_param, path_param, query};
+use crate::web::auth::Caller;
+use crate::web::idempotency::records::Creation;
+use crate::web::{ApiError, ApiResult, Reply, idempotency, json_body, number_param, path_param, query};
 
 pub const MAX_LIMIT: u32 = 100;
 pub const DEFAULT_LIMIT: u32 = 10;

@@ -14,7 +14,7 @@ use korala_domain::workflow::{FailureOutcome, Field, Step, StoredWorkflow, Workf
 use korala_domain::{JsonMap, Timestamp};
 use serde::Serialize;
 
-use crate::crypto::Sealer;
+use crate::adapters::crypto::Sealer;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

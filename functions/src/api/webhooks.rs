@@ -10,11 +10,11 @@ use serde_json::json;
 
 use super::views::WebhookEndpointView;
 use super::{gone_is_not_found, on_the_latest};
+use crate::adapters::standard_webhooks::SigningSecret;
 use crate::app::App;
-use crate::http::auth::Caller;
-use crate::http::idempotency::Creation;
-use crate::http::{ApiError, ApiResult, Reply, idempotency, json_body, path_param};
-use crate::webhooks::signature::SigningSecret;
+use crate::web::auth::Caller;
+use crate::web::idempotency::records::Creation;
+use crate::web::{ApiError, ApiResult, Reply, idempotency, json_body, path_param};
 
 pub async fn create(app: &App, caller: Caller, req: Request) -> ApiResult {
     idempotency::once(app, &caller, &req, |keyed| async {

@@ -10,9 +10,9 @@ use serde_json::json;
 use super::on_the_latest;
 use super::views::WorkflowView;
 use crate::app::App;
-use crate::http::auth::Caller;
-use crate::http::idempotency::Creation;
-use crate::http::{ApiError, ApiResult, Reply, idempotency, json_body, path_param};
+use crate::web::auth::Caller;
+use crate::web::idempotency::records::Creation;
+use crate::web::{ApiError, ApiResult, Reply, idempotency, json_body, path_param};
 
 pub async fn list(app: &App, caller: Caller, _req: Request) -> ApiResult {
     let own = app.store.workflows().list(&caller.tenant).await?;

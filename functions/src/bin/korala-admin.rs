@@ -8,9 +8,9 @@
 //! the check vendors they may use.
 
 use clap::{Parser, Subcommand, ValueEnum};
+use functions::adapters::secrets::MASTER_KEY_SECRET_ENV;
 use functions::admin;
 use functions::app::{App, local_sealer, open_store, stored_sealer};
-use functions::secrets::MASTER_KEY_SECRET_ENV;
 use korala_domain::limits::Rate;
 use korala_domain::tenancy::Mode as KeyMode;
 
@@ -101,7 +101,7 @@ enum Command {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cli = Cli::parse();
     let sealer = match std::env::var(MASTER_KEY_SECRET_ENV).ok().filter(|s| !s.is_empty()) {
-        Some(secret) => stored_sealer(&functions::aws::Aws::default(), &secret).await?,
+        Some(secret) => stored_sealer(&functions::adapters::aws::Aws::default(), &secret).await?,
         None => local_sealer()?,
     };
     let app = App::new(open_store().await?, sealer);
@@ -135,7 +135,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             json(&admin::set_rate(&app, &org.id, rate).await?)?
         }
         Command::EnableProvider { org, provider, disable } => {
-            let configured = functions::checks::http::names(&|var| std::env::var(var).ok())?;
+            let configured = functions::adapters::providers::vendor::names(&|var| std::env::var(var).ok())?;
             if !disable && !configured.contains(&provider) {
                 return Err(admin::AdminError::UnknownProvider(provider).into());
             }

@@ -8,12 +8,12 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use functions::listener::Limits;
-use functions::local;
+use functions::runtime::listener::Limits;
+use functions::runtime::local;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    functions::telemetry::init();
+    functions::runtime::telemetry::init();
     let addr: SocketAddr = std::env::var("LISTEN_ADDR")
         .unwrap_or_else(|_| "127.0.0.1:3000".into())
         .parse()?;

@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support;
-use functions::http::auth::{sign, signing_payload};
+use functions::web::auth::{sign, signing_payload};
 use serde_json::{Value, json};
 
 const KEY_ID: &str = "ak_test_crashcrashcrashcrash0001";

@@ -19,8 +19,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::support;
-use functions::http::auth::{sign, signing_payload};
-use functions::webhooks::signature::SigningSecret;
+use functions::adapters::standard_webhooks::SigningSecret;
+use functions::web::auth::{sign, signing_payload};
 use serde_json::{Value, json};
 
 const KEY_ID: &str = "ak_test_logslogslogslogslogs0001";

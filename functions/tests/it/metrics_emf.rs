@@ -56,7 +56,7 @@ fn attempted(event: &Event, outcome: AttemptOutcome, latency_ms: u64) -> Webhook
 /// The documents flushed now, by the dimension values they carry.
 fn flush() -> Vec<Value> {
     let mut out = Vec::new();
-    functions::metrics::flush_into(&mut out).unwrap();
+    functions::runtime::metrics::flush_into(&mut out).unwrap();
     String::from_utf8(out)
         .unwrap()
         .lines()
@@ -91,7 +91,10 @@ rusty_fork_test! {
 }
 
 async fn documents_follow_the_embedded_metric_format() {
-    assert!(functions::metrics::install("Korala/Test".into(), Some("test".into())));
+    assert!(functions::runtime::metrics::install(
+        "Korala/Test".into(),
+        Some("test".into())
+    ));
     assert!(flush().is_empty(), "nothing recorded, nothing written");
 
     // A session completed and resolved (the stream fixture), and two
@@ -107,7 +110,7 @@ async fn documents_follow_the_embedded_metric_format() {
         })
         .find(|e| e.kind.name() == "session_completed")
         .expect("the fixture completes a session");
-    functions::outbox::publish_stream(&Accepting, stream).await;
+    functions::consumers::outbox::publish_stream(&Accepting, stream).await;
     let delivered = attempted(&completed, AttemptOutcome::Responded { status_code: 204 }, 120);
     let retried = attempted(
         &completed,
@@ -116,8 +119,8 @@ async fn documents_follow_the_embedded_metric_format() {
         },
         3000,
     );
-    functions::metrics::delivery_attempt(&delivered);
-    functions::metrics::delivery_attempt(&retried);
+    functions::runtime::metrics::delivery_attempt(&delivered);
+    functions::runtime::metrics::delivery_attempt(&retried);
 
     let documents = flush();
     let now = chrono::Utc::now().timestamp_millis();

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
+use functions::adapters::crypto::Sealer;
+use functions::adapters::store::sqlite::SqliteStore;
+use functions::api::routes::{self, Auth, PREFIX, Router};
 use functions::app::App;
-use functions::crypto::Sealer;
-use functions::routes::{self, Auth, PREFIX, Router};
-use functions::store::sqlite::SqliteStore;
 use lambda_http::Body;
 
 #[tokio::test]

@@ -6,12 +6,12 @@
 
 use std::sync::Arc;
 
+use functions::adapters::crypto::Sealer;
+use functions::adapters::store::sqlite::SqliteStore;
 use functions::admin;
+use functions::api::routes;
 use functions::app::App;
-use functions::crypto::Sealer;
-use functions::http::auth::{sign, signing_payload};
-use functions::routes;
-use functions::store::sqlite::SqliteStore;
+use functions::web::auth::{sign, signing_payload};
 use http::HeaderValue;
 
 /// What a sample event should get: its route's success status, unless it
@@ -74,12 +74,12 @@ async fn every_sample_event_drives_its_handler() {
 /// it to a receiver on this machine.
 #[tokio::test]
 async fn the_event_functions_handle_their_sample_events() {
+    use functions::adapters::bus::InProcessBus;
+    use functions::adapters::standard_webhooks::SigningSecret;
     use functions::app::Settings;
-    use functions::bus::InProcessBus;
-    use functions::webhooks::dispatch::Dispatcher;
-    use functions::webhooks::fanout::FanOut;
-    use functions::webhooks::signature::SigningSecret;
-    use functions::workers::{Consumer, sqs_batch};
+    use functions::consumers::dispatcher::Dispatcher;
+    use functions::consumers::fanout::FanOut;
+    use functions::consumers::{Consumer, sqs_batch};
     use korala_domain::delivery::DeliveryState;
     use korala_domain::ids::{OrgId, WebhookDeliveryId, WebhookEndpointId};
     use korala_domain::ports::Queue;
@@ -133,7 +133,7 @@ async fn the_event_functions_handle_their_sample_events() {
     let deliveries = Arc::new(store.queue("webhook-deliveries", app.clock.clone()));
 
     let stream = serde_json::from_str(&read("outbox-publisher")).unwrap();
-    let response = functions::outbox::publish_stream(&InProcessBus::new(events.clone()), stream).await;
+    let response = functions::consumers::outbox::publish_stream(&InProcessBus::new(events.clone()), stream).await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(events.receive(10, 30).await.unwrap().len(), 2, "both events routed");
 
@@ -164,10 +164,13 @@ async fn the_event_functions_handle_their_sample_events() {
     // A check request whose session this store does not have: handled
     // (acknowledged), nothing run.
     let list = korala_domain::screening::ScreeningList::parse(korala_domain::screening::SAMPLE_LIST).unwrap();
-    let providers = functions::checks::provider::Providers::new(Arc::new(
-        functions::checks::provider::ScreeningProvider::new(list),
+    let providers = functions::adapters::providers::Providers::new(Arc::new(
+        functions::adapters::providers::ScreeningProvider::new(list),
     ));
-    let worker: Arc<dyn Consumer> = Arc::new(functions::checks::ChecksWorker::new(&app, Arc::new(providers)));
+    let worker: Arc<dyn Consumer> = Arc::new(functions::consumers::checks_worker::ChecksWorker::new(
+        &app,
+        Arc::new(providers),
+    ));
     let checks = Arc::new(store.queue("checks", app.clock.clone()));
     let batch = serde_json::from_str(&read("checks-worker")).unwrap();
     let response = sqs_batch(worker, checks.as_ref(), batch).await;

@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use acceptance::engines::Engine;
 use acceptance::support::{SequentialIds, seconds, tenant};
-use functions::bus::eventbridge::{EventBridgeBus, SOURCE};
-use functions::queue::sqs::SqsQueue;
-use functions::topology::{self, Provisioned};
+use functions::adapters::bus::eventbridge::{EventBridgeBus, SOURCE};
+use functions::adapters::queue::sqs::SqsQueue;
+use functions::adapters::topology::{self, Provisioned};
 use korala_domain::events::{Event, EventKind};
 use korala_domain::ids::{CheckId, EventId, SessionId, SessionWorkflowId};
 use korala_domain::ports::{EventBus, Outgoing, Queue, Received};
@@ -316,7 +316,7 @@ async fn poison_messages_move_to_the_dead_letter_queues() {
 // of keeping the master key and vendor secrets in its environment.
 
 /// A secret on moto holding `value`, named uniquely, and its ARN.
-async fn stored_secret(aws: &functions::aws::Aws, value: &str) -> String {
+async fn stored_secret(aws: &functions::adapters::aws::Aws, value: &str) -> String {
     let created = aws
         .secrets_manager()
         .await
@@ -342,13 +342,13 @@ fn secrets_manager_running() -> bool {
 
 #[tokio::test]
 async fn a_deployed_functions_master_key_is_read_from_secrets_manager() {
+    use functions::adapters::crypto::Sealer;
+    use functions::adapters::secrets::SecretError;
     use functions::app::{StartupError, stored_sealer};
-    use functions::crypto::Sealer;
-    use functions::secrets::SecretError;
     if !secrets_manager_running() {
         return;
     }
-    let aws = functions::aws::Aws::default();
+    let aws = functions::adapters::aws::Aws::default();
     let key = Sealer::generate_key();
     let arn = stored_secret(&aws, &key).await;
     let sealed = Sealer::from_base64(&key).unwrap().seal("whsec_partners_secret");
@@ -373,12 +373,12 @@ async fn a_deployed_functions_master_key_is_read_from_secrets_manager() {
 
 #[tokio::test]
 async fn a_check_vendors_secret_is_read_from_secrets_manager() {
-    use functions::checks::provider::PendingProviders;
-    use functions::webhooks::signature::SigningSecret;
+    use functions::adapters::providers::PendingProviders;
+    use functions::adapters::standard_webhooks::SigningSecret;
     if !secrets_manager_running() {
         return;
     }
-    let aws = functions::aws::Aws::default();
+    let aws = functions::adapters::aws::Aws::default();
     let arn = stored_secret(&aws, &SigningSecret::generate()).await;
     let config = serde_json::json!({
         "acme": {"url": "https://screening.acme.example/v1/screen", "secretId": arn},

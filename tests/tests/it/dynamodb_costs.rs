@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use acceptance::api::{Api, str_of, workflow_ids};
 use acceptance::dynamodb::Table;
-use functions::store::dynamodb::CallLog;
+use functions::adapters::store::dynamodb::CallLog;
 use serde_json::{Value, json};
 
 fn ok(reply: acceptance::api::Reply, status: u16) -> Value {
@@ -49,7 +49,7 @@ impl Meter {
             ..(*api.app.settings).clone()
         });
         // Test events and redeliveries are queued; the queue is not DynamoDB.
-        let queues = functions::store::sqlite::SqliteStore::in_memory().expect("an in-memory store");
+        let queues = functions::adapters::store::sqlite::SqliteStore::in_memory().expect("an in-memory store");
         api.app.deliveries = Some(Arc::new(queues.queue("webhook-deliveries", api.app.clock.clone())));
         // Loads the partner's key into the process's cache.
         api.expect(200, "GET", "/workflows", None).await;
@@ -397,7 +397,7 @@ fn the_template_grants_what_each_operation_sent(sent: &[(String, Vec<&'static st
         // "POST /sessions (Idempotency-Key)" → POST, /sessions
         let mut words = operation.split_whitespace();
         let (method, path) = (words.next().unwrap(), words.next().unwrap());
-        let route = functions::routes::all()
+        let route = functions::api::routes::all()
             .into_iter()
             .find(|r| r.method.as_str() == method && shape(r.path) == shape(path))
             .unwrap_or_else(|| panic!("{operation}: no route"));

@@ -16,8 +16,8 @@ use acceptance::support::{
     SequentialIds, configuration, create_session, minutes, organization, start, submit, t0, tenant, webhook_endpoint,
 };
 use async_trait::async_trait;
-use functions::outbox::publish_stream;
-use functions::stream::{StreamReader, streams_client};
+use functions::adapters::stream::{StreamReader, streams_client};
+use functions::consumers::outbox::publish_stream;
 use korala_domain::events::Event;
 use korala_domain::ids::EventId;
 use korala_domain::ports::{EventBus, PublishError, Store, Tenancy};
@@ -85,7 +85,7 @@ fn inserted_events(records: &[Value]) -> Vec<Event> {
 }
 
 fn is_event_key(sk: &str) -> bool {
-    sk.starts_with(functions::store::dynamodb::keys::EVENT_PREFIX)
+    sk.starts_with(functions::adapters::store::dynamodb::keys::EVENT_PREFIX)
 }
 
 fn event_ids(events: &[Event]) -> Vec<EventId> {

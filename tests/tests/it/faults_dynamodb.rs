@@ -23,8 +23,8 @@ use acceptance::api::{
 use acceptance::dynamodb::Table;
 use acceptance::faults::{self, Fault, Faults, READS, Rule, WRITES};
 use acceptance::support::SequentialIds;
-use functions::expiry::SweepReport;
-use functions::http::idempotency::CLAIM_TIMEOUT_SECONDS;
+use functions::consumers::expiry::SweepReport;
+use functions::web::idempotency::records::CLAIM_TIMEOUT_SECONDS;
 use korala_domain::ports::StoreError;
 use lambda_http::Body;
 use serde_json::{Value, json};
@@ -127,7 +127,9 @@ impl Run {
     async fn perform(&self, call: &Call) -> Answer {
         match call {
             Call::Http(raw) => Answer::Http(dispatch(&self.api, raw.clone()).await),
-            Call::Sweep => Answer::Sweep(functions::expiry::run(&self.api.app, Duration::from_secs(5)).await),
+            Call::Sweep => {
+                Answer::Sweep(functions::consumers::expiry::run(&self.api.app, Duration::from_secs(5)).await)
+            }
         }
     }
 
@@ -633,7 +635,7 @@ async fn an_idempotent_create_whose_answers_are_lost_still_answers_created() {
 async fn a_keyed_test_delivery_whose_answer_cannot_be_stored_is_still_accepted() {
     acceptance::require!(DynamoDbLocal);
     let mut run = Run::new(Mode::ByHand).await;
-    let queues = functions::store::sqlite::SqliteStore::in_memory().expect("an in-memory store");
+    let queues = functions::adapters::store::sqlite::SqliteStore::in_memory().expect("an in-memory store");
     let deliveries = Arc::new(queues.queue("webhook-deliveries", run.api.app.clock.clone()));
     run.api.app.deliveries = Some(deliveries.clone());
     let api = &run.api;

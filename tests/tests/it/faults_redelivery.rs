@@ -18,18 +18,18 @@ use acceptance::api::{Api, event_types, str_of, workflow_ids};
 use acceptance::dynamodb::Table;
 use acceptance::receiver::Receiver;
 use async_trait::async_trait;
-use functions::bus::InProcessBus;
-use functions::bus::eventbridge::EventBridgeBus;
-use functions::checks::ChecksWorker;
-use functions::checks::provider::{Provider, ProviderError, Providers, ScreenCall, ScreeningProvider};
-use functions::outbox::{publish_pending, publish_stream};
-use functions::queue::sqs::SqsQueue;
-use functions::relay::{CHECKS_QUEUE, WEBHOOK_DELIVERIES_QUEUE, WEBHOOK_EVENTS_QUEUE};
-use functions::store::sqlite::SqliteStore;
-use functions::stream::{StreamReader, streams_client};
-use functions::webhooks::dispatch::Dispatcher;
-use functions::webhooks::fanout::FanOut;
-use functions::workers::{Consumer, VISIBILITY_SECONDS, poll_once, sqs_batch};
+use functions::adapters::bus::InProcessBus;
+use functions::adapters::bus::eventbridge::EventBridgeBus;
+use functions::adapters::providers::{Provider, ProviderError, Providers, ScreenCall, ScreeningProvider};
+use functions::adapters::queue::sqs::SqsQueue;
+use functions::adapters::store::sqlite::SqliteStore;
+use functions::adapters::stream::{StreamReader, streams_client};
+use functions::consumers::checks_worker::ChecksWorker;
+use functions::consumers::dispatcher::Dispatcher;
+use functions::consumers::fanout::FanOut;
+use functions::consumers::outbox::{publish_pending, publish_stream};
+use functions::consumers::{Consumer, VISIBILITY_SECONDS, poll_once, sqs_batch};
+use functions::runtime::relay::{CHECKS_QUEUE, WEBHOOK_DELIVERIES_QUEUE, WEBHOOK_EVENTS_QUEUE};
 use korala_domain::ports::{EventBus, Outgoing, Queue};
 use korala_domain::screening::{Finding, SAMPLE_LIST, ScreeningList};
 use korala_domain::webhooks::UrlPolicy;
@@ -125,8 +125,8 @@ async fn world(path: Path) -> World {
         Path::Aws => {
             let table = Arc::new(Table::new().await);
             let mut api = Api::with_store(Arc::new(table.store.clone())).await;
-            let (sqs, eventbridge) = functions::topology::clients().await;
-            let topology = functions::topology::provision(&sqs, &eventbridge, &table.name)
+            let (sqs, eventbridge) = functions::adapters::topology::clients().await;
+            let topology = functions::adapters::topology::provision(&sqs, &eventbridge, &table.name)
                 .await
                 .unwrap_or_else(|e| panic!("provisioning the queues on moto: {e}"));
             let reader = StreamReader::connect(table.store.client(), streams_client().await, &table.name)
@@ -183,7 +183,7 @@ async fn world(path: Path) -> World {
     // each at a receiver of its own (a receiver checks one secret).
     let receivers = [Receiver::start(None), Receiver::start(None)];
     let subscriptions = [
-        json!(functions::topology::WEBHOOK_EVENTS),
+        json!(functions::adapters::topology::WEBHOOK_EVENTS),
         json!(["session_completed", "session_workflow_completed"]),
     ];
     let mut endpoints = Vec::new();

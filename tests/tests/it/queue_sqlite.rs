@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use acceptance::queues::QueueFixture;
 use acceptance::support::TempDir;
-use functions::store::sqlite::SqliteStore;
-use functions::system::SystemClock;
+use functions::adapters::store::sqlite::SqliteStore;
+use functions::adapters::system::SystemClock;
 use korala_domain::ports::Queue;
 
 /// A queue in a fresh store file, removed with the directory after the case.

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use acceptance::engines::Engine;
 use acceptance::queues::QueueFixture;
-use functions::queue::sqs::SqsQueue;
-use functions::topology;
+use functions::adapters::queue::sqs::SqsQueue;
+use functions::adapters::topology;
 use korala_domain::ports::Queue;
 
 /// A queue of its own for one case, deleted when the case ends.

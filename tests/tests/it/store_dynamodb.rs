@@ -9,8 +9,8 @@
 use std::sync::Arc;
 
 use acceptance::dynamodb::Table;
-use functions::http::idempotency::{Answer, Creation, IdempotencyClaim, IdempotencyRecords, StoredResponse};
-use functions::store::dynamodb::{CallLog, keys};
+use functions::adapters::store::dynamodb::{CallLog, keys};
+use functions::web::idempotency::records::{Answer, Creation, IdempotencyClaim, IdempotencyRecords, StoredResponse};
 use korala_domain::ports::{Position, SessionQuery, Store};
 use korala_domain::session::SessionSummary;
 

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use acceptance::conformance;
 use acceptance::support::TempDir;
-use functions::store::AppStore;
-use functions::store::sqlite::SqliteStore;
+use functions::adapters::store::AppStore;
+use functions::adapters::store::sqlite::SqliteStore;
 use korala_domain::ports::Store;
 
 fn in_memory() -> Arc<dyn AppStore> {
@@ -80,7 +80,7 @@ mod outbox {
     use acceptance::support::{
         SequentialIds, configuration, create_session, minutes, partner, seconds, start, t0, tenant,
     };
-    use functions::store::sqlite::SqliteStore;
+    use functions::adapters::store::sqlite::SqliteStore;
     use korala_domain::events::Event;
     use korala_domain::ids::EventId;
     use korala_domain::ports::{Outbox, Store, StoreError};
@@ -216,8 +216,8 @@ mod queue {
 
     use acceptance::api::TestClock;
     use acceptance::support::{TempDir, t0};
-    use functions::queue::sqlite::{MAX_DELAY_SECONDS, MAX_RECEIVES, SqliteQueue};
-    use functions::store::sqlite::SqliteStore;
+    use functions::adapters::queue::sqlite::{MAX_DELAY_SECONDS, MAX_RECEIVES, SqliteQueue};
+    use functions::adapters::store::sqlite::SqliteStore;
     use korala_domain::ports::{Clock, MAX_VISIBILITY_SECONDS, Outgoing, Queue, Received};
 
     /// A queue on a fresh in-memory store, and the clock that moves it.

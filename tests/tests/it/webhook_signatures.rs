@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use functions::webhooks::signature::SigningSecret;
+use functions::adapters::standard_webhooks::SigningSecret;
 
 const VERIFY: &str = r#"
 import json, sys

@@ -7,8 +7,8 @@
 
 use acceptance::api::{Api, str_of, workflow_ids};
 use acceptance::receiver::Receiver;
-use functions::checks::MAX_PROVIDER_ATTEMPTS;
-use functions::relay::Relay;
+use functions::consumers::checks_worker::MAX_PROVIDER_ATTEMPTS;
+use functions::runtime::relay::Relay;
 use korala_domain::testing::product_page;
 use serde_json::{Value, json};
 

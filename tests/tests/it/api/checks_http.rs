@@ -12,10 +12,10 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 
 use acceptance::api::{Api, str_of};
-use functions::checks::http::{HttpProvider, HttpProviderConfig};
-use functions::checks::provider::{Providers, ScreeningProvider};
-use functions::relay::Relay;
-use functions::webhooks::signature::SigningSecret;
+use functions::adapters::providers::vendor::{HttpProvider, HttpProviderConfig};
+use functions::adapters::providers::{Providers, ScreeningProvider};
+use functions::adapters::standard_webhooks::SigningSecret;
+use functions::runtime::relay::Relay;
 use korala_domain::screening::{SAMPLE_LIST, ScreeningList};
 use serde_json::{Value, json};
 

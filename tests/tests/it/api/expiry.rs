@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use acceptance::api::{Api, event_types, str_of, workflow_ids};
-use functions::expiry::{SweepReport, run};
+use functions::consumers::expiry::{SweepReport, run};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

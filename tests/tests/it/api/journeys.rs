@@ -1242,8 +1242,18 @@ async fn the_expiry_sweep_expires_due_sessions_once() {
         .await;
     let long = api.session_of("kyc", "u").await;
     api.clock.advance(6);
-    assert_eq!(functions::expiry::sweep(&api.app, 100).await.expect("a sweep"), 1);
-    assert_eq!(functions::expiry::sweep(&api.app, 100).await.expect("a sweep"), 0);
+    assert_eq!(
+        functions::consumers::expiry::sweep(&api.app, 100)
+            .await
+            .expect("a sweep"),
+        1
+    );
+    assert_eq!(
+        functions::consumers::expiry::sweep(&api.app, 100)
+            .await
+            .expect("a sweep"),
+        0
+    );
     assert_eq!(api.session(str_of(&short, "id")).await["status"], "expired");
     assert_eq!(api.session(str_of(&long, "id")).await["status"], "created");
     assert_eq!(
@@ -1497,7 +1507,8 @@ async fn an_idempotency_key_replays_configuration_and_workflow_creation() {
 async fn access_tokens_are_not_stored_in_plain_text_even_for_idempotent_creates() {
     let dir = acceptance::support::TempDir::new("api-token-at-rest");
     let path = dir.path().join("sessions.db");
-    let store = std::sync::Arc::new(functions::store::sqlite::SqliteStore::open(&path).expect("a database file"));
+    let store =
+        std::sync::Arc::new(functions::adapters::store::sqlite::SqliteStore::open(&path).expect("a database file"));
     let api = Api::with_store(store).await;
     api.kyc_configuration("kyc").await;
     let plain = api.session_of("kyc", "usr_plain").await;

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use acceptance::api::{Api, str_of, workflow_ids};
 use acceptance::receiver::Receiver;
-use functions::metrics::Tally;
+use functions::runtime::metrics::Tally;
 use serde_json::{Value, json};
 
 /// A port nothing listens on: every delivery there is unreachable.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use acceptance::api::{Api, near_match, str_of, workflow_ids};
 use acceptance::receiver::{Received, Receiver};
-use functions::relay::Relay;
+use functions::runtime::relay::Relay;
 use korala_domain::delivery::{ATTEMPTS_PER_ROUND, RETRY_DELAYS_SECONDS};
 use serde_json::{Value, json};
 
@@ -226,7 +226,9 @@ async fn all_six_session_events_reach_a_subscribed_endpoint_signed() {
     let expiring = str_of(&w.session("usr_expiring").await, "id").to_owned();
     w.api.clock.advance(24 * 60 + 1);
     w.receiver.sync_clock(w.api.clock.now());
-    functions::expiry::sweep(&w.api.app, 100).await.expect("the sweep runs");
+    functions::consumers::expiry::sweep(&w.api.app, 100)
+        .await
+        .expect("the sweep runs");
     w.relay().await;
 
     let received = w.receiver.received();
@@ -599,8 +601,8 @@ async fn events_published_twice_are_delivered_once() {
         .list_events(&org, &korala_domain::ids::SessionId::parse(&session).unwrap())
         .await
         .unwrap();
-    let queue = Arc::new(store.queue(functions::relay::WEBHOOK_EVENTS_QUEUE, w.api.app.clock.clone()));
-    let bus = functions::bus::InProcessBus::new(queue);
+    let queue = Arc::new(store.queue(functions::runtime::relay::WEBHOOK_EVENTS_QUEUE, w.api.app.clock.clone()));
+    let bus = functions::adapters::bus::InProcessBus::new(queue);
     for _ in 0..2 {
         korala_domain::ports::EventBus::publish(&bus, &events).await.unwrap();
     }
