@@ -1,8 +1,7 @@
 //! `cargo codegen`: writes what the route table and the event functions
 //! imply (their binaries, the `cargo lambda watch` router, the SAM
 //! template's generated sections, sample event stubs); with `--check`, only
-//! lists what is out of date and fails if anything is. `--functions` prints
-//! every Lambda function's name, one a line.
+//! lists what is out of date and fails if anything is.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -11,17 +10,11 @@ use functions::codegen;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--functions") {
-        for function in codegen::functions() {
-            println!("{function}");
-        }
-        return ExitCode::SUCCESS;
-    }
     let check = match args.as_slice() {
         [] => false,
         [flag] if flag == "--check" => true,
         _ => {
-            eprintln!("usage: cargo codegen [--check | --functions]");
+            eprintln!("usage: cargo codegen [--check]");
             return ExitCode::from(2);
         }
     };
