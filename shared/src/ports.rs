@@ -61,38 +61,38 @@ pub trait Tenancy: Send + Sync {
     async fn update_api_key(&self, key: &ApiKey) -> Result<(), StoreError>;
 }
 
-// The documents, sessions and deliveries below belong to a tenant, an
+// The versioned records, sessions and deliveries below belong to a tenant, an
 // organisation in one mode, and every method names it: another tenant's
 // record (another organisation's, or the same organisation's in the other
 // mode) reads as missing, cannot be changed or deleted, and is never
 // listed. Adapters keep the tenant in the key of every record, so no read
 // can find another tenant's.
 
-/// The kinds of [`Document`]: what an adapter keys its tables and prefixes
+/// The kinds of [`VersionedRecord`]: what an adapter keys its tables and prefixes
 /// by, and whose quota a creation counts against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DocumentKind {
+pub enum RecordKind {
     Configuration,
     Workflow,
     WebhookEndpoint,
 }
 
-impl DocumentKind {
+impl RecordKind {
     /// How many of this kind a tenant may have.
     pub const fn quota(self) -> Quota {
         match self {
-            DocumentKind::Configuration => Quota::Configurations,
-            DocumentKind::Workflow => Quota::Workflows,
-            DocumentKind::WebhookEndpoint => Quota::WebhookEndpoints,
+            RecordKind::Configuration => Quota::Configurations,
+            RecordKind::Workflow => Quota::Workflows,
+            RecordKind::WebhookEndpoint => Quota::WebhookEndpoints,
         }
     }
 
     /// What one is called (in the store's errors).
     pub const fn noun(self) -> &'static str {
         match self {
-            DocumentKind::Configuration => "configuration",
-            DocumentKind::Workflow => "workflow",
-            DocumentKind::WebhookEndpoint => "webhook endpoint",
+            RecordKind::Configuration => "configuration",
+            RecordKind::Workflow => "workflow",
+            RecordKind::WebhookEndpoint => "webhook endpoint",
         }
     }
 }
@@ -100,10 +100,11 @@ impl DocumentKind {
 /// What a partner configures: a tenant's record unique by its key (a slug,
 /// an id) and replaced version by version. Configurations, workflow
 /// definitions and webhook endpoints are kept alike, so one port,
-/// [`Documents`], stores all three, and each adapter implements it once.
-pub trait Document: Serialize + DeserializeOwned + Send + Sync + 'static {
-    const KIND: DocumentKind;
-    /// What the document is found by within its tenant.
+/// [`VersionedRecords`], stores all three, and each adapter implements it
+/// once. (The end user's files are [`DocumentStorage`]'s.)
+pub trait VersionedRecord: Serialize + DeserializeOwned + Send + Sync + 'static {
+    const KIND: RecordKind;
+    /// What the record is found by within its tenant.
     type Key: std::fmt::Display + Sync + ?Sized;
 
     fn tenant(&self) -> &Tenant;
@@ -113,8 +114,8 @@ pub trait Document: Serialize + DeserializeOwned + Send + Sync + 'static {
     fn updated_at(&self) -> Timestamp;
 }
 
-impl Document for Configuration {
-    const KIND: DocumentKind = DocumentKind::Configuration;
+impl VersionedRecord for Configuration {
+    const KIND: RecordKind = RecordKind::Configuration;
     type Key = str;
 
     fn tenant(&self) -> &Tenant {
@@ -134,8 +135,8 @@ impl Document for Configuration {
     }
 }
 
-impl Document for StoredWorkflow {
-    const KIND: DocumentKind = DocumentKind::Workflow;
+impl VersionedRecord for StoredWorkflow {
+    const KIND: RecordKind = RecordKind::Workflow;
     type Key = str;
 
     fn tenant(&self) -> &Tenant {
@@ -155,8 +156,8 @@ impl Document for StoredWorkflow {
     }
 }
 
-impl Document for WebhookEndpoint {
-    const KIND: DocumentKind = DocumentKind::WebhookEndpoint;
+impl VersionedRecord for WebhookEndpoint {
+    const KIND: RecordKind = RecordKind::WebhookEndpoint;
     type Key = WebhookEndpointId;
 
     fn tenant(&self) -> &Tenant {
@@ -176,23 +177,23 @@ impl Document for WebhookEndpoint {
     }
 }
 
-/// A tenant's documents of one kind, unique by (tenant, key).
+/// A tenant's versioned records of one kind, unique by (tenant, key).
 #[async_trait]
-pub trait Documents<D: Document>: Send + Sync {
-    /// Stores a new document; `AlreadyExists` if the tenant has one under
+pub trait VersionedRecords<D: VersionedRecord>: Send + Sync {
+    /// Stores a new record; `AlreadyExists` if the tenant has one under
     /// its key, `LimitReached` if it has its quota of the kind (the store
     /// counts them in the creating write).
-    async fn insert(&self, document: &D) -> Result<(), StoreError>;
-    /// Replaces the document if it is still at `document.version() - 1`:
+    async fn insert(&self, record: &D) -> Result<(), StoreError>;
+    /// Replaces the record if it is still at `record.version() - 1`:
     /// `Conflict` if it holds another version, `NotFound` if the tenant has
     /// none under its key; either way nothing is written.
-    async fn update(&self, document: &D) -> Result<(), StoreError>;
+    async fn update(&self, record: &D) -> Result<(), StoreError>;
     async fn get(&self, tenant: &Tenant, key: &D::Key) -> Result<Option<D>, StoreError>;
-    /// The tenant's documents of this kind in key order: for webhook
+    /// The tenant's records of this kind in key order: for webhook
     /// endpoints, whose ids are time-ordered (see
     /// [`IdGenerator`](crate::ids::IdGenerator)), creation order.
     async fn list(&self, tenant: &Tenant) -> Result<Vec<D>, StoreError>;
-    /// Deletes the document, which frees its place in the quota: `NotFound`
+    /// Deletes the record, which frees its place in the quota: `NotFound`
     /// if the tenant has none under this key.
     async fn delete(&self, tenant: &Tenant, key: &D::Key) -> Result<(), StoreError>;
 }
@@ -326,15 +327,15 @@ pub trait Store:
     + Admission
     + Sessions
     + Deliveries
-    + Documents<Configuration>
-    + Documents<StoredWorkflow>
-    + Documents<WebhookEndpoint>
+    + VersionedRecords<Configuration>
+    + VersionedRecords<StoredWorkflow>
+    + VersionedRecords<WebhookEndpoint>
 {
     fn sessions(&self) -> &dyn Sessions;
     fn deliveries(&self) -> &dyn Deliveries;
-    fn configurations(&self) -> &dyn Documents<Configuration>;
-    fn workflows(&self) -> &dyn Documents<StoredWorkflow>;
-    fn endpoints(&self) -> &dyn Documents<WebhookEndpoint>;
+    fn configurations(&self) -> &dyn VersionedRecords<Configuration>;
+    fn workflows(&self) -> &dyn VersionedRecords<StoredWorkflow>;
+    fn endpoints(&self) -> &dyn VersionedRecords<WebhookEndpoint>;
 }
 
 /// An adapter of every port is a store.
@@ -344,9 +345,9 @@ where
         + Admission
         + Sessions
         + Deliveries
-        + Documents<Configuration>
-        + Documents<StoredWorkflow>
-        + Documents<WebhookEndpoint>,
+        + VersionedRecords<Configuration>
+        + VersionedRecords<StoredWorkflow>
+        + VersionedRecords<WebhookEndpoint>,
 {
     fn sessions(&self) -> &dyn Sessions {
         self
@@ -356,15 +357,15 @@ where
         self
     }
 
-    fn configurations(&self) -> &dyn Documents<Configuration> {
+    fn configurations(&self) -> &dyn VersionedRecords<Configuration> {
         self
     }
 
-    fn workflows(&self) -> &dyn Documents<StoredWorkflow> {
+    fn workflows(&self) -> &dyn VersionedRecords<StoredWorkflow> {
         self
     }
 
-    fn endpoints(&self) -> &dyn Documents<WebhookEndpoint> {
+    fn endpoints(&self) -> &dyn VersionedRecords<WebhookEndpoint> {
         self
     }
 }

@@ -43,11 +43,11 @@ impl Fixture for Arc<dyn AppStore> {
     }
 }
 
-pub mod documents;
+pub mod versioned;
 
 /// Calls `$callback! { $args; cases: […]; documents: […]; document_cases: […]; }`
-/// with the name of every case, every kind of document, and every case of
-/// [`documents`], which runs for each kind: the one list both [`run_all`]
+/// with the name of every case, every kind of versioned record, and every
+/// case of [`versioned`], which runs for each kind: the one list both [`run_all`]
 /// and the per-case test generator read.
 #[doc(hidden)]
 #[macro_export]
@@ -103,7 +103,7 @@ macro_rules! __conformance_cases {
 }
 
 /// Generates one `#[tokio::test]` per conformance case, and a module per
-/// kind of document with a test per case of [`documents`]
+/// kind of versioned record with a test per case of [`versioned`]
 /// (`configurations::round_trip`, …). `$setup` is a closure returning a
 /// future of `Option` of a [`Fixture`] (an `Arc<dyn AppStore>` will do); it
 /// runs once per case, and `None` skips the case (the setup says why: its
@@ -149,7 +149,7 @@ macro_rules! store_conformance_tests {
                     return;
                 };
                 let store = $crate::conformance::Fixture::store(&fixture);
-                $crate::conformance::documents::$case::<$document>(store).await;
+                $crate::conformance::versioned::$case::<$document>(store).await;
                 drop(fixture);
             }
         )*
@@ -172,7 +172,7 @@ where
             $( run_each!(@documents $make $document; $document_cases); )*
         };
         (@documents $make:ident $document:ty; [$($case:ident),* $(,)?]) => {
-            $( documents::$case::<$document>($make().await).await; )*
+            $( versioned::$case::<$document>($make().await).await; )*
         };
     }
     crate::__conformance_cases!([run_each][make_store]);

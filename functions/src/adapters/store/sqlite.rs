@@ -24,8 +24,8 @@ use korala_domain::events::Event;
 use korala_domain::ids::{EventId, OrgId, SessionId, WebhookDeliveryId, WebhookEndpointId};
 use korala_domain::limits::{Admit, Bucket, Quota, Rate};
 use korala_domain::ports::{
-    Admission, Deliveries, DeliveryPage, DeliveryQuery, Document, DocumentKind, Documents, FirstUse, Outbox, Position,
-    SessionPage, SessionQuery, Sessions, StoreError, Tenancy,
+    Admission, Deliveries, DeliveryPage, DeliveryQuery, FirstUse, Outbox, Position, RecordKind, SessionPage,
+    SessionQuery, Sessions, StoreError, Tenancy, VersionedRecord, VersionedRecords,
 };
 use korala_domain::session::{Session, SessionSummary};
 use korala_domain::tenancy::{ApiKey, Organization, Tenant};
@@ -558,11 +558,11 @@ const WEBHOOK_ENDPOINTS: Table = Table {
 };
 impl Table {
     /// Where each kind of document is kept.
-    const fn of(kind: DocumentKind) -> Self {
+    const fn of(kind: RecordKind) -> Self {
         match kind {
-            DocumentKind::Configuration => CONFIGURATIONS,
-            DocumentKind::Workflow => WORKFLOWS,
-            DocumentKind::WebhookEndpoint => WEBHOOK_ENDPOINTS,
+            RecordKind::Configuration => CONFIGURATIONS,
+            RecordKind::Workflow => WORKFLOWS,
+            RecordKind::WebhookEndpoint => WEBHOOK_ENDPOINTS,
         }
     }
 }
@@ -602,7 +602,7 @@ struct Versioned {
 }
 
 impl Versioned {
-    fn of<D: Document>(document: &D) -> Result<Self, StoreError> {
+    fn of<D: VersionedRecord>(document: &D) -> Result<Self, StoreError> {
         let what = D::KIND.noun();
         Ok(Self {
             table: Table::of(D::KIND),
@@ -1280,7 +1280,7 @@ impl Tenancy for SqliteStore {
 /// Configurations, workflow definitions and webhook endpoints, each kind
 /// in its own table.
 #[async_trait]
-impl<D: Document> Documents<D> for SqliteStore {
+impl<D: VersionedRecord> VersionedRecords<D> for SqliteStore {
     async fn insert(&self, document: &D) -> Result<(), StoreError> {
         let row = Versioned::of(document)?;
         self.run(move |conn| row.create(conn)).await

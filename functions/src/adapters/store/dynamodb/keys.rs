@@ -15,7 +15,7 @@ use chrono::SecondsFormat;
 use korala_domain::Timestamp;
 use korala_domain::ids::{OrgId, SessionId, WebhookDeliveryId, WebhookEndpointId};
 use korala_domain::limits::{Bucket, Quota};
-use korala_domain::ports::DocumentKind;
+use korala_domain::ports::RecordKind;
 use korala_domain::session::SessionStatus;
 use korala_domain::tenancy::Tenant;
 
@@ -65,18 +65,18 @@ pub fn key_pk(key_id: &str) -> String {
 }
 
 /// Where a tenant's documents of one kind begin in its partition.
-pub fn document_prefix(kind: DocumentKind) -> &'static str {
+pub fn document_prefix(kind: RecordKind) -> &'static str {
     match kind {
-        DocumentKind::Configuration => CONFIG_PREFIX,
-        DocumentKind::Workflow => WORKFLOW_PREFIX,
-        DocumentKind::WebhookEndpoint => WEBHOOK_PREFIX,
+        RecordKind::Configuration => CONFIG_PREFIX,
+        RecordKind::Workflow => WORKFLOW_PREFIX,
+        RecordKind::WebhookEndpoint => WEBHOOK_PREFIX,
     }
 }
 
 /// A document's sort key: its kind's prefix, then its key (a slug, an id).
 /// Endpoint ids are time-ordered, so the partition reads a tenant's
 /// endpoints in creation order.
-pub fn document_sk(kind: DocumentKind, key: &(impl std::fmt::Display + ?Sized)) -> String {
+pub fn document_sk(kind: RecordKind, key: &(impl std::fmt::Display + ?Sized)) -> String {
     format!("{}{key}", document_prefix(kind))
 }
 
@@ -196,9 +196,9 @@ mod tests {
         let id = WebhookEndpointId::parse("whe_0192abcd").unwrap();
         let keys = [
             (ORG_SK.to_owned(), None),
-            (document_sk(DocumentKind::Configuration, "kyc"), Some(CONFIG_PREFIX)),
-            (document_sk(DocumentKind::Workflow, "kyc"), Some(WORKFLOW_PREFIX)),
-            (document_sk(DocumentKind::WebhookEndpoint, &id), Some(WEBHOOK_PREFIX)),
+            (document_sk(RecordKind::Configuration, "kyc"), Some(CONFIG_PREFIX)),
+            (document_sk(RecordKind::Workflow, "kyc"), Some(WORKFLOW_PREFIX)),
+            (document_sk(RecordKind::WebhookEndpoint, &id), Some(WEBHOOK_PREFIX)),
         ];
         for (key, own) in &keys {
             for prefix in [CONFIG_PREFIX, WORKFLOW_PREFIX, WEBHOOK_PREFIX] {
@@ -206,7 +206,7 @@ mod tests {
             }
         }
         assert_eq!(org_pk(&org), "ORG#org_1");
-        assert_eq!(document_sk(DocumentKind::WebhookEndpoint, &id), "WEBHOOK#whe_0192abcd");
+        assert_eq!(document_sk(RecordKind::WebhookEndpoint, &id), "WEBHOOK#whe_0192abcd");
     }
 
     fn tenants() -> [Tenant; 3] {

@@ -52,8 +52,8 @@ use korala_domain::events::Event;
 use korala_domain::ids::{OrgId, SessionId, WebhookDeliveryId, WebhookEndpointId};
 use korala_domain::limits::{Admit, Bucket, Quota, Rate};
 use korala_domain::ports::{
-    Admission, Deliveries, DeliveryPage, DeliveryQuery, Document, Documents, FirstUse, Position, SessionPage,
-    SessionQuery, Sessions, StoreError, Tenancy,
+    Admission, Deliveries, DeliveryPage, DeliveryQuery, FirstUse, Position, SessionPage, SessionQuery, Sessions,
+    StoreError, Tenancy, VersionedRecord, VersionedRecords,
 };
 use korala_domain::session::Session;
 use korala_domain::tenancy::{ApiKey, Organization, Tenant};
@@ -631,7 +631,7 @@ fn api_key_item(key: &ApiKey) -> Result<Item, StoreError> {
 }
 
 /// A document under its tenant's partition, its kind's prefix before its key.
-fn document_item<D: Document>(document: &D) -> Result<Item, StoreError> {
+fn document_item<D: VersionedRecord>(document: &D) -> Result<Item, StoreError> {
     let mut item = items::key(
         keys::tenant_pk(document.tenant()),
         keys::document_sk(D::KIND, document.key()),
@@ -642,7 +642,7 @@ fn document_item<D: Document>(document: &D) -> Result<Item, StoreError> {
 }
 
 /// A document to create, with what its creation is counted against.
-fn counted<D: Document>(document: &D) -> Result<(Item, &Tenant, Quota), StoreError> {
+fn counted<D: VersionedRecord>(document: &D) -> Result<(Item, &Tenant, Quota), StoreError> {
     Ok((document_item(document)?, document.tenant(), D::KIND.quota()))
 }
 
@@ -808,7 +808,7 @@ impl Tenancy for DynamoStore {
 /// One implementation for every kind of document: the kind gives the sort
 /// key's prefix and the counter of the quota.
 #[async_trait]
-impl<D: Document> Documents<D> for DynamoStore {
+impl<D: VersionedRecord> VersionedRecords<D> for DynamoStore {
     async fn insert(&self, document: &D) -> Result<(), StoreError> {
         let quota = D::KIND.quota();
         self.insert_counted(document_item(document)?, document.tenant(), quota, None)

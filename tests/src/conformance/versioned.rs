@@ -9,7 +9,7 @@ use std::sync::Arc;
 use korala_domain::catalog::Catalog;
 use korala_domain::configuration::{Configuration, ConfigurationPatch};
 use korala_domain::ids::WebhookEndpointId;
-use korala_domain::ports::{Document, DocumentKind, Documents, Store, StoreError};
+use korala_domain::ports::{RecordKind, Store, StoreError, VersionedRecord, VersionedRecords};
 use korala_domain::tenancy::Tenant;
 use korala_domain::webhooks::{UrlPolicy, WebhookEndpoint, WebhookEndpointDraft, WebhookEndpointPatch, WebhookEvent};
 use korala_domain::workflow::StoredWorkflow;
@@ -18,9 +18,9 @@ use super::between_tenants;
 use crate::support::{configuration, sandbox, stored_workflow, t0, tenant};
 
 /// How the cases make documents of one kind.
-pub trait Sample: Document + Clone + PartialEq + Debug {
+pub trait Sample: VersionedRecord + Clone + PartialEq + Debug {
     /// The store's port for this kind.
-    fn documents(store: &dyn Store) -> &dyn Documents<Self>;
+    fn documents(store: &dyn Store) -> &dyn VersionedRecords<Self>;
     /// A new document of `tenant` whose key is made from `name` (lowercase
     /// letters and digits): the same name gives the same key in every
     /// tenant, and names sort as their keys do.
@@ -32,7 +32,7 @@ pub trait Sample: Document + Clone + PartialEq + Debug {
 }
 
 impl Sample for Configuration {
-    fn documents(store: &dyn Store) -> &dyn Documents<Self> {
+    fn documents(store: &dyn Store) -> &dyn VersionedRecords<Self> {
         store.configurations()
     }
 
@@ -63,7 +63,7 @@ impl Sample for Configuration {
 }
 
 impl Sample for StoredWorkflow {
-    fn documents(store: &dyn Store) -> &dyn Documents<Self> {
+    fn documents(store: &dyn Store) -> &dyn VersionedRecords<Self> {
         store.workflows()
     }
 
@@ -86,7 +86,7 @@ impl Sample for StoredWorkflow {
 }
 
 impl Sample for WebhookEndpoint {
-    fn documents(store: &dyn Store) -> &dyn Documents<Self> {
+    fn documents(store: &dyn Store) -> &dyn VersionedRecords<Self> {
         store.endpoints()
     }
 
@@ -140,15 +140,15 @@ impl Sample for WebhookEndpoint {
 /// A document of each other kind in `tenant`: a store may keep them beside
 /// this kind's (DynamoDB does, in one partition), and must not list them.
 async fn neighbours<D: Sample>(store: &dyn Store, tenant: &Tenant) {
-    if D::KIND != DocumentKind::Configuration {
+    if D::KIND != RecordKind::Configuration {
         let config = Configuration::make(tenant, "neighbour");
         store.configurations().insert(&config).await.unwrap();
     }
-    if D::KIND != DocumentKind::Workflow {
+    if D::KIND != RecordKind::Workflow {
         let workflow = StoredWorkflow::make(tenant, "neighbour");
         store.workflows().insert(&workflow).await.unwrap();
     }
-    if D::KIND != DocumentKind::WebhookEndpoint {
+    if D::KIND != RecordKind::WebhookEndpoint {
         let endpoint = WebhookEndpoint::make(tenant, "neighbour");
         store.endpoints().insert(&endpoint).await.unwrap();
     }
