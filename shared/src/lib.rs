@@ -19,6 +19,7 @@ pub mod ids;
 pub mod invariants;
 pub mod lifecycle;
 pub mod limits;
+pub mod mrz;
 pub mod names;
 pub mod participant;
 pub mod pipeline;
