@@ -15,8 +15,9 @@
 //!   logs and metrics);
 //!
 //! and the application they share ([`app`]), the operators' commands
-//! ([`admin`]), rule evaluation off the async threads ([`evaluation`]) and
-//! what `cargo codegen` writes from the route table ([`codegen`]).
+//! ([`admin`]), rule evaluation off the async threads ([`evaluation`]), the
+//! checks on the files end users upload ([`documents`]) and what
+//! `cargo codegen` writes from the route table ([`codegen`]).
 
 pub mod adapters;
 pub mod admin;
@@ -24,6 +25,7 @@ pub mod api;
 pub mod app;
 pub mod codegen;
 pub mod consumers;
+pub mod documents;
 pub mod evaluation;
 pub mod runtime;
 pub mod web;
