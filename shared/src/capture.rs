@@ -54,13 +54,13 @@ fn normalise(field: &Field, value: &Value) -> Result<Value, String> {
             .ok_or_else(|| "must be a string".to_owned())
     };
     match field.kind {
-        FieldKind::Text | FieldKind::Document => {
+        FieldKind::Document => crate::documents::accept_value(value),
+        FieldKind::Text => {
             let s = text()?;
-            let max = if field.kind == FieldKind::Text { MAX_TEXT } else { 256 };
             if s.is_empty() {
                 Err("must not be empty".into())
-            } else if s.chars().count() > max {
-                Err(format!("must be at most {max} characters"))
+            } else if s.chars().count() > MAX_TEXT {
+                Err(format!("must be at most {MAX_TEXT} characters"))
             } else {
                 Ok(Value::String(s.to_owned()))
             }

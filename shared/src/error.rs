@@ -20,6 +20,8 @@ pub enum DomainError {
     NotAwaitingReview(String),
     #[error("session workflow {0} has not started, so there is nothing to resubmit")]
     NothingToResubmit(String),
+    #[error("this session already waits for {0} uploads: submit them, or let them expire, before asking for more")]
+    TooManyUploads(usize),
     #[error("resolution is disabled: the session's configuration has isVerification=false")]
     ResolutionDisabled,
     /// A bug: a transition produced a state that breaks an invariant. Never

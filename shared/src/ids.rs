@@ -59,6 +59,12 @@ id_type!(
     /// A partner's webhook endpoint: where an organisation's events are sent.
     WebhookEndpointId, "whe");
 id_type!(
+    /// A file an end user was given a URL to upload, until a submission claims it.
+    UploadId, "upl");
+id_type!(
+    /// A file of a case: an upload a submission claimed.
+    DocumentId, "doc");
+id_type!(
     /// One event's delivery to one endpoint, with its attempts: stable across
     /// retries and redeliveries.
     WebhookDeliveryId, "whd");

@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod checks;
 pub mod configuration;
 pub mod delivery;
+pub mod documents;
 pub mod error;
 pub mod events;
 pub mod footprint;

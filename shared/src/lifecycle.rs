@@ -6,6 +6,7 @@
 use crate::Timestamp;
 use crate::checks::CheckOutcome;
 use crate::configuration::Configuration;
+use crate::documents::Files;
 use crate::error::DomainError;
 use crate::events::EventKind;
 use crate::ids::{CheckId, IdGenerator, SessionId};
@@ -64,6 +65,8 @@ impl Session {
             workflows,
             checks: Vec::new(),
             risk: None,
+            uploads: Vec::new(),
+            documents: Vec::new(),
             started_at: None,
             completed_at: None,
             created_at: now,
@@ -90,7 +93,7 @@ impl Session {
     }
 
     /// `POST /access/{token}/workflows/{id}`: the end user's submission for
-    /// the current step.
+    /// the current step, naming no uploads.
     pub fn submit(
         &self,
         session_workflow_id: &str,
@@ -98,20 +101,21 @@ impl Session {
         now: Timestamp,
         ids: &dyn IdGenerator,
     ) -> Result<Transition, DomainError> {
-        self.ensure_accepts_input(now)?;
-        let index = self
-            .workflow_index(session_workflow_id)
-            .ok_or_else(|| DomainError::UnknownSessionWorkflow(session_workflow_id.to_owned()))?;
-        let mut change = Change::begin(self, Actor::EndUser, now, ids);
-        if change.session.status == SessionStatus::Created {
-            begin_session(&mut change);
-        }
-        let current = change.session.current_index();
-        let workflow = &change.session.workflows[index];
-        if current != Some(index) || workflow.waiting != Some(Waiting::Input) {
-            return Err(DomainError::WorkflowNotCurrent(session_workflow_id.to_owned()));
-        }
-        pipeline::submit(&mut change, index, data)?;
+        self.submit_with_files(session_workflow_id, data, &Files::new(), now, ids)
+    }
+
+    /// The end user's submission for the current step, with what storage
+    /// holds for the uploads it names (see [`crate::documents`]).
+    pub fn submit_with_files(
+        &self,
+        session_workflow_id: &str,
+        data: &crate::JsonMap,
+        files: &Files,
+        now: Timestamp,
+        ids: &dyn IdGenerator,
+    ) -> Result<Transition, DomainError> {
+        let (mut change, index) = self.begin_input(session_workflow_id, now, ids)?;
+        pipeline::submit(&mut change, index, data, files)?;
         change.finish()
     }
 
@@ -217,7 +221,32 @@ impl Session {
         change.finish().map(Some)
     }
 
-    fn ensure_accepts_input(&self, now: Timestamp) -> Result<(), DomainError> {
+    /// The common opening of the end user's input: the session takes input,
+    /// the workflow is the current one and waits for it; a session not yet
+    /// begun begins.
+    pub(crate) fn begin_input<'a>(
+        &self,
+        session_workflow_id: &str,
+        now: Timestamp,
+        ids: &'a dyn IdGenerator,
+    ) -> Result<(Change<'a>, usize), DomainError> {
+        self.ensure_accepts_input(now)?;
+        let index = self
+            .workflow_index(session_workflow_id)
+            .ok_or_else(|| DomainError::UnknownSessionWorkflow(session_workflow_id.to_owned()))?;
+        let mut change = Change::begin(self, Actor::EndUser, now, ids);
+        if change.session.status == SessionStatus::Created {
+            begin_session(&mut change);
+        }
+        let current = change.session.current_index();
+        let workflow = &change.session.workflows[index];
+        if current != Some(index) || workflow.waiting != Some(Waiting::Input) {
+            return Err(DomainError::WorkflowNotCurrent(session_workflow_id.to_owned()));
+        }
+        Ok((change, index))
+    }
+
+    pub(crate) fn ensure_accepts_input(&self, now: Timestamp) -> Result<(), DomainError> {
         if self.status == SessionStatus::Expired || self.is_overdue(now) {
             return Err(DomainError::SessionExpired);
         }
@@ -228,7 +257,7 @@ impl Session {
     }
 }
 
-fn begin_session(change: &mut Change<'_>) {
+pub(crate) fn begin_session(change: &mut Change<'_>) {
     change.session.started_at = Some(change.now);
     change.emit(EventKind::SessionStarted);
     if let Some(first) = change.session.current_index() {

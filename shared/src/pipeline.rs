@@ -5,6 +5,7 @@
 use crate::JsonMap;
 use crate::capture;
 use crate::checks::{self, CheckOutcome, CheckVerdict, Consequence};
+use crate::documents::{self, Files};
 use crate::error::DomainError;
 use crate::events::EventKind;
 use crate::footprint::{self, MAX_FINDINGS_BYTES, MAX_SUBMISSION_BYTES};
@@ -34,12 +35,15 @@ pub(crate) fn activate(change: &mut Change<'_>, index: usize) {
 }
 
 /// The end user's submission for the capture step workflow `index` waits on.
-pub(crate) fn submit(change: &mut Change<'_>, index: usize, data: &JsonMap) -> Result<(), DomainError> {
-    let workflow = &mut change.session.workflows[index];
+pub(crate) fn submit(change: &mut Change<'_>, index: usize, data: &JsonMap, files: &Files) -> Result<(), DomainError> {
+    let workflow = &change.session.workflows[index];
     let Some(Step::Capture(capture)) = workflow.definition.steps.get(workflow.step) else {
         return Err(DomainError::WorkflowNotCurrent(workflow.id.to_string()));
     };
-    let accepted = capture::accept(&capture.fields, data)?;
+    let capture = capture.clone();
+    let mut accepted = capture::accept(&capture.fields, data)?;
+    documents::claim(change, index, &mut accepted, files)?;
+    let workflow = &mut change.session.workflows[index];
     if footprint::check_size("data", &accepted, MAX_SUBMISSION_BYTES).is_err() {
         let message = format!("must serialise to at most {MAX_SUBMISSION_BYTES} bytes");
         return Err(FieldErrors::single("data", message).into());

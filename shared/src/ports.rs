@@ -439,3 +439,56 @@ pub trait Queue: Send + Sync {
     /// [`MAX_VISIBILITY_SECONDS`]) instead of its visibility timeout.
     async fn retry_after(&self, receipt: &str, seconds: u32) -> Result<(), QueueError>;
 }
+
+/// Where a signed upload URL sends the file, and the headers the client must
+/// send with it (they are part of the signature).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadTarget {
+    pub url: String,
+    pub headers: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StorageError {
+    /// The object is larger than the reader would take; nothing was read.
+    #[error("the stored object has {size} bytes, more than {max}")]
+    TooLarge { size: u64, max: u64 },
+    /// The engine failed; retrying may help.
+    #[error("document storage is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The end user's files: S3 on AWS, sealed files on disk locally. No file
+/// passes through a function on its way in: the client sends it to a URL
+/// this port signs, for one key, type and size, for a few minutes.
+#[async_trait]
+pub trait DocumentStorage: Send + Sync {
+    /// A URL that takes `size` bytes of `content_type` at `key` until
+    /// `expires_at` (signed at `now`).
+    async fn upload_url(
+        &self,
+        key: &str,
+        content_type: &str,
+        size: u64,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<UploadTarget, StorageError>;
+    /// The object's bytes, `None` when nothing is stored at `key`, and
+    /// `TooLarge` without reading them when it holds more than `max`.
+    async fn read(&self, key: &str, max: u64) -> Result<Option<Vec<u8>>, StorageError>;
+    /// Copies an object within storage (on S3 the bytes never leave it).
+    /// Copying onto an existing key replaces it.
+    async fn copy(&self, from: &str, to: &str) -> Result<(), StorageError>;
+    /// A URL that serves the object as a download named `file_name` until
+    /// `expires_at`.
+    async fn download_url(
+        &self,
+        key: &str,
+        file_name: &str,
+        content_type: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<String, StorageError>;
+    /// Removes the object; nothing stored there is no error.
+    async fn delete(&self, key: &str) -> Result<(), StorageError>;
+}

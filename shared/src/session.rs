@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalog;
 use crate::configuration::{Configuration, Policy, SubjectKind, check_expiry};
+use crate::documents::{Document, Upload};
 use crate::ids::{CheckId, IdGenerator, ParticipantId, SessionId, SessionWorkflowId};
 use crate::participant::{self, Participant, ParticipantInput, Role};
 use crate::tenancy::Actor;
@@ -354,6 +355,12 @@ pub struct Session {
     pub workflows: Vec<SessionWorkflow>,
     pub checks: Vec<Check>,
     pub risk: Option<RiskSummary>,
+    /// Files the end user may upload and no submission has claimed yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uploads: Vec<Upload>,
+    /// The files of the case.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub documents: Vec<Document>,
     pub started_at: Option<Timestamp>,
     pub completed_at: Option<Timestamp>,
     pub created_at: Timestamp,

@@ -3,7 +3,7 @@
 
 use http::StatusCode;
 use korala_domain::DomainError;
-use korala_domain::ports::StoreError;
+use korala_domain::ports::{StorageError, StoreError};
 use korala_domain::validation::FieldErrors;
 use serde_json::json;
 
@@ -54,6 +54,10 @@ pub enum ApiError {
     Domain(#[from] DomainError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Document storage failed. (A file too large to read is the end
+    /// user's, and the domain's field error, never this.)
+    #[error(transparent)]
+    Storage(#[from] StorageError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -94,14 +98,17 @@ impl ApiError {
             E::Domain(D::NotAwaitingReview(_)) => (StatusCode::CONFLICT, "workflow_not_pending_review"),
             E::Domain(D::NothingToResubmit(_)) => (StatusCode::CONFLICT, "workflow_not_started"),
             E::Domain(D::ResolutionDisabled) => (StatusCode::CONFLICT, "resolution_disabled"),
+            E::Domain(D::TooManyUploads(_)) => (StatusCode::CONFLICT, "too_many_uploads"),
             E::Redelivery(_) => (StatusCode::CONFLICT, "delivery_pending"),
             E::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
-            E::Store(StoreError::Unavailable(_)) | E::QueueUnavailable(_) | E::Overloaded(_) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable")
-            }
-            E::Domain(D::InvariantViolated(_)) | E::Store(StoreError::Corrupt(_)) | E::Internal(_) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
-            }
+            E::Store(StoreError::Unavailable(_))
+            | E::QueueUnavailable(_)
+            | E::Overloaded(_)
+            | E::Storage(StorageError::Unavailable(_)) => (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable"),
+            E::Domain(D::InvariantViolated(_))
+            | E::Store(StoreError::Corrupt(_))
+            | E::Storage(StorageError::TooLarge { .. })
+            | E::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
         }
     }
 
@@ -113,7 +120,10 @@ impl ApiError {
             match self {
                 ApiError::Store(StoreError::Unavailable(_))
                 | ApiError::QueueUnavailable(_)
-                | ApiError::Overloaded(_) => "The service is briefly unavailable; retry shortly.".to_owned(),
+                | ApiError::Overloaded(_)
+                | ApiError::Storage(StorageError::Unavailable(_)) => {
+                    "The service is briefly unavailable; retry shortly.".to_owned()
+                }
                 _ => "Something went wrong on our side; it has been logged.".to_owned(),
             }
         } else {

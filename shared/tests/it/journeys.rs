@@ -1272,9 +1272,9 @@ fn a_workflow_with_two_capture_steps_counts_one_attempt_per_round() {
         "slug": "two-sides",
         "maxAttempts": 2,
         "steps": [
-            {"type": "capture", "config": {"fields": [{"name": "front", "type": "document"}]}},
+            {"type": "capture", "config": {"fields": [{"name": "front", "type": "text"}]}},
             {"type": "capture", "config": {"fields": [
-                {"name": "back", "type": "document"},
+                {"name": "back", "type": "text"},
                 {"name": "note", "type": "text", "required": false}
             ]}},
             {"type": "validate", "config": {"rules": [

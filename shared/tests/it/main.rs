@@ -3,6 +3,7 @@
 //! and the session size bounds, on the domain's own fixtures
 //! (`korala_domain::testing`).
 
+mod documents;
 mod journeys;
 mod properties;
 mod rule_budget;
