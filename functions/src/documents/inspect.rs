@@ -71,12 +71,13 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// 10 MiB files; photos up to 50 megapixels and 12,000 pixels a side (a
-    /// phone's full-resolution photo; decoded, 150 MB of RGB); PDFs of up to
+    /// 10 MiB files; photos up to 25 megapixels and 12,000 pixels a side (a
+    /// phone's photo is 12; decoded, 25 MP is 75 MB of RGB, which a 256 MB
+    /// function holds); PDFs of up to
     /// 20 pages and 10,000 objects, whose streams inflate to 64 MiB at most.
     pub const DEFAULT: Limits = Limits {
         max_bytes: 10 * MIB,
-        max_pixels: 50_000_000,
+        max_pixels: 25_000_000,
         max_side: 12_000,
         max_pdf_pages: 20,
         max_pdf_objects: 10_000,
@@ -1085,7 +1086,7 @@ mod tests {
             Refusal::TooManyPixels {
                 width: 100_000,
                 height: 100_000,
-                max_pixels: 50_000_000,
+                max_pixels: 25_000_000,
                 max_side: 12_000
             }
         );
