@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use korala_domain::ids::IdGenerator;
 use korala_domain::limits::{Rate, WEBHOOK_SENDS};
-use korala_domain::ports::{Clock, Queue};
+use korala_domain::ports::{Clock, DocumentStorage, Queue};
 use korala_domain::webhooks::UrlPolicy;
 
 use crate::adapters::aws::Aws;
 use crate::adapters::crypto::Sealer;
+use crate::adapters::documents::local::LocalFiles;
 use crate::adapters::secrets::{MASTER_KEY_ENV, MASTER_KEY_SECRET_ENV};
 use crate::adapters::store::AppStore;
 use crate::adapters::store::dynamodb::DynamoStore;
@@ -101,6 +102,12 @@ pub struct App {
     /// Where redeliveries and test events are queued for the dispatcher;
     /// only the functions that queue them have one.
     pub deliveries: Option<Arc<dyn Queue>>,
+    /// Where end users' files are kept: S3 when `DOCUMENTS_BUCKET` names a
+    /// bucket, else files beside the embedded store.
+    pub documents: Option<Arc<dyn DocumentStorage>>,
+    /// The same files when they are on this machine: the local server
+    /// answers their URLs itself.
+    pub local_files: Option<Arc<LocalFiles>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -160,7 +167,28 @@ impl App {
             keys: Arc::new(KeyCache::default()),
             refusals: Arc::new(Refusals::default()),
             deliveries: None,
+            documents: None,
+            local_files: None,
         }
+    }
+
+    /// Keeps documents in `files`, on this machine.
+    pub fn with_local_files(mut self, files: LocalFiles) -> Self {
+        let files = Arc::new(files);
+        self.documents = Some(files.clone());
+        self.local_files = Some(files);
+        self
+    }
+
+    /// The document storage, which the deployment gives every function
+    /// whose route handles documents.
+    pub fn documents(&self) -> Result<&dyn DocumentStorage, crate::web::ApiError> {
+        self.documents.as_deref().ok_or_else(|| {
+            crate::web::ApiError::Internal(format!(
+                "no document storage: {} is not set",
+                crate::adapters::documents::BUCKET_ENV
+            ))
+        })
     }
 }
 
@@ -233,16 +261,20 @@ impl Environment {
     /// The application on the store the environment names, its clients built
     /// from `aws`, without the deliveries queue.
     pub async fn connect(&self, aws: &Aws) -> Result<App, StartupError> {
-        Ok(App {
-            sealer: self.sealer(aws).await?,
+        let sealer = self.sealer(aws).await?;
+        let app = App {
             store: open_store_with(aws).await?,
             clock: Arc::new(SystemClock),
             ids: Arc::new(UuidV7Ids),
+            sealer: sealer.clone(),
             settings: self.settings.clone(),
             keys: Arc::new(KeyCache::default()),
             refusals: Arc::new(Refusals::default()),
             deliveries: None,
-        })
+            documents: None,
+            local_files: None,
+        };
+        Ok(with_documents(app, aws).await)
     }
 
     /// [`connect`](Self::connect), with the deliveries queue on SQS. Only
@@ -258,6 +290,32 @@ impl Environment {
         }
         Ok(app)
     }
+}
+
+/// Documents in the bucket `DOCUMENTS_BUCKET` names, or, without it, on
+/// the embedded path, beside the database (served by the local server at
+/// `KORALA_PUBLIC_URL`, by default its own address).
+pub async fn with_documents(mut app: App, aws: &Aws) -> App {
+    use crate::adapters::documents::{BUCKET_ENV, s3::S3Documents};
+    if let Some(bucket) = std::env::var(BUCKET_ENV).ok().filter(|b| !b.is_empty()) {
+        let client = S3Documents::client(aws.config().await);
+        app.documents = Some(Arc::new(S3Documents::new(client, bucket)));
+        return app;
+    }
+    if table_name().is_some() && !cfg!(feature = "embedded") {
+        return app;
+    }
+    let origin = public_url().unwrap_or_else(|| "http://127.0.0.1:3000".to_owned());
+    let files = LocalFiles::beside(&db_path(), app.sealer.clone(), origin);
+    app.with_local_files(files)
+}
+
+/// Where people reach this service (`KORALA_PUBLIC_URL`), when it is set.
+pub fn public_url() -> Option<String> {
+    std::env::var("KORALA_PUBLIC_URL")
+        .ok()
+        .map(|u| u.trim_end_matches('/').to_owned())
+        .filter(|u| !u.is_empty())
 }
 
 /// The sealer whose master key the Secrets Manager secret `secret` holds.

@@ -120,6 +120,9 @@ pub struct Api {
     pub table: Option<Arc<crate::dynamodb::Table>>,
     /// The embedded store, when it is the one behind the application.
     pub sqlite: Option<Arc<SqliteStore>>,
+    /// Where the application keeps documents: files on this machine, or,
+    /// over DynamoDB Local, a bucket on moto's S3.
+    pub storage: Arc<crate::files::Storage>,
     /// The instants each kind of request was signed at (see
     /// [`Api::signing_time`]).
     signatures: Arc<Mutex<std::collections::HashMap<Vec<u8>, std::collections::HashSet<i64>>>>,
@@ -134,6 +137,7 @@ impl Api {
             Ok("dynamodb") => {
                 let table = Arc::new(crate::dynamodb::Table::new().await);
                 let mut api = Self::with_store(Arc::new(table.store.clone())).await;
+                api.storage = Arc::new(crate::files::attach(&mut api.app, Some(&table.name)).await);
                 api.table = Some(table);
                 api
             }
@@ -161,6 +165,7 @@ impl Api {
             send_rate: unmetered(),
             ..Settings::default()
         });
+        let storage = Arc::new(crate::files::attach(&mut app, None).await);
         let org = admin::create_organization(&app, "Acme Verification")
             .await
             .expect("an organisation");
@@ -181,6 +186,7 @@ impl Api {
             other,
             table: None,
             sqlite: None,
+            storage,
             signatures: Arc::default(),
         }
     }

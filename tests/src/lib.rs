@@ -6,6 +6,7 @@ pub mod conformance;
 pub mod dynamodb;
 pub mod engines;
 pub mod faults;
+pub mod files;
 pub mod queues;
 pub mod receiver;
 pub mod support;

@@ -9,6 +9,7 @@ use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 use korala_domain::session::AccessToken;
@@ -25,13 +26,21 @@ pub enum CryptoError {
 
 pub struct Sealer {
     cipher: Aes256Gcm,
+    /// Signs the local server's file URLs, keyed by a hash of the master
+    /// key: no second key to keep, and not the key itself.
+    url_mac: Hmac<Sha256>,
 }
 
 impl Sealer {
     pub fn from_base64(key: &str) -> Result<Self, CryptoError> {
         let bytes = STANDARD.decode(key.trim()).map_err(|_| CryptoError::BadMasterKey)?;
         let cipher = Aes256Gcm::new_from_slice(&bytes).map_err(|_| CryptoError::BadMasterKey)?;
-        Ok(Self { cipher })
+        let url_key = Sha256::new()
+            .chain_update(b"korala: local file URLs\n")
+            .chain_update(&bytes)
+            .finalize();
+        let url_mac = <Hmac<Sha256> as Mac>::new_from_slice(&url_key).map_err(|_| CryptoError::BadMasterKey)?;
+        Ok(Self { cipher, url_mac })
     }
 
     /// A new random master key, base64-encoded (for local development).
@@ -65,6 +74,47 @@ impl Sealer {
         String::from_utf8(plain).map_err(|_| CryptoError::Unseal)
     }
 
+    /// `plaintext` sealed as bytes (a file at rest): nonce, then ciphertext.
+    pub fn seal_bytes(&self, plaintext: &[u8]) -> Vec<u8> {
+        let nonce: [u8; 12] = rand::random();
+        // Encryption with a valid key and a 12-byte nonce cannot fail.
+        let ciphertext = self
+            .cipher
+            .encrypt(Nonce::from_slice(&nonce), plaintext)
+            .unwrap_or_default();
+        let mut out = nonce.to_vec();
+        out.extend(ciphertext);
+        out
+    }
+
+    pub fn open_bytes(&self, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        if sealed.len() < SEALED_BYTES_OVERHEAD as usize {
+            return Err(CryptoError::Unseal);
+        }
+        let (nonce, ciphertext) = sealed.split_at(12);
+        self.cipher
+            .decrypt(Nonce::from_slice(nonce), ciphertext)
+            .map_err(|_| CryptoError::Unseal)
+    }
+
+    /// A URL-safe signature of `message` (the local server's file URLs).
+    pub fn sign_url(&self, message: &str) -> String {
+        let mut mac = self.url_mac.clone();
+        mac.update(message.as_bytes());
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
+    /// Whether `signature` is [`sign_url`](Self::sign_url) of `message`,
+    /// compared in constant time.
+    pub fn verify_url(&self, message: &str, signature: &str) -> bool {
+        let Ok(given) = URL_SAFE_NO_PAD.decode(signature) else {
+            return false;
+        };
+        let mut mac = self.url_mac.clone();
+        mac.update(message.as_bytes());
+        mac.verify_slice(&given).is_ok()
+    }
+
     /// A new end-user access token: 256 random bits.
     pub fn new_access_token(&self) -> (String, AccessToken) {
         let token = format!("at_{}", URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>()));
@@ -75,6 +125,9 @@ impl Sealer {
         (token, stored)
     }
 }
+
+/// What [`Sealer::seal_bytes`] adds to a file: the nonce and the tag.
+pub const SEALED_BYTES_OVERHEAD: u64 = 12 + 16;
 
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))

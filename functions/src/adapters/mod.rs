@@ -4,6 +4,7 @@
 pub mod aws;
 pub mod bus;
 pub mod crypto;
+pub mod documents;
 pub mod outbound;
 pub mod providers;
 pub mod queue;

@@ -45,6 +45,13 @@ pub async fn spawn_with(
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
+    // The files' URLs name this server, unless the service has a public
+    // address of its own.
+    if let Some(files) = &app.local_files
+        && crate::app::public_url().is_none()
+    {
+        files.serve_at(format!("http://{bound}"));
+    }
     let router = Arc::new(Router::new());
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let handle = tokio::spawn(async move {
@@ -96,6 +103,26 @@ pub async fn spawn_with(
 async fn handle(router: &Router, app: App, req: hyper::Request<Incoming>) -> Response<Body> {
     let limit = app.settings.max_body_bytes;
     let (parts, body) = req.into_parts();
+    // Files go to their own URLs, as they go to S3 on AWS: their bodies
+    // are bounded by the size each URL was signed for, not the API's.
+    if parts
+        .uri
+        .path()
+        .starts_with(crate::adapters::documents::local::PATH_PREFIX)
+        && let Some(files) = &app.local_files
+    {
+        let now = app.clock.now();
+        return files
+            .serve(
+                &parts.method,
+                parts.uri.path(),
+                parts.uri.query(),
+                &parts.headers,
+                body,
+                now,
+            )
+            .await;
+    }
     let bytes = match Limited::new(body, limit).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(_) => return problem_response(&ApiError::PayloadTooLarge { limit }),
@@ -149,12 +176,14 @@ pub async fn application() -> Result<(App, Option<Relay>), Box<dyn std::error::E
             let store = Arc::new(SqliteStore::open(&crate::app::db_path())?);
             let mut app = App::new(store.clone(), sealer);
             app.settings = settings;
+            let mut app = crate::app::with_documents(app, &Default::default()).await;
             let relay = Relay::embedded(&mut app, &store, providers)?;
             Ok((app, Some(relay)))
         }
         Some(table) => {
             let mut app = App::new(Arc::new(DynamoStore::connect(&table).await), sealer);
             app.settings = settings;
+            let mut app = crate::app::with_documents(app, &Default::default()).await;
             // The emulated AWS path, where SQS and EventBridge are reachable
             // (moto: scripts/moto); without them the API still serves.
             match Relay::emulated_aws(&mut app, &table, crate::adapters::topology::PREFIX, providers).await {

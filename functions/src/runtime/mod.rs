@@ -8,7 +8,6 @@ pub mod listener;
 #[cfg(feature = "embedded")]
 pub mod local;
 pub mod metrics;
-#[cfg(feature = "embedded")]
 pub mod private;
 // The local server's (and the tests'): no Lambda function relays in process.
 #[cfg(feature = "embedded")]

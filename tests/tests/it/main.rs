@@ -9,6 +9,7 @@
 
 mod api;
 mod aws_messaging;
+mod document_storage;
 mod dynamodb_costs;
 mod dynamodb_stream;
 mod faults_dynamodb;
