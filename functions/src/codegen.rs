@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use crate::api::routes::{self, Auth, PREFIX, Route, StoreAccess};
+use crate::api::routes::{self, Auth, DocumentAccess, PREFIX, Route, StoreAccess};
 use crate::runtime::lambda::EVENT_ENTRIES;
 
 /// The first line of every generated binary; a binary that starts with it
@@ -155,14 +155,24 @@ fn function_block(route: &Route) -> String {
         block.push_str("        - !Ref SessionsTableWritePolicy\n");
     }
     block.push_str("        - !Ref SessionsTableAdmissionPolicy\n");
+    let mut variables: Vec<(&str, &str)> = Vec::new();
+    if let Some(access) = route.documents {
+        block.push_str(&format!("        - !Ref {}\n", document_policy(access)));
+        variables.push((crate::adapters::documents::BUCKET_ENV, "DocumentsBucket"));
+    }
     if let Some(queue) = route.sends {
         let _ = write!(
             block,
-            "        - SQSSendMessagePolicy:\n            QueueName: !GetAtt {queue}.QueueName\n      \
-             Environment:\n        Variables:\n          {variable}: !Ref {queue}\n",
+            "        - SQSSendMessagePolicy:\n            QueueName: !GetAtt {queue}.QueueName\n",
             queue = queue.logical_id(),
-            variable = queue.url_variable(),
         );
+        variables.push((queue.url_variable(), queue.logical_id()));
+    }
+    if !variables.is_empty() {
+        block.push_str("      Environment:\n        Variables:\n");
+        for (variable, resource) in variables {
+            let _ = writeln!(block, "          {variable}: !Ref {resource}");
+        }
     }
     let _ = write!(
         block,
@@ -171,6 +181,16 @@ fn function_block(route: &Route) -> String {
         route.method, route.path
     );
     block
+}
+
+/// The managed policy (in the template's hand-written part) that grants a
+/// route's document access.
+fn document_policy(access: DocumentAccess) -> &'static str {
+    match access {
+        DocumentAccess::Upload => "DocumentsUploadPolicy",
+        DocumentAccess::Claim => "DocumentsClaimPolicy",
+        DocumentAccess::Download => "DocumentsDownloadPolicy",
+    }
 }
 
 fn log_group(function: &str) -> String {

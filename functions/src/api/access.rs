@@ -6,6 +6,7 @@ use korala_domain::session::Session;
 use lambda_http::Request;
 use serde::Deserialize;
 
+use super::documents;
 use super::views::AccessView;
 use super::{mutate, read};
 use crate::app::App;
@@ -13,7 +14,7 @@ use crate::evaluation::offloaded;
 use crate::web::auth::EndUser;
 use crate::web::{ApiError, ApiResult, Reply, json_body, path_param};
 
-async fn load(app: &App, user: &EndUser) -> Result<Option<Session>, ApiError> {
+pub(crate) async fn load(app: &App, user: &EndUser) -> Result<Option<Session>, ApiError> {
     Ok(app.store.sessions().find_by_token_hash(&user.token_hash).await?)
 }
 
@@ -41,14 +42,18 @@ struct Submission {
 pub async fn submit(app: &App, user: EndUser, req: Request) -> ApiResult {
     let workflow = path_param(&req, "sessionWorkflowId")?;
     let body: Submission = json_body(app, &req)?;
-    let session = mutate(
-        app,
-        || load(app, &user),
-        offloaded(app, move |app, s| {
-            s.submit(&workflow, &body.data, app.clock.now(), app.ids.as_ref())
-                .map(Some)
-        }),
-    )
-    .await?;
+    // The files the submission names, as storage holds them, read before
+    // the change (the domain re-checks each against the latest session).
+    let named = documents::named(&read(app, || load(app, &user)).await?, &workflow, &body.data);
+    let files = documents::found(app, &named).await?;
+    let change = offloaded(app, move |app, s| {
+        s.submit_with_files(&workflow, &body.data, &files, app.clock.now(), app.ids.as_ref())
+            .map(Some)
+    });
+    let claiming = documents::Claiming {
+        change,
+        storage: app.documents.clone(),
+    };
+    let session = mutate(app, || load(app, &user), claiming).await?;
     Reply::ok(&AccessView::new(&session))
 }

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod configurations;
 pub mod deliveries;
+pub mod documents;
 pub mod openapi;
 pub mod routes;
 pub mod sessions;

@@ -70,6 +70,18 @@ pub enum StoreAccess {
     Write,
 }
 
+/// What a route's function does with the documents' bucket: the S3
+/// actions (and key use) it is granted, no more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentAccess {
+    /// Signs upload URLs: puts under `uploads/`.
+    Upload,
+    /// Reads uploads back and copies the claimed ones under `documents/`.
+    Claim,
+    /// Signs download URLs: reads under `documents/`.
+    Download,
+}
+
 /// A queue a route's function sends to, besides the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendsTo {
@@ -102,6 +114,7 @@ pub struct Route {
     pub status: u16,
     pub auth: Auth,
     pub store: StoreAccess,
+    pub documents: Option<DocumentAccess>,
     pub sends: Option<SendsTo>,
     pub handler: Handler,
 }
@@ -124,12 +137,12 @@ macro_rules! __serve {
 
 #[doc(hidden)]
 #[macro_export]
-macro_rules! __sends {
+macro_rules! __optional_fact {
     () => {
         None
     };
-    ($queue:ident) => {
-        Some($crate::__route_fact!($queue))
+    ($fact:ident) => {
+        Some($crate::__route_fact!($fact))
     };
 }
 
@@ -151,6 +164,15 @@ macro_rules! __route_fact {
     (webhook_deliveries) => {
         $crate::api::routes::SendsTo::WebhookDeliveries
     };
+    (upload) => {
+        $crate::api::routes::DocumentAccess::Upload
+    };
+    (claim) => {
+        $crate::api::routes::DocumentAccess::Claim
+    };
+    (download) => {
+        $crate::api::routes::DocumentAccess::Download
+    };
 }
 
 /// The route table defines [`all`] (what the local server, the bench, the
@@ -163,7 +185,8 @@ macro_rules! __route_fact {
 macro_rules! route_table {
     // `tt`, not `literal`: the generated arms must match the name as a token.
     ($($function:tt => $method:ident $path:literal -> $status:literal,
-        $auth:ident $module:ident::$action:ident, $store:ident $(, sends $queue:ident)?;)*) => {
+        $auth:ident $module:ident::$action:ident, $store:ident
+        $(, documents $documents:ident)? $(, sends $queue:ident)?;)*) => {
         pub fn all() -> Vec<Route> {
             vec![$(Route {
                 function: $function,
@@ -172,7 +195,8 @@ macro_rules! route_table {
                 status: $status,
                 auth: $crate::__route_fact!($auth),
                 store: $crate::__route_fact!($store),
-                sends: $crate::__sends!($($queue)?),
+                documents: $crate::__optional_fact!($($documents)?),
+                sends: $crate::__optional_fact!($($queue)?),
                 handler: $crate::handler!($auth $crate::api::$module::$action),
             }),*]
         }
@@ -189,7 +213,7 @@ macro_rules! route_table {
 }
 
 // function => method path -> success status, who calls it and its handler,
-// what it does to the store[, the queue it sends to].
+// what it does to the store[, to the documents][, the queue it sends to].
 route_table! {
     "configurations-create" => POST "/session-configurations" -> 201, partner configurations::create, writes;
     "configurations-list" => GET "/session-configurations" -> 200, partner configurations::list, reads;
@@ -219,7 +243,9 @@ route_table! {
     "webhook-deliveries-redeliver" => POST "/webhook-deliveries/{id}/redeliver" -> 202, partner deliveries::redeliver, writes, sends webhook_deliveries;
     "access-get" => GET "/access/{accessToken}" -> 200, end_user access::get, writes;
     "access-start" => POST "/access/{accessToken}/start" -> 200, end_user access::start, writes;
-    "access-submit" => POST "/access/{accessToken}/workflows/{sessionWorkflowId}" -> 200, end_user access::submit, writes;
+    "access-submit" => POST "/access/{accessToken}/workflows/{sessionWorkflowId}" -> 200, end_user access::submit, writes, documents claim;
+    "access-uploads-create" => POST "/access/{accessToken}/workflows/{sessionWorkflowId}/uploads" -> 201, end_user documents::upload, writes, documents upload;
+    "documents-content" => GET "/sessions/{id}/documents/{documentId}/content" -> 302, partner documents::content, reads, documents download;
 }
 
 /// Dispatches a request by method and path, as API Gateway does in front of

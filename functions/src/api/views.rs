@@ -155,11 +155,46 @@ pub struct SessionView<'a> {
     workflows: Vec<SessionWorkflowView<'a>>,
     checks: &'a [Check],
     risk: Option<&'a RiskSummary>,
+    documents: Vec<DocumentView<'a>>,
     started_at: Option<Timestamp>,
     completed_at: Option<Timestamp>,
     created_at: Timestamp,
     updated_at: Timestamp,
     version: u64,
+}
+
+/// A document of the case as the partner sees it: what it is, not where
+/// it is kept (`GET …/documents/{id}/content` hands out a short-lived URL).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentView<'a> {
+    id: &'a str,
+    session_workflow_id: &'a str,
+    participant_id: &'a str,
+    field: &'a str,
+    file_name: &'a str,
+    content_type: &'a str,
+    size: u64,
+    sha256: &'a str,
+    pages: u32,
+    submitted_at: Timestamp,
+}
+
+impl<'a> DocumentView<'a> {
+    pub fn new(d: &'a korala_domain::documents::Document) -> Self {
+        Self {
+            id: d.id.as_str(),
+            session_workflow_id: d.session_workflow_id.as_str(),
+            participant_id: d.participant_id.as_str(),
+            field: &d.field,
+            file_name: &d.file_name,
+            content_type: &d.content_type,
+            size: d.size,
+            sha256: &d.sha256,
+            pages: d.pages,
+            submitted_at: d.submitted_at,
+        }
+    }
 }
 
 impl<'a> SessionView<'a> {
@@ -212,6 +247,7 @@ impl<'a> SessionView<'a> {
                 .collect(),
             checks: &s.checks,
             risk: s.risk.as_ref(),
+            documents: s.documents.iter().map(DocumentView::new).collect(),
             started_at: s.started_at,
             completed_at: s.completed_at,
             created_at: s.created_at,

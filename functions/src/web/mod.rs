@@ -45,6 +45,14 @@ impl Reply {
         Ok(reply)
     }
 
+    /// `302 Found` to `location`, with `value` for a client that does not
+    /// follow redirects.
+    pub fn redirect(value: &impl Serialize, location: String) -> Result<Self, ApiError> {
+        let mut reply = Self::json(StatusCode::FOUND, value)?;
+        reply.location = Some(location);
+        Ok(reply)
+    }
+
     pub fn no_content() -> Self {
         Self {
             status: StatusCode::NO_CONTENT,

@@ -3,6 +3,7 @@
 
 mod checks;
 mod checks_http;
+mod documents;
 mod errors;
 mod expiry;
 mod journeys;
