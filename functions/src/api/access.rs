@@ -42,18 +42,11 @@ struct Submission {
 pub async fn submit(app: &App, user: EndUser, req: Request) -> ApiResult {
     let workflow = path_param(&req, "sessionWorkflowId")?;
     let body: Submission = json_body(app, &req)?;
-    // The files the submission names, as storage holds them, read before
-    // the change (the domain re-checks each against the latest session).
-    let named = documents::named(&read(app, || load(app, &user)).await?, &workflow, &body.data);
-    let files = documents::found(app, &named).await?;
-    let change = offloaded(app, move |app, s| {
-        s.submit_with_files(&workflow, &body.data, &files, app.clock.now(), app.ids.as_ref())
-            .map(Some)
-    });
-    let claiming = documents::Claiming {
-        change,
-        storage: app.documents.clone(),
+    let submission = documents::Submission {
+        app: app.clone(),
+        workflow,
+        data: std::sync::Arc::new(body.data),
     };
-    let session = mutate(app, || load(app, &user), claiming).await?;
+    let session = mutate(app, || load(app, &user), submission).await?;
     Reply::ok(&AccessView::new(&session))
 }

@@ -10,9 +10,10 @@ use std::future::Future;
 use std::sync::Arc;
 
 use http::StatusCode;
+use korala_domain::JsonMap;
 use korala_domain::documents::{Files, Inspected, MAX_FILE_BYTES, Upload, UploadRequest};
 use korala_domain::ids::{DocumentId, SessionId};
-use korala_domain::ports::{DocumentStorage, StorageError};
+use korala_domain::ports::StorageError;
 use korala_domain::session::Session;
 use korala_domain::transition::Transition;
 use lambda_http::Request;
@@ -20,7 +21,7 @@ use serde::Serialize;
 
 use super::mutate;
 use crate::app::App;
-use crate::evaluation::{Mutation, offloaded};
+use crate::evaluation::{Mutation, offloaded, run_rules};
 use crate::web::auth::{Caller, EndUser};
 use crate::web::{ApiError, ApiResult, Reply, json_body, path_param};
 
@@ -80,6 +81,10 @@ struct UploadTargetView<'a> {
     expires_at: korala_domain::Timestamp,
 }
 
+/// How long one file's inspection may take: a 25-megapixel photo decodes
+/// in well under a second; the API functions have 10 s in all.
+const INSPECTION_DEADLINE: std::time::Duration = std::time::Duration::from_secs(4);
+
 /// What storage holds for each upload the submission names, inspected.
 /// Nothing stored is left out (the domain says the file has not been
 /// uploaded); a file refused for what it is carries the refusal.
@@ -100,10 +105,17 @@ pub(crate) async fn found(app: &App, uploads: &[Upload]) -> Result<Files, ApiErr
             }
             Err(e) => return Err(e.into()),
         };
-        // Decoding an image to prove it whole is CPU work: off the executor.
-        let inspected = tokio::task::spawn_blocking(move || inspect(&bytes))
-            .await
-            .map_err(|e| ApiError::Internal(format!("inspecting a file stopped: {e}")))?;
+        // Decoding an image to prove it whole is CPU work: off the executor,
+        // and within a deadline, since a hostile PDF may still find a slow
+        // path in its parser: a file that takes too long is the file's fault.
+        let work = tokio::task::spawn_blocking(move || inspect(&bytes));
+        let inspected = match tokio::time::timeout(INSPECTION_DEADLINE, work).await {
+            Ok(Ok(inspected)) => inspected,
+            Ok(Err(stopped)) => return Err(ApiError::Internal(format!("inspecting a file stopped: {stopped}"))),
+            Err(_) => Err(
+                "the file could not be read in time: send a simpler copy (a photo, or a PDF of fewer pages)".to_owned(),
+            ),
+        };
         files.insert(upload.id.clone(), inspected);
     }
     Ok(files)
@@ -120,35 +132,44 @@ fn inspect(bytes: &[u8]) -> Result<Inspected, String> {
     })
 }
 
-/// A submission's change, then the copy of each newly claimed document to
-/// its own key: after the domain accepted it (a refused submission copies
-/// nothing) and before the session that names the copies is committed.
-pub(crate) struct Claiming<M> {
-    pub change: M,
-    pub storage: Option<Arc<dyn DocumentStorage>>,
+/// The end user's submission, as one change of the freshest session: the
+/// uploads it names are read back from storage and inspected, the domain
+/// decides with what was found, and each newly claimed document is copied
+/// to its own key — after the domain accepted the submission (a refused one
+/// copies nothing) and before the session that names the copies is
+/// committed. A submission naming no uploads touches no storage. A lost
+/// race runs it all again on the new state; copying onto the same key
+/// twice is harmless.
+pub(crate) struct Submission {
+    pub app: App,
+    pub workflow: String,
+    pub data: Arc<JsonMap>,
 }
 
-impl<M: Mutation + Sync> Mutation for Claiming<M> {
+impl Mutation for Submission {
     fn apply(&self, session: &Session) -> impl Future<Output = Result<Option<Transition>, ApiError>> + Send {
-        let before: HashSet<DocumentId> = session.documents.iter().map(|d| d.id.clone()).collect();
-        let uploads = session.uploads.clone();
-        let change = self.change.apply(session);
-        let storage = self.storage.clone();
+        let (app, workflow, data, session) = (
+            self.app.clone(),
+            self.workflow.clone(),
+            Arc::clone(&self.data),
+            session.clone(),
+        );
         async move {
-            let Some(transition) = change.await? else {
-                return Ok(None);
+            let named: Vec<Upload> = session.uploads_named(&workflow, &data).into_iter().cloned().collect();
+            let files = found(&app, &named).await?;
+            let before: HashSet<DocumentId> = session.documents.iter().map(|d| d.id.clone()).collect();
+            let decide = {
+                let app = app.clone();
+                let session = session.clone();
+                move || session.submit_with_files(&workflow, &data, &files, app.clock.now(), app.ids.as_ref())
             };
-            let claimed = transition.session.documents.iter().filter(|d| !before.contains(&d.id));
-            for document in claimed {
-                let from = uploads
+            let transition = run_rules(decide).await??;
+            for document in transition.session.documents.iter().filter(|d| !before.contains(&d.id)) {
+                let from = named
                     .iter()
                     .find(|u| u.id == document.upload_id)
-                    .map(|u| u.object_key.clone())
-                    .ok_or_else(|| ApiError::Internal("a claimed upload is missing".into()))?;
-                let storage = storage
-                    .as_ref()
-                    .ok_or_else(|| ApiError::Internal("no document storage".into()))?;
-                storage.copy(&from, &document.object_key).await?;
+                    .ok_or_else(|| ApiError::Internal("a claimed upload was not read".into()))?;
+                app.documents()?.copy(&from.object_key, &document.object_key).await?;
             }
             Ok(Some(transition))
         }
@@ -187,9 +208,4 @@ pub async fn content(app: &App, caller: Caller, req: Request) -> ApiResult {
 struct DownloadView<'a> {
     url: &'a str,
     expires_at: korala_domain::Timestamp,
-}
-
-/// The uploads a submission names, for [`found`].
-pub(crate) fn named(session: &Session, workflow: &str, data: &korala_domain::JsonMap) -> Vec<Upload> {
-    session.uploads_named(workflow, data).into_iter().cloned().collect()
 }
