@@ -492,3 +492,34 @@ pub trait DocumentStorage: Send + Sync {
     /// Removes the object; nothing stored there is no error.
     async fn delete(&self, key: &str) -> Result<(), StorageError>;
 }
+
+/// What the text is for: an MRZ is read with the zone's alphabet only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OcrPurpose {
+    /// The machine-readable zone of a travel document (`A`–`Z`, `0`–`9`,
+    /// `<`), for [`mrz::find`](crate::mrz::find).
+    MachineReadableZone,
+    /// Any printed text (a letter, a bill), read as the page lays it out.
+    Text,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OcrError {
+    /// The engine is missing or failed (a crash, a timeout); retrying may help.
+    #[error("the OCR engine is unavailable: {0}")]
+    Unavailable(String),
+    /// The image cannot be read (not an image, a format the engine does not
+    /// know, too large): the same bytes will fail again.
+    #[error("the image cannot be read: {0}")]
+    Unreadable(String),
+}
+
+/// Reads the text of an image of a document (a photo, a scan).
+#[async_trait]
+pub trait Ocr: Send + Sync {
+    /// Which engine read it ("tesseract"), for the record of a reading.
+    fn engine(&self) -> &'static str;
+    /// The text of the image (PNG, JPEG, …), lines separated by `\n`; empty
+    /// when the engine saw no text.
+    async fn read(&self, image: &[u8], purpose: OcrPurpose) -> Result<String, OcrError>;
+}

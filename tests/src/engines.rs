@@ -1,6 +1,7 @@
 //! The engines some tests run against beside the embedded store, and the one
 //! policy for when one is missing: `scripts/test` installs and starts every
-//! engine, so there none is ever missing; a test run outside it (a plain
+//! engine (Tesseract, a system package, it finds on the machine, where
+//! `.ci/run` installs it), so there none is ever missing; a test run outside it (a plain
 //! `cargo test`, `scripts/test --fast`) skips what needs a missing engine and
 //! says so on stderr; and under `CI=true` a missing engine fails the test,
 //! so CI can never pass by skipping.
@@ -17,6 +18,11 @@ pub enum Engine {
     /// A Python with the PyPI `standardwebhooks` library, for the partner's
     /// receiver that checks our signatures with a partner's tools.
     StandardWebhooks,
+    /// Tesseract (Debian's `tesseract-ocr`, with its English and Latin
+    /// models, `tesseract-ocr-eng` and `tesseract-ocr-script-latn`), for the OCR
+    /// adapter, with ImageMagick and the OCR-B font to render the specimen
+    /// documents it reads (see [`crate::specimens::renderer_here`]).
+    Tesseract,
 }
 
 impl Engine {
@@ -26,6 +32,7 @@ impl Engine {
             Self::DynamoDbLocal => "AWS_ENDPOINT_URL_DYNAMODB",
             Self::Moto => "AWS_ENDPOINT_URL_SQS",
             Self::StandardWebhooks => "KORALA_PYTHON",
+            Self::Tesseract => "KORALA_TESSERACT",
         }
     }
 
@@ -35,6 +42,10 @@ impl Engine {
             Self::DynamoDbLocal => "eval \"$(scripts/dynamodb-local start)\"",
             Self::Moto => "eval \"$(scripts/moto start)\"",
             Self::StandardWebhooks => "export KORALA_PYTHON=$(scripts/python-tools)",
+            Self::Tesseract => {
+                "apt-get install tesseract-ocr tesseract-ocr-eng tesseract-ocr-script-latn fonts-ocr-b imagemagick; \
+                 export KORALA_TESSERACT=$(command -v tesseract)"
+            }
         }
     }
 
@@ -45,18 +56,14 @@ impl Engine {
         if std::env::var_os(self.variable()).is_some() {
             return true;
         }
-        let missing = format!(
-            "{self} is not running ({} is not set): scripts/test starts it, or `{}` before cargo test",
-            self.variable(),
-            self.how()
-        );
-        if ci() {
-            panic!("{test}: {missing}");
-        }
-        // Straight to the process's stderr: libtest captures `eprintln!`
-        // of a passing test, and a skip must be seen.
-        let _ = writeln!(std::io::stderr(), "skipped {test}: {missing}");
-        false
+        absent(
+            test,
+            &format!(
+                "{self} is missing ({} is not set): scripts/test starts it, or `{}` before cargo test",
+                self.variable(),
+                self.how()
+            ),
+        )
     }
 
     /// [`Engine::here_for`] the calling test, named by its thread.
@@ -72,8 +79,22 @@ impl fmt::Display for Engine {
             Self::DynamoDbLocal => "DynamoDB Local",
             Self::Moto => "moto",
             Self::StandardWebhooks => "standardwebhooks (PyPI)",
+            Self::Tesseract => "Tesseract",
         })
     }
+}
+
+/// The policy for something `test` needs and this run lacks (`missing` says
+/// what and how to get it): under `CI=true` the test fails here; otherwise
+/// it is skipped, saying so on stderr, and this returns false.
+pub fn absent(test: &str, missing: &str) -> bool {
+    if ci() {
+        panic!("{test}: {missing}");
+    }
+    // Straight to the process's stderr: libtest captures `eprintln!`
+    // of a passing test, and a skip must be seen.
+    let _ = writeln!(std::io::stderr(), "skipped {test}: {missing}");
+    false
 }
 
 /// Whether this run is CI's: `CI` set to anything but `false` or empty, as

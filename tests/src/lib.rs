@@ -9,4 +9,5 @@ pub mod faults;
 pub mod files;
 pub mod queues;
 pub mod receiver;
+pub mod specimens;
 pub mod support;

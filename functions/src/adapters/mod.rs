@@ -5,6 +5,7 @@ pub mod aws;
 pub mod bus;
 pub mod crypto;
 pub mod documents;
+pub mod ocr;
 pub mod outbound;
 pub mod providers;
 pub mod queue;

@@ -5,7 +5,8 @@
 //! that come before the store matters, runs once. The rest each name the
 //! engines they need: the store and queue conformance suites per adapter,
 //! DynamoDB's costs, stream and faults, the messaging adapters on moto,
-//! redelivery, and our signatures checked by PyPI's standardwebhooks.
+//! redelivery, our signatures checked by PyPI's standardwebhooks, and the
+//! OCR adapter reading specimen documents with Tesseract.
 
 mod api;
 mod aws_messaging;
@@ -14,6 +15,7 @@ mod dynamodb_costs;
 mod dynamodb_stream;
 mod faults_dynamodb;
 mod faults_redelivery;
+mod ocr_tesseract;
 mod queue_sqlite;
 mod queue_sqs;
 mod requests;
