@@ -20,6 +20,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let limits = Limits::from_env(&|name| std::env::var(name).ok())?;
     let (app, relay) = local::application().await?;
     let credentials = local::dev_credentials(&app).await?;
+    // Before serving: the check runs the engine, which takes descriptors.
+    let ocr = local::ocr_status().await;
     let (bound, server) = local::spawn_with(app.clone(), addr, limits).await?;
     local::spawn_expiry_ticker(app, Duration::from_secs(15));
     match relay {
@@ -30,6 +32,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         _ => println!("Not relaying events: they wait in the outbox"),
     }
     println!("Sessions API listening on http://{bound}/api/v1");
+    println!("{ocr}");
     println!("  organisation  {}", credentials.org_id);
     println!("  API key id    {}", credentials.api_key_id);
     println!("  API secret    {}", credentials.api_secret);

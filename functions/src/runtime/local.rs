@@ -142,6 +142,21 @@ async fn handle(router: &Router, app: App, req: hyper::Request<Incoming>) -> Res
         .await
 }
 
+/// What the start banner says of reading documents: the OCR engine found,
+/// or why there is none and how to get it. Without one, uploads are still
+/// taken, stored and checked by content.
+pub async fn ocr_status() -> String {
+    use crate::adapters::ocr::Tesseract;
+    const INSTALL: &str = "apt-get install tesseract-ocr tesseract-ocr-eng tesseract-ocr-script-latn";
+    match Tesseract::detect() {
+        None => format!("No OCR engine (tesseract is not on PATH): documents are stored, not read ({INSTALL})"),
+        Some(engine) => match engine.check().await {
+            Ok(()) => format!("Reading documents with {}", engine.program().display()),
+            Err(e) => format!("No OCR engine: {e} ({INSTALL})"),
+        },
+    }
+}
+
 /// Expires due sessions every `every`, as the scheduled sweeper does on AWS.
 pub fn spawn_expiry_ticker(app: App, every: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {

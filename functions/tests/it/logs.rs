@@ -29,10 +29,12 @@ const KEY_ID: &str = "ak_test_logslogslogslogslogs0001";
 type Lines = Arc<Mutex<Vec<String>>>;
 
 /// The start banner's lines (`local-server`), the only plain-text output.
-const BANNER: [&str; 8] = [
+const BANNER: [&str; 10] = [
     "Relaying session events",
     "Not relaying events",
     "Sessions API listening on ",
+    "Reading documents with ",
+    "No OCR engine",
     "  organisation ",
     "  API key id ",
     "  API secret ",
