@@ -251,6 +251,31 @@ async fn every_api_operation_stays_within_its_request_budget() {
         },
     )
     .await;
+    // An upload: the session records it (one conditional write); signing
+    // its URL is storage's, not the table's.
+    m.measure(
+        "POST /access/{token}/workflows/{swf}/uploads",
+        &["Query", "TransactWriteItems"],
+        async {
+            let body = json!({"field": "documentImage", "fileName": "bill.pdf", "contentType": "application/pdf", "size": 1000});
+            ok(
+                api.end_user("POST", &format!("/access/{token}/workflows/{}/uploads", swf[1]), Some(body))
+                    .await,
+                201,
+            )
+        },
+    )
+    .await;
+    // A download reads the session; the URL is storage's.
+    m.measure(
+        "GET /sessions/{id}/documents/{documentId}/content",
+        &["GetItem"],
+        async {
+            let path = format!("/sessions/{id}/documents/doc_0000/content");
+            ok(api.partner("GET", &path, None).await, 404)
+        },
+    )
+    .await;
     let (_, near) = acceptance::api::near_match();
     let poa = api.proof_of_address(near);
     m.measure(
