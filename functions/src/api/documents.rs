@@ -1,9 +1,9 @@
 //! Documents: the end user's uploads, which go straight to storage, and the
 //! partner's downloads, which come straight from it. A submission naming
-//! uploads is handled by [`submit`]: each file is read back from storage
-//! and inspected (its type by content, its size, its pages) before the
-//! domain claims it, and copied to its document's key only once the
-//! domain has accepted the submission.
+//! uploads is a `Submission`: each file is read back from storage and
+//! inspected (its type by content, its size, its pages) before the domain
+//! claims it, and copied to its document's key only once the domain has
+//! accepted the submission.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -33,7 +33,7 @@ pub async fn upload(app: &App, user: EndUser, req: Request) -> ApiResult {
     // The key's secret part: 128 random bits, minted once so a retried
     // write names the same key.
     let secret = hex::encode(rand::random::<[u8; 16]>());
-    let ask = (request.clone(), secret.clone());
+    let ask = (request, secret.clone());
     let session = mutate(
         app,
         || super::access::load(app, &user),

@@ -23,7 +23,7 @@
 //!   it; objects and pages are counted, password-protected files are
 //!   refused, and each page's content streams are inflated, which is what
 //!   [`pdf_text`] then reads the text layer from. What would make lopdf
-//!   parse the same bytes over and over (see [`load_pdf`]) is refused.
+//!   parse the same bytes over and over (see `load_pdf`) is refused.
 //!
 //! The checks are synchronous and CPU-bound (a full decode of a large photo
 //! takes a good part of a second of one core): run them off the async
