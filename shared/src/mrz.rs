@@ -394,10 +394,23 @@ pub fn parse(lines: &[&str], reference: NaiveDate) -> Result<Mrz, MrzError> {
     Ok(read(format, lines, reference))
 }
 
+/// How much of an OCR reading [`find`] looks at: the last lines of a page
+/// (a zone is printed at its foot), each no longer than a zone line could be
+/// read. The text comes from a scan of the end user's file, so its size
+/// must not decide how long the search takes.
+const MAX_FIND_LINES: usize = 200;
+const MAX_FIND_LINE_CHARS: usize = 200;
+
 /// Finds a zone in OCR output: the best-checking group of adjacent lines that
 /// look like one (see the module documentation).
 pub fn find(text: &str, reference: NaiveDate) -> Result<Mrz, MrzError> {
-    let lines: Vec<Option<Vec<char>>> = text.lines().filter_map(candidate).collect();
+    let mut tail: Vec<&str> = text.lines().rev().take(MAX_FIND_LINES).collect();
+    tail.reverse();
+    let lines: Vec<Option<Vec<char>>> = tail
+        .into_iter()
+        .filter(|line| line.len() <= MAX_FIND_LINE_CHARS * 4)
+        .filter_map(candidate)
+        .collect();
     let mut best: Option<(Score, Mrz)> = None;
     let mut misfit = None;
     for start in 0..lines.len() {
@@ -1582,6 +1595,23 @@ mod tests {
             ]
         );
         assert!(mrz.valid());
+    }
+
+    #[test]
+    fn only_the_foot_of_a_reading_is_searched() {
+        let page = |noise_after: usize| {
+            let mut text = TD3.join("\n");
+            text.push('\n');
+            text.push_str(&"ADDRESS 1 HIGH STREET\n".repeat(noise_after));
+            text
+        };
+        assert!(find(&page(MAX_FIND_LINES - 2), today()).is_ok());
+        assert_eq!(find(&page(MAX_FIND_LINES), today()), Err(MrzError::NotFound));
+        // An overlong line is skipped, not scanned.
+        let mut long = "<".repeat(MAX_FIND_LINE_CHARS * 4 + 1);
+        long.push('\n');
+        long.push_str(&TD3.join("\n"));
+        assert!(find(&long, today()).is_ok());
     }
 
     #[test]
