@@ -4,7 +4,7 @@
 
 use korala_domain::DomainError;
 use korala_domain::builtin;
-use korala_domain::documents::{Files, Inspected, MAX_PENDING_UPLOADS, UploadRequest};
+use korala_domain::documents::{Files, Inspected, MAX_PENDING_UPLOADS, Upload, UploadRequest};
 use korala_domain::ids::UploadId;
 use korala_domain::session::{Session, WorkflowStatus};
 use korala_domain::tenancy::Actor;
@@ -21,6 +21,16 @@ fn passport() -> Session {
         Actor::System,
         &ids,
     )
+}
+
+/// A started passport session holding one upload for its photo.
+fn with_upload(ids: &SequentialIds) -> (Session, String, Upload) {
+    let session = passport();
+    let swf = session.workflows[0].id.to_string();
+    let (transition, upload) = session
+        .request_upload(&swf, &request("documentImage"), "s", t0(), ids)
+        .unwrap();
+    (transition.session, swf, upload)
 }
 
 fn request(field: &str) -> UploadRequest {
@@ -92,12 +102,7 @@ fn an_upload_is_claimed_by_the_submission_that_names_it() {
 #[test]
 fn a_refused_file_is_a_field_error_and_changes_nothing() {
     let ids = SequentialIds::new();
-    let session = passport();
-    let swf = session.workflows[0].id.to_string();
-    let (transition, upload) = session
-        .request_upload(&swf, &request("documentImage"), "s", t0(), &ids)
-        .unwrap();
-    let session = transition.session;
+    let (session, swf, upload) = with_upload(&ids);
     let named = json!(upload.id.as_str());
     let cases: [(Files, &str); 3] = [
         (Files::new(), "the file has not been uploaded"),
@@ -125,12 +130,7 @@ fn a_refused_file_is_a_field_error_and_changes_nothing() {
 #[test]
 fn uploads_of_another_session_or_field_or_claimed_twice_are_refused() {
     let ids = SequentialIds::new();
-    let session = passport();
-    let swf = session.workflows[0].id.to_string();
-    let (transition, upload) = session
-        .request_upload(&swf, &request("documentImage"), "s", t0(), &ids)
-        .unwrap();
-    let session = transition.session;
+    let (session, swf, upload) = with_upload(&ids);
     let files = Files::from([(upload.id.clone(), Ok(found(1234)))]);
 
     let unknown = UploadId::parse("upl_99999").unwrap();
