@@ -5,6 +5,7 @@
 //! perform no I/O. The store, clock and id ports are traits in [`ports`]; the
 //! adapters that implement them live in the `functions` crate.
 
+pub mod address_proof;
 pub mod addresses;
 pub mod builtin;
 pub mod capture;
